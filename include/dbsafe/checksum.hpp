@@ -1,0 +1,76 @@
+// Content checksums of backup files: XXH3-128 by default (a 1 GiB file hashes in < 0.1 s, so
+// verifying the checksum is never the slow part of a verify). The hasher is streaming, so a
+// backend can hash bytes as it writes them instead of reading the file again.
+#pragma once
+
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL  // header-only use of libxxhash: nothing to link
+#endif
+#include <xxhash.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dbsafe/detail/posix_file.hpp"
+#include "dbsafe/error.hpp"
+
+namespace dbsafe {
+
+struct checksum {
+    std::string algorithm = "xxh3-128";
+    std::string hex;  // lower-case, 32 digits for xxh3-128
+
+    friend bool operator==(const checksum&, const checksum&) = default;
+};
+
+class xxh3_128_hasher {
+public:
+    xxh3_128_hasher() : state_(XXH3_createState()) { XXH3_128bits_reset(state_.get()); }
+
+    void update(std::span<const std::byte> bytes) {
+        XXH3_128bits_update(state_.get(), bytes.data(), bytes.size());
+    }
+
+    [[nodiscard]] checksum finish() const {
+        const XXH128_hash_t h = XXH3_128bits_digest(state_.get());
+        XXH128_canonical_t canon;
+        XXH128_canonicalFromHash(&canon, h);
+        static constexpr char digits[] = "0123456789abcdef";
+        checksum out;
+        out.hex.reserve(32);
+        for (const unsigned char b : canon.digest) {
+            out.hex.push_back(digits[b >> 4U]);
+            out.hex.push_back(digits[b & 0xfU]);
+        }
+        return out;
+    }
+
+private:
+    struct state_free {
+        void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
+    };
+    std::unique_ptr<XXH3_state_t, state_free> state_;
+};
+
+// Hashes a whole file with 1 MiB reads: memory stays flat whatever the file's size.
+inline result<checksum> hash_file(const std::filesystem::path& p) {
+    DBSAFE_TRY(auto fd, detail::open_for_read(p));
+    std::vector<std::byte> buf(std::size_t{1} << 20);
+    xxh3_128_hasher h;
+    std::uint64_t off = 0;
+    for (;;) {
+        DBSAFE_TRY(const std::size_t n, detail::read_at(fd.get(), buf, off, p));
+        if (n == 0) break;
+        h.update(std::span(buf).first(n));
+        off += n;
+    }
+    return h.finish();
+}
+
+}  // namespace dbsafe

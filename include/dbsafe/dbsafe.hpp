@@ -1,0 +1,34 @@
+// dbsafe: verified backups, safe restores and guarded migrations for SQLite.
+// This header brings in the core (no backend); backends live in dbsafe/backends/.
+#pragma once
+
+#include "dbsafe/backup_async.hpp"
+#include "dbsafe/backup_id.hpp"
+#include "dbsafe/backup_kind.hpp"
+#include "dbsafe/checksum.hpp"
+#include "dbsafe/database_ref.hpp"
+#include "dbsafe/error.hpp"
+#include "dbsafe/free_space.hpp"
+#include "dbsafe/manifest.hpp"
+#include "dbsafe/progress.hpp"
+#include "dbsafe/retention/retention_policy.hpp"
+#include "dbsafe/snapshot/online_backup.hpp"
+#include "dbsafe/snapshot/snapshot_strategy.hpp"
+#include "dbsafe/snapshot/vacuum_into.hpp"
+#include "dbsafe/storage/local_directory.hpp"
+#include "dbsafe/storage/storage_target.hpp"
+#include "dbsafe/vault.hpp"
+#include "dbsafe/verify/all_of.hpp"
+#include "dbsafe/verify/checksum_matches.hpp"
+#include "dbsafe/verify/required_tables.hpp"
+#include "dbsafe/verify/sqlite_checks.hpp"
+#include "dbsafe/verify/standard_checks.hpp"
+#include "dbsafe/verify/verifier.hpp"
+#include "dbsafe/version.hpp"
+
+namespace dbsafe {
+
+// The common case: online backup API, checksum + integrity_check, into a local directory.
+using vault = basic_vault<online_backup, standard_checks, keep_all, local_directory>;
+
+}  // namespace dbsafe

@@ -1,0 +1,167 @@
+// RAII owners for sqlite3 handles and the few query helpers dbsafe needs. Users never name
+// these; they are the only place that calls sqlite3_close/finalize/backup_finish.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dbsafe/error.hpp"
+
+namespace dbsafe::detail {
+
+struct connection_closer {
+    void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct statement_finalizer {
+    void operator()(sqlite3_stmt* st) const noexcept { sqlite3_finalize(st); }
+};
+struct backup_finisher {
+    void operator()(sqlite3_backup* b) const noexcept { sqlite3_backup_finish(b); }
+};
+
+using connection = std::unique_ptr<sqlite3, connection_closer>;
+using statement = std::unique_ptr<sqlite3_stmt, statement_finalizer>;
+using backup_handle = std::unique_ptr<sqlite3_backup, backup_finisher>;
+
+// "SQLite says: <errmsg> (<code name>)" for a connection's last error.
+inline std::string describe(sqlite3* db, int rc) {
+    std::string out = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    out += " (";
+    out += sqlite3_errstr(rc);
+    out += ")";
+    return out;
+}
+
+inline bool is_busy(int rc) noexcept {
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+enum class open_mode { read_only, read_write, create };
+
+// Opens `path` without following a symlink in its last component. Missing files are an error
+// unless `mode` is create: dbsafe never creates a database by accident.
+inline result<connection> open_database(const std::filesystem::path& path, open_mode mode,
+                                        int busy_timeout_ms = 5000) {
+    int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_URI;
+    switch (mode) {
+        case open_mode::read_only: flags |= SQLITE_OPEN_READONLY; break;
+        case open_mode::read_write: flags |= SQLITE_OPEN_READWRITE; break;
+        case open_mode::create: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
+    }
+    std::error_code ec;
+    if (mode != open_mode::create && !std::filesystem::exists(path, ec)) {
+        return error(errc::not_found, "database " + path.string() +
+                                          " does not exist: check the path (dbsafe never "
+                                          "creates a database it was asked to read)");
+    }
+    sqlite3* raw = nullptr;
+    // A plain path, not a URI: escape nothing, let SQLite see the file name as it is.
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, flags & ~SQLITE_OPEN_URI, nullptr);
+    connection db(raw);
+    if (rc != SQLITE_OK) {
+        return sqlite_error(rc, "cannot open " + path.string() + ": " + describe(raw, rc));
+    }
+    sqlite3_extended_result_codes(raw, 1);
+    sqlite3_busy_timeout(raw, busy_timeout_ms);
+    return db;
+}
+
+inline result<statement> prepare(sqlite3* db, std::string_view sql) {
+    sqlite3_stmt* raw = nullptr;
+    const int rc =
+        sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+    statement st(raw);
+    if (rc != SQLITE_OK) {
+        return sqlite_error(rc, "cannot prepare `" + std::string(sql) + "` on " +
+                                    sqlite3_db_filename(db, "main") + ": " + describe(db, rc));
+    }
+    return st;
+}
+
+inline std::string database_name(sqlite3* db) {
+    const char* f = sqlite3_db_filename(db, "main");
+    return (f != nullptr && *f != '\0') ? std::string(f) : std::string(":memory:");
+}
+
+inline result<void> exec(sqlite3* db, const std::string& sql) {
+    char* msg = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg);
+    if (rc != SQLITE_OK) {
+        std::string text = msg != nullptr ? msg : sqlite3_errstr(rc);
+        sqlite3_free(msg);
+        return sqlite_error(rc, "`" + sql + "` failed on " + database_name(db) + ": " + text +
+                                    " (" + sqlite3_errstr(rc) + ")");
+    }
+    return success();
+}
+
+// First column of the first row as an integer (PRAGMA page_size, user_version, ...).
+inline result<std::int64_t> query_int(sqlite3* db, std::string_view sql) {
+    DBSAFE_TRY(auto st, prepare(db, sql));
+    const int rc = sqlite3_step(st.get());
+    if (rc == SQLITE_ROW) return static_cast<std::int64_t>(sqlite3_column_int64(st.get(), 0));
+    if (rc == SQLITE_DONE) {
+        return error(errc::invalid_argument,
+                     "`" + std::string(sql) + "` returned no row on " + database_name(db));
+    }
+    return sqlite_error(rc, "`" + std::string(sql) + "` failed on " + database_name(db) + ": " +
+                                describe(db, rc));
+}
+
+inline result<std::string> query_text(sqlite3* db, std::string_view sql) {
+    DBSAFE_TRY(auto st, prepare(db, sql));
+    const int rc = sqlite3_step(st.get());
+    if (rc == SQLITE_ROW) {
+        const auto* t = sqlite3_column_text(st.get(), 0);
+        return std::string(t != nullptr ? reinterpret_cast<const char*>(t) : "");
+    }
+    if (rc == SQLITE_DONE) return std::string();
+    return sqlite_error(rc, "`" + std::string(sql) + "` failed on " + database_name(db) + ": " +
+                                describe(db, rc));
+}
+
+// Every row's first column as text, up to `limit` rows (integrity_check messages, names).
+inline result<std::vector<std::string>> query_column(sqlite3* db, std::string_view sql,
+                                                     std::size_t limit = SIZE_MAX) {
+    DBSAFE_TRY(auto st, prepare(db, sql));
+    std::vector<std::string> rows;
+    int rc = SQLITE_OK;
+    while (rows.size() < limit && (rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+        const auto* t = sqlite3_column_text(st.get(), 0);
+        rows.emplace_back(t != nullptr ? reinterpret_cast<const char*>(t) : "");
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != SQLITE_OK) {
+        return sqlite_error(rc, "`" + std::string(sql) + "` failed on " + database_name(db) +
+                                    ": " + describe(db, rc));
+    }
+    return rows;
+}
+
+// Maps SQLite's NOTADB (and a corrupt header) to our not_a_database, so a caller who points
+// dbsafe at a text file gets "not an SQLite database", not "file is not a database (26)".
+inline error classify_open_failure(const error& e, const std::filesystem::path& path) {
+    const int rc = e.code.category() == sqlite_category() ? (e.code.value() & 0xff) : 0;
+    if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
+        return error(errc::not_a_database,
+                     path.string() + " is not a readable SQLite database (" + e.message +
+                         "): check that the path names the database file itself");
+    }
+    return e;
+}
+
+// Opens and touches the schema, so a non-database or a locked file fails here, up front.
+inline result<connection> open_and_probe(const std::filesystem::path& path, open_mode mode,
+                                         int busy_timeout_ms = 5000) {
+    DBSAFE_TRY(auto db, open_database(path, mode, busy_timeout_ms));
+    auto probe = query_int(db.get(), "SELECT count(*) FROM sqlite_schema");
+    if (!probe) return classify_open_failure(probe.error(), path);
+    return db;
+}
+
+}  // namespace dbsafe::detail

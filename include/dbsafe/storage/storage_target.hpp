@@ -1,0 +1,74 @@
+// The storage_target concept: where backups live. A target stages a new backup as an empty
+// private file, publishes it atomically with its manifest, lists what it holds (and the debris
+// a crash left), hands a backup out as a plain SQLite file for verify/restore, and removes one.
+#pragma once
+
+#include <concepts>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dbsafe/error.hpp"
+#include "dbsafe/manifest.hpp"
+
+namespace dbsafe {
+
+// A backup being written: the snapshot goes to `path`, an empty 0600 file created for it.
+struct staged_backup {
+    std::string id;
+    std::filesystem::path path;
+};
+
+// Something in a backup directory that is not a complete backup: a temp file, data without
+// its manifest, a manifest that does not parse. Reported by list/verify, swept by prune.
+struct debris {
+    std::filesystem::path path;
+    std::string reason;
+};
+
+struct listing {
+    std::vector<manifest> backups;  // newest first
+    std::vector<debris> leftovers;
+};
+
+// A backup as a plain SQLite file to read. For a compressed target the file is a temporary
+// copy, removed when this object goes away.
+class readable_backup {
+public:
+    readable_backup(manifest m, std::filesystem::path p, std::function<void()> cleanup = {})
+        : description(std::move(m)), path(std::move(p)), cleanup_(std::move(cleanup)) {}
+    readable_backup(readable_backup&& o) noexcept
+        : description(std::move(o.description)),
+          path(std::move(o.path)),
+          cleanup_(std::exchange(o.cleanup_, {})) {}
+    readable_backup& operator=(readable_backup&&) = delete;
+    readable_backup(const readable_backup&) = delete;
+    readable_backup& operator=(const readable_backup&) = delete;
+    ~readable_backup() {
+        if (cleanup_) cleanup_();
+    }
+
+    manifest description;
+    std::filesystem::path path;
+
+private:
+    std::function<void()> cleanup_;
+};
+
+template <class S>
+concept storage_target =
+    requires(S& s, const S& cs, const staged_backup& staged, manifest m, std::string_view id) {
+        { cs.location() } -> std::convertible_to<std::filesystem::path>;
+        { s.stage(id) } -> std::same_as<result<staged_backup>>;
+        { s.commit(staged, std::move(m)) } -> std::same_as<result<manifest>>;
+        { s.discard(staged) } noexcept;
+        { cs.list() } -> std::same_as<result<listing>>;
+        { cs.open(id) } -> std::same_as<result<readable_backup>>;
+        { s.remove(id) } -> std::same_as<result<void>>;
+        { s.remove_debris(std::declval<const debris&>()) } -> std::same_as<result<void>>;
+    };
+
+}  // namespace dbsafe

@@ -1,0 +1,165 @@
+// basic_vault: the one object users hold. It composes a snapshot strategy, a verifier, a
+// retention policy and a storage target (all values, configured with designated initialisers)
+// and runs the backup pipeline:
+//   free-space guard -> stage -> snapshot -> checksum -> verify -> publish (commit protocol).
+// A backup that fails verification is never published, and nothing half-written survives.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "dbsafe/backup_id.hpp"
+#include "dbsafe/backup_kind.hpp"
+#include "dbsafe/checksum.hpp"
+#include "dbsafe/database_ref.hpp"
+#include "dbsafe/detail/posix_file.hpp"
+#include "dbsafe/detail/sqlite.hpp"
+#include "dbsafe/error.hpp"
+#include "dbsafe/free_space.hpp"
+#include "dbsafe/manifest.hpp"
+#include "dbsafe/progress.hpp"
+#include "dbsafe/retention/retention_policy.hpp"
+#include "dbsafe/snapshot/snapshot_strategy.hpp"
+#include "dbsafe/storage/storage_target.hpp"
+#include "dbsafe/verify/verifier.hpp"
+#include "dbsafe/version.hpp"
+
+namespace dbsafe {
+
+struct vault_options {
+    double space_factor = 2.0;  // free space needed, in multiples of database + WAL; 0 = off
+    free_space_probe free_space{};  // empty: statvfs on the storage location
+    std::function<std::chrono::system_clock::time_point()> clock{};  // empty: system_clock::now
+    std::chrono::milliseconds busy_timeout{10'000};  // waiting for the live database's locks
+};
+
+struct backup_options {
+    backup_kind kind = backup_kind::manual;
+    progress_callback on_progress{};  // called between copy steps, on the copying thread
+    std::stop_token stop{};           // cancellation, checked between copy steps
+};
+
+template <class Snapshot, class Verifier, class Retention, class Storage>
+struct basic_vault {
+    static_assert(snapshot_strategy<Snapshot>,
+                  "Snapshot must provide `result<snapshot_info> copy(sqlite3*, const path&, const "
+                  "snapshot_context&) const` and `method_name()` (see snapshot_strategy.hpp)");
+    static_assert(verifier<Verifier>,
+                  "Verifier must provide `result<void> verify(const backup_file&) const` (see "
+                  "verify/verifier.hpp)");
+    static_assert(retention_policy<Retention>,
+                  "Retention must provide `std::vector<retention_decision> plan(span<const "
+                  "manifest>, time_point) const` (see retention/retention_policy.hpp)");
+    static_assert(storage_target<Storage>,
+                  "Storage must provide location(), stage(), commit(), discard() noexcept, list(), "
+                  "open(), remove() and remove_debris() (see storage/storage_target.hpp)");
+
+    Storage storage{};
+    [[no_unique_address]] Snapshot snapshot{};
+    [[no_unique_address]] Verifier verification{};
+    [[no_unique_address]] Retention retention{};
+    vault_options options{};
+
+    [[nodiscard]] std::chrono::system_clock::time_point now() const {
+        return options.clock ? options.clock() : std::chrono::system_clock::now();
+    }
+
+    // Takes a verified backup of `source` and publishes it; returns its manifest.
+    result<manifest> backup(const database_ref& source, const backup_options& opts = {}) {
+        const auto started = std::chrono::steady_clock::now();
+        const auto timeout_ms = static_cast<int>(options.busy_timeout.count());
+        DBSAFE_TRY(auto src, detail::open_source(source, timeout_ms));
+        if (!src.file.empty()) {
+            DBSAFE_TRYV(check_free_space(src.file, storage.location(), options.space_factor,
+                                         options.free_space));
+        }
+        const auto created = now();
+        DBSAFE_TRY(const staged_backup staged, stage_new(created, opts.kind));
+        struct discard_unless_published {
+            Storage& storage;
+            const staged_backup& staged;
+            bool published = false;
+            ~discard_unless_published() {
+                if (!published) storage.discard(staged);
+            }
+        } cleanup{storage, staged};
+
+        const snapshot_context ctx{opts.on_progress, opts.stop, src.private_connection};
+        DBSAFE_TRY(const snapshot_info info, snapshot.copy(src.db, staged.path, ctx));
+
+        manifest m;
+        m.id = staged.id;
+        m.kind = opts.kind;
+        m.created_at = created;
+        m.source_path = src.file.empty() ? detail::database_name(src.db) : src.file.string();
+        m.page_size = info.page_size;
+        m.page_count = info.page_count;
+        m.sqlite_version = sqlite3_libversion();
+        m.method = std::string(snapshot.method_name());
+        m.dbsafe_version = version_string;
+        m.size_bytes = detail::file_size_or_zero(staged.path);
+        DBSAFE_TRY(m.checksum, hash_file(staged.path));
+        // Read from the copy, not the live database: the numbers describe this snapshot.
+        DBSAFE_TRYV(describe_schema(staged.path, m));
+
+        if (auto checked = verification.verify(backup_file{staged.path, &m}); !checked) {
+            return error(checked.error().code,
+                         "backup of " + m.source_path + " failed verification and was not "
+                         "published: " + checked.error().message);
+        }
+        m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                        .count();
+        DBSAFE_TRY(auto published, storage.commit(staged, std::move(m)));
+        cleanup.published = true;
+        return published;
+    }
+
+    [[nodiscard]] result<listing> list() const { return storage.list(); }
+
+    // Re-checks a published backup with this vault's verifier; returns its manifest.
+    [[nodiscard]] result<manifest> verify(std::string_view id) const {
+        DBSAFE_TRY(auto readable, storage.open(id));
+        DBSAFE_TRYV(verification.verify(backup_file{readable.path, &readable.description}));
+        return readable.description;
+    }
+
+    // Checks any SQLite file (no manifest: no checksum to compare).
+    [[nodiscard]] result<void> verify_file(const std::filesystem::path& path) const {
+        if (std::error_code ec; !std::filesystem::is_regular_file(path, ec)) {
+            return error(errc::not_found, "cannot verify " + path.string() + ": no such file");
+        }
+        return verification.verify(backup_file{path, nullptr});
+    }
+
+private:
+    result<staged_backup> stage_new(std::chrono::system_clock::time_point created,
+                                    backup_kind kind) {
+        // Ids carry a random tail; a collision (two processes, same millisecond, same tail)
+        // is caught by O_EXCL and simply retried with a new id.
+        for (int attempt = 0;; ++attempt) {
+            auto staged = storage.stage(make_backup_id(created, kind));
+            if (staged || attempt >= 8 ||
+                staged.error().code != std::errc::file_exists) {
+                return staged;
+            }
+        }
+    }
+
+    static result<void> describe_schema(const std::filesystem::path& copy, manifest& m) {
+        DBSAFE_TRY(auto db, detail::open_database(copy, detail::open_mode::read_only));
+        DBSAFE_TRY(m.user_version, detail::query_int(db.get(), "PRAGMA user_version"));
+        m.schema_version = m.user_version;
+        m.schema_policy = "user_version";
+        return success();
+    }
+};
+
+}  // namespace dbsafe

@@ -1,0 +1,32 @@
+// all_of(a, b, ...): a verifier that runs each check in order and stops at the first failure,
+// so the cheap checks (checksum) can guard the expensive ones (integrity_check).
+#pragma once
+
+#include <tuple>
+#include <utility>
+
+#include "dbsafe/error.hpp"
+#include "dbsafe/verify/verifier.hpp"
+
+namespace dbsafe {
+
+template <verifier... Checks>
+struct all_of {
+    std::tuple<Checks...> checks;
+
+    all_of() = default;
+    explicit all_of(Checks... cs) : checks(std::move(cs)...) {}
+
+    [[nodiscard]] result<void> verify(const backup_file& f) const {
+        result<void> out = success();
+        std::apply(
+            [&](const auto&... c) { (void)((out = c.verify(f), static_cast<bool>(out)) && ...); },
+            checks);
+        return out;
+    }
+};
+
+template <class... Checks>
+all_of(Checks...) -> all_of<Checks...>;
+
+}  // namespace dbsafe

@@ -1,0 +1,42 @@
+// required_tables: the backup must contain these tables (an empty database passes
+// integrity_check; it is still not a backup of your application).
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "dbsafe/detail/sqlite.hpp"
+#include "dbsafe/error.hpp"
+#include "dbsafe/verify/verifier.hpp"
+
+namespace dbsafe {
+
+struct required_tables {
+    std::vector<std::string> names;
+
+    [[nodiscard]] result<void> verify(const backup_file& f) const {
+        if (names.empty()) return success();
+        DBSAFE_TRY(auto db, detail::open_database(f.path, detail::open_mode::read_only));
+        auto present = detail::query_column(
+            db.get(), "SELECT name FROM sqlite_schema WHERE type IN ('table','view')");
+        if (!present) {
+            return error(errc::verification_failed, "cannot read the schema of " +
+                                                        f.path.string() + ": " +
+                                                        present.error().message);
+        }
+        std::string missing;
+        for (const auto& n : names) {
+            if (std::find(present.value().begin(), present.value().end(), n) ==
+                present.value().end()) {
+                missing += missing.empty() ? n : ", " + n;
+            }
+        }
+        if (missing.empty()) return success();
+        return error(errc::missing_tables,
+                     f.path.string() + " lacks required table(s): " + missing +
+                         " (is this a backup of the right database?)");
+    }
+};
+
+}  // namespace dbsafe

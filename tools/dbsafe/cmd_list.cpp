@@ -1,0 +1,37 @@
+// dbsafe list --dir DIR [--json]
+#include <iostream>
+
+#include "cli.hpp"
+
+namespace dbsafe::cli {
+
+void add_list_command(CLI::App& app, std::function<int()>& run) {
+    auto args = std::make_shared<common_options>();
+    auto* cmd = app.add_subcommand("list", "List the backups in a directory, newest first");
+    cmd->add_option("--dir", args->dir, "Backup directory")->required();
+    cmd->add_flag("--json", args->json, "Print one JSON array of manifests");
+    cmd->callback([args, &run] {
+        run = [args] {
+            const local_directory storage{args->dir};
+            auto listed = storage.list();
+            if (!listed) return report(listed.error());
+            const auto& l = listed.value();
+            if (args->json) {
+                nlohmann::json out = nlohmann::json::array();
+                for (const auto& m : l.backups) out.push_back(manifest_json(m));
+                std::cout << out.dump() << "\n";
+            } else {
+                if (l.backups.empty()) std::cout << "no backups in " << args->dir << "\n";
+                for (const auto& m : l.backups) std::cout << manifest_line(m) << "\n";
+            }
+            // Debris is reported, never hidden: it means a backup was interrupted.
+            for (const auto& d : l.leftovers) {
+                std::cerr << "dbsafe: not a complete backup: " << d.path.string() << " ("
+                          << d.reason << "); `dbsafe prune` removes it\n";
+            }
+            return static_cast<int>(exit_code::ok);
+        };
+    });
+}
+
+}  // namespace dbsafe::cli

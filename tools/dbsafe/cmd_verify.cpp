@@ -1,0 +1,113 @@
+// dbsafe verify --dir DIR [ID...] [--check full|quick] [--json]
+// dbsafe verify --file PATH [--check full|quick] [--json]
+#include <iostream>
+
+#include "cli.hpp"
+
+namespace dbsafe::cli {
+namespace {
+
+struct verify_args {
+    common_options common;
+    std::vector<std::string> ids;
+    std::string file;
+    std::string check = "full";
+    std::vector<std::string> required;
+};
+
+nlohmann::json verdict(const std::string& id, const std::string& path, const result<void>& r) {
+    nlohmann::json j = {{"id", id}, {"path", path}, {"ok", static_cast<bool>(r)}};
+    if (!r) {
+        j["error"] = r.error().message;
+        j["code"] = r.error().code.message();
+    }
+    return j;
+}
+
+int run_verify(const verify_args& a) {
+    check_level level{};
+    parse_check_level(a.check, level);
+    const cli_vault vault{.storage = local_directory{a.common.dir},
+                          .snapshot = {},
+                          .verification = standard_checks{.level = level, .required = a.required},
+                          .retention = {},
+                          .options = {}};
+    nlohmann::json results = nlohmann::json::array();
+    bool all_ok = true;
+    const auto record = [&](const std::string& id, const std::string& path,
+                            const result<void>& r) {
+        all_ok = all_ok && static_cast<bool>(r);
+        results.push_back(verdict(id, path, r));
+        if (!a.common.json) {
+            if (r) std::cout << "ok      " << (id.empty() ? path : id) << "\n";
+            else std::cout << "FAILED  " << (id.empty() ? path : id) << ": " << r.error().message << "\n";
+        }
+    };
+
+    if (!a.file.empty()) {
+        // A lone file: use its manifest when one stands beside it (<id>.json), so the checksum
+        // is checked too.
+        const std::filesystem::path file(a.file);
+        const std::string stem = file.filename().string().substr(
+            0, file.filename().string().find(".db"));
+        const local_directory beside{file.has_parent_path() ? file.parent_path() : "."};
+        auto m = validate_id(stem) ? beside.load_manifest(stem) : result<manifest>(error{});
+        if (m && m.value().file == file.filename().string()) {
+            record(stem, a.file,
+                   vault.verification.verify(backup_file{a.file, &m.value()}));
+        } else {
+            record("", a.file, vault.verify_file(a.file));
+        }
+    } else {
+        std::vector<std::string> ids = a.ids;
+        if (ids.empty()) {
+            auto listed = vault.list();
+            if (!listed) return report(listed.error());
+            for (const auto& m : listed.value().backups) ids.push_back(m.id);
+            for (const auto& d : listed.value().leftovers) {
+                all_ok = false;
+                const result<void> r = error(errc::invalid_manifest,
+                                             d.path.string() + " is not a complete backup: " +
+                                                 d.reason + " (`dbsafe prune` removes it)");
+                record("", d.path.string(), r);
+            }
+            if (ids.empty() && listed.value().leftovers.empty() && !a.common.json) {
+                std::cout << "no backups in " << a.common.dir << "\n";
+            }
+        }
+        for (const auto& id : ids) {
+            auto r = vault.verify(id);
+            const std::string path =
+                r ? r.value().data_path.string() : (std::filesystem::path(a.common.dir) / id).string();
+            record(id, path, r ? result<void>(success()) : result<void>(r.error()));
+        }
+    }
+    if (a.common.json) std::cout << results.dump() << "\n";
+    if (!all_ok && !a.common.json) {
+        std::cerr << "dbsafe: verification failed: do not restore the backups marked FAILED\n";
+    }
+    return all_ok ? exit_code::ok : exit_code::failed;
+}
+
+}  // namespace
+
+void add_verify_command(CLI::App& app, std::function<int()>& run) {
+    auto args = std::make_shared<verify_args>();
+    auto* cmd = app.add_subcommand("verify", "Re-check backups (checksum + SQLite checks)");
+    auto* dir = cmd->add_option("--dir", args->common.dir, "Backup directory");
+    cmd->add_option("ids", args->ids, "Backup ids (default: every backup in --dir)")->needs(dir);
+    auto* file = cmd->add_option("--file", args->file, "Verify one SQLite file instead");
+    dir->excludes(file);
+    cmd->add_option("--check", args->check, "full (integrity_check, default) | quick")
+        ->check(CLI::IsMember({"full", "quick"}));
+    cmd->add_option("--require-table", args->required, "A table every backup must contain");
+    cmd->add_flag("--json", args->common.json, "Print one JSON array of verdicts");
+    cmd->callback([args, &run] {
+        if (args->common.dir.empty() && args->file.empty()) {
+            throw CLI::RequiredError("--dir or --file");
+        }
+        run = [args] { return run_verify(*args); };
+    });
+}
+
+}  // namespace dbsafe::cli

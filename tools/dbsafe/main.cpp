@@ -1,0 +1,78 @@
+// dbsafe: verified backups, restores and guarded migrations for SQLite databases.
+// Exit codes: 0 ok, 1 the operation failed, 2 usage error.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli.hpp"
+
+namespace dbsafe::cli {
+
+int report(const dbsafe::error& e) {
+    std::cerr << "dbsafe: " << e.message << "\n";
+    return exit_code::failed;
+}
+
+nlohmann::json manifest_json(const manifest& m) {
+    nlohmann::json j = to_json(m);
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(m.data_path, ec);
+    j["path"] = (ec ? m.data_path : abs).string();
+    return j;
+}
+
+std::string manifest_line(const manifest& m) {
+    return m.id + "  " + std::string(to_string(m.kind)) + "  " +
+           detail::format_iso8601(m.created_at) + "  " + detail::format_bytes(m.size_bytes) +
+           "  schema " + std::to_string(m.schema_version);
+}
+
+progress_callback make_progress_bar() {
+    if (::isatty(STDERR_FILENO) == 0) return {};
+    return [](const progress& p) {
+        const int width = 30;
+        const int filled = static_cast<int>(p.fraction() * width);
+        std::fprintf(stderr, "\r[%.*s%*s] %3d%%  %s / %s", filled,
+                     "##############################", width - filled, "",
+                     static_cast<int>(p.fraction() * 100), detail::format_bytes(p.bytes_done()).c_str(),
+                     detail::format_bytes(p.bytes_total()).c_str());
+        if (p.pages_total != 0 && p.pages_done == p.pages_total) std::fputc('\n', stderr);
+        std::fflush(stderr);
+    };
+}
+
+bool parse_check_level(const std::string& text, check_level& out) {
+    if (text == "full") out = check_level::full;
+    else if (text == "quick") out = check_level::quick;
+    else if (text == "none") out = check_level::none;
+    else return false;
+    return true;
+}
+
+}  // namespace dbsafe::cli
+
+int main(int argc, char** argv) {
+    using namespace dbsafe::cli;
+    CLI::App app{"dbsafe " DBSAFE_VERSION_STRING
+                 ": verified backups, safe restores and guarded migrations for SQLite"};
+    app.set_version_flag("--version", std::string("dbsafe ") + DBSAFE_VERSION_STRING + " (SQLite " +
+                                          sqlite3_libversion() + ")");
+    app.require_subcommand(1);
+    std::function<int()> run;
+    add_backup_command(app, run);
+    add_list_command(app, run);
+    add_verify_command(app, run);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? exit_code::ok : exit_code::usage;
+    }
+    try {
+        return run ? run() : exit_code::usage;
+    } catch (const std::exception& e) {  // a bug, not an expected failure: still no core dump
+        std::cerr << "dbsafe: internal error: " << e.what() << "\n";
+        return exit_code::failed;
+    }
+}
