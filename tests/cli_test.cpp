@@ -1,2 +1,329 @@
-// placeholder until written
+// The `dbsafe` program as users and scripts run it: exit codes 0/1/2, --json output a machine
+// can parse, errors on stderr that name the file, and a backup directory that holds only
+// complete backups after any failure.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dbsafe/storage/local_directory.hpp"
+#include "support/sqlite_fixtures.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct run_result {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+
+    [[nodiscard]] std::string last_line() const {
+        std::string s = out;
+        while (!s.empty() && s.back() == '\n') s.pop_back();
+        const auto nl = s.rfind('\n');
+        return nl == std::string::npos ? s : s.substr(nl + 1);
+    }
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+class Cli : public ::testing::Test {
+  protected:
+    dbsafe::test::temp_dir tmp;
+    fs::path db = tmp / "app.db";
+    fs::path dir = tmp / "backups";
+
+    void SetUp() override {
+        ASSERT_TRUE(fs::exists(DBSAFE_CLI_PATH)) << "build the dbsafe_cli target first";
+    }
+
+    // Runs `argv` (argv[0] is the program) with stdout/stderr captured in files; `shell_prefix`
+    // non-empty runs it through /bin/sh after that prefix (for ulimit and traps).
+    run_result run(const std::vector<std::string>& args, const std::string& shell_prefix = "") {
+        const auto out_path = tmp / "stdout";
+        const auto err_path = tmp / "stderr";
+        std::vector<std::string> argv;
+        if (shell_prefix.empty()) {
+            argv.emplace_back(DBSAFE_CLI_PATH);
+            argv.insert(argv.end(), args.begin(), args.end());
+        } else {
+            std::string cmd = shell_prefix + " exec '" + std::string(DBSAFE_CLI_PATH) + "'";
+            for (const auto& a : args) cmd += " '" + a + "'";
+            argv = {"/bin/sh", "-c", cmd};
+        }
+        std::vector<char*> c_argv;
+        for (auto& a : argv) c_argv.push_back(a.data());
+        c_argv.push_back(nullptr);
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            const int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            const int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            ::dup2(o, 1);
+            ::dup2(e, 2);
+            ::execv(c_argv[0], c_argv.data());
+            ::_exit(127);
+        }
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        run_result r;
+        r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        r.out = slurp(out_path);
+        r.err = slurp(err_path);
+        return r;
+    }
+
+    json backup_json(const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> args = {"backup", db.string(), "--dir", dir.string(), "--json"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const auto r = run(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return json::parse(r.last_line(), nullptr, false);
+    }
+
+    void expect_only_complete_backups(std::size_t count) const {
+        const dbsafe::local_directory storage{dir};
+        const auto listed = storage.list();
+        ASSERT_TRUE(listed);
+        EXPECT_EQ(listed.value().backups.size(), count);
+        EXPECT_TRUE(listed.value().leftovers.empty());
+        if (fs::exists(dir)) {
+            for (const auto& e : fs::directory_iterator(dir)) {
+                EXPECT_FALSE(e.path().string().ends_with(".tmp")) << e.path();
+            }
+        }
+    }
+};
+
+TEST_F(Cli, BackupJsonLastLineHasEveryField) {
+    dbsafe::test::create_sample_db(db, 300);
+    dbsafe::test::exec(db, "PRAGMA user_version = 5");
+    const auto r = run({"backup", db.string(), "--dir", dir.string(), "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json j = json::parse(r.last_line(), nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    for (const char* key : {"id", "kind", "path", "size_bytes", "checksum", "created_at",
+                            "schema_version", "seconds"}) {
+        EXPECT_TRUE(j.contains(key)) << key << " missing in " << r.last_line();
+    }
+    EXPECT_EQ(j["kind"], "manual");
+    EXPECT_EQ(j["schema_version"], 5);
+    const fs::path path = j["path"].get<std::string>();
+    EXPECT_TRUE(path.is_absolute());
+    EXPECT_EQ(path, dir / (j["id"].get<std::string>() + ".db"));
+    EXPECT_EQ(j["size_bytes"].get<std::uint64_t>(), fs::file_size(path));
+    EXPECT_EQ(j["checksum"]["hex"], dbsafe::hash_file(path).value().hex);
+    EXPECT_EQ(dbsafe::test::dump_rows(path), dbsafe::test::dump_rows(db));
+    EXPECT_EQ(r.err, "") << "stderr is not a terminal: no progress bar expected";
+    EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all);
+}
+
+TEST_F(Cli, BackupHumanOutputKindMethodAndQuickVerify) {
+    dbsafe::test::create_sample_db(db, 100, "delete");
+    const auto r = run({"backup", db.string(), "--dir", dir.string(), "--kind", "pre_migration",
+                        "--method", "vacuum", "--verify", "quick", "--require-table", "orders"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("pre_migration"), std::string::npos) << r.out;
+    const auto listed = dbsafe::local_directory{dir}.list().value().backups;
+    ASSERT_EQ(listed.size(), 1U);
+    EXPECT_EQ(listed[0].method, "vacuum-into");
+    EXPECT_EQ(listed[0].kind, dbsafe::backup_kind::pre_migration);
+}
+
+TEST_F(Cli, ListJsonIsNewestFirstWithEveryField) {
+    dbsafe::test::create_sample_db(db, 50);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        ids.push_back(backup_json()["id"].get<std::string>());
+        usleep(2000);  // distinct milliseconds: ids and created_at strictly increase
+    }
+    const auto r = run({"list", "--dir", dir.string(), "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json arr = json::parse(r.last_line(), nullptr, false);
+    ASSERT_TRUE(arr.is_array()) << r.out;
+    ASSERT_EQ(arr.size(), 3U);
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(arr[i]["id"], ids[2 - i]);
+        for (const char* key :
+             {"id", "kind", "created_at", "size_bytes", "checksum", "schema_version", "path"}) {
+            EXPECT_TRUE(arr[i].contains(key)) << key;
+        }
+    }
+    EXPECT_GT(arr[0]["created_at"].get<std::string>(), arr[2]["created_at"].get<std::string>());
+    const auto human = run({"list", "--dir", dir.string()});
+    EXPECT_EQ(human.exit_code, 0);
+    EXPECT_NE(human.out.find(ids[0]), std::string::npos);
+}
+
+TEST_F(Cli, ListReportsDebrisOnStderr) {
+    dbsafe::test::create_sample_db(db, 50);
+    backup_json();
+    std::ofstream(dir / "20260101T000000.000Z-manual-abcdef.db.tmp") << "half";
+    const auto r = run({"list", "--dir", dir.string(), "--json"});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(json::parse(r.last_line()).size(), 1U);
+    EXPECT_NE(r.err.find("20260101T000000.000Z-manual-abcdef.db.tmp"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, VerifyExitsZeroWhenAllPassAndOneWhenAnyFails) {
+    dbsafe::test::create_sample_db(db, 300);
+    const auto good = backup_json()["id"].get<std::string>();
+    const auto bad = backup_json()["id"].get<std::string>();
+    auto r = run({"verify", "--dir", dir.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    r = run({"verify", "--dir", dir.string(), good, "--check", "quick"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+    fs::resize_file(dir / (bad + ".db"), 8192);  // truncated by a failing disk
+    r = run({"verify", "--dir", dir.string(), "--json"});
+    EXPECT_EQ(r.exit_code, 1);
+    const json verdicts = json::parse(r.last_line(), nullptr, false);
+    ASSERT_TRUE(verdicts.is_array()) << r.out;
+    ASSERT_EQ(verdicts.size(), 2U);
+    for (const auto& v : verdicts) {
+        EXPECT_EQ(v["ok"].get<bool>(), v["id"] == good) << v.dump();
+    }
+    r = run({"verify", "--dir", dir.string(), good});
+    EXPECT_EQ(r.exit_code, 0);
+    r = run({"verify", "--dir", dir.string(), bad});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.out.find(bad), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("checksum mismatch"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, VerifyFileChecksAnyFile) {
+    dbsafe::test::create_sample_db(db, 100, "delete");
+    auto r = run({"verify", "--file", db.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    const auto id = backup_json()["id"].get<std::string>();
+    const auto copy = dir / (id + ".db");
+    r = run({"verify", "--file", copy.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    // A byte flipped in page 1's unallocated gap, where SQLite does not look: only the checksum
+    // in the manifest beside the file can tell, so exit 1 shows that manifest was used.
+    {
+        std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+        std::array<unsigned char, 108> head{};
+        f.read(reinterpret_cast<char*>(head.data()), head.size());
+        const unsigned cells = head[103] * 256U + head[104];
+        ASSERT_LT(108 + 2 * cells + 1, head[105] * 256U + head[106]);
+        f.seekp(108 + 2 * cells + 1);
+        f.put('\x5a');
+    }
+    EXPECT_EQ(run({"verify", "--file", copy.string(), "--check", "quick"}).exit_code, 1);
+    r = run({"verify", "--file", copy.string()});
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    std::ofstream(tmp / "notes.txt") << std::string(4096, 'x');
+    r = run({"verify", "--file", (tmp / "notes.txt").string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.out.find((tmp / "notes.txt").string()), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, UsageErrorsExitTwo) {
+    dbsafe::test::create_sample_db(db, 10);
+    const std::vector<std::vector<std::string>> usage_errors = {
+        {},
+        {"frobnicate"},
+        {"backup"},
+        {"backup", db.string()},
+        {"backup", db.string(), "--dir", dir.string(), "--kind", "hourly"},
+        {"backup", db.string(), "--dir", dir.string(), "--method", "cp"},
+        {"backup", db.string(), "--dir", dir.string(), "--verify", "maybe"},
+        {"list"},
+        {"verify"},
+        {"verify", "--dir", dir.string(), "--file", db.string()},
+        {"verify", "--dir", dir.string(), "--check", "none"},
+    };
+    for (const auto& args : usage_errors) {
+        const auto r = run(args);
+        std::string joined;
+        for (const auto& a : args) joined += a + " ";
+        EXPECT_EQ(r.exit_code, 2) << joined << "\n" << r.err;
+        EXPECT_FALSE(r.err.empty()) << joined;
+    }
+    EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST_F(Cli, FailuresExitOneWithStderrNamingTheFile) {
+    auto r = run({"backup", (tmp / "missing.db").string(), "--dir", dir.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find((tmp / "missing.db").string()), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+
+    std::ofstream(db) << std::string(8192, 'x');
+    r = run({"backup", db.string(), "--dir", dir.string(), "--json"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find(db.string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("not a readable SQLite database"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << "--json printed something for a failed backup";
+
+    fs::remove(db);
+    dbsafe::test::create_sample_db(db, 50);
+    r = run({"backup", db.string(), "--dir", dir.string(), "--require-table", "invoices"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("invoices"), std::string::npos) << r.err;
+
+    r = run({"verify", "--dir", dir.string(), "../app"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.out.find("invalid backup id"), std::string::npos) << r.out;
+    expect_only_complete_backups(0);
+}
+
+TEST_F(Cli, LockedDatabaseFailsAfterTheBusyTimeout) {
+    dbsafe::test::create_sample_db(db, 50, "delete");
+    dbsafe::test::db_handle locker(db);
+    dbsafe::test::exec(locker, "BEGIN EXCLUSIVE");
+    const auto r = run({"backup", db.string(), "--dir", dir.string(), "--busy-timeout", "100"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find(db.string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("locked"), std::string::npos) << r.err;
+    dbsafe::test::exec(locker, "ROLLBACK");
+    expect_only_complete_backups(0);
+}
+
+// An I/O error mid-write: a file-size limit (SIGXFSZ ignored) makes writes past 256 KiB fail.
+TEST_F(Cli, WriteErrorMidBackupExitsOneAndLeavesOnlyCompleteBackups) {
+    dbsafe::test::create_sample_db(db, 2000, "delete");
+    backup_json();
+    const auto r =
+        run({"backup", db.string(), "--dir", dir.string()}, "trap '' XFSZ; ulimit -f 512;");
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find(dir.string()), std::string::npos) << r.err;
+    expect_only_complete_backups(1);
+}
+
+TEST_F(Cli, OutOfRangeOptionValuesAreUsageErrors) {
+    dbsafe::test::create_sample_db(db, 10);
+    EXPECT_EQ(
+        run({"backup", db.string(), "--dir", dir.string(), "--space-factor", "1e9"}).exit_code, 2);
+    EXPECT_EQ(run({"backup", db.string(), "--dir", dir.string(), "--busy-timeout", "-5"}).exit_code,
+              2);
+    EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST_F(Cli, VersionAndHelpExitZero) {
+    auto r = run({"--version"});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("SQLite"), std::string::npos);
+    r = run({"backup", "--help"});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("--dir"), std::string::npos);
+}
+
+}  // namespace

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "dbsafe/detail/fast_copy_vfs.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
 
@@ -50,7 +51,10 @@ inline result<source_connection> open_source(const database_ref& ref, int busy_t
     source_connection src;
     src.file = ref.file();
     if (ref.connection() == nullptr || !src.file.empty()) {
-        auto opened = open_and_probe(src.file, open_mode::read_write, busy_timeout_ms);
+        // Through the read-ahead shim: a copy reads the file front to back, and the shim turns
+        // its 4 KiB preads into 4 MiB ones (see detail/fast_copy_vfs.hpp).
+        auto opened =
+            open_and_probe(src.file, open_mode::read_write, busy_timeout_ms, fast_read_vfs());
         if (opened) {
             src.owned = std::move(opened).value();
             src.db = src.owned.get();

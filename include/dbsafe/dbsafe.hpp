@@ -9,9 +9,28 @@
 #include "dbsafe/database_ref.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/free_space.hpp"
+#include "dbsafe/health.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/migration_guard.hpp"
+#include "dbsafe/parse_units.hpp"
 #include "dbsafe/progress.hpp"
+#include "dbsafe/prune.hpp"
+#include "dbsafe/restore.hpp"
+#include "dbsafe/retention/default_retention.hpp"
+#include "dbsafe/retention/keep_any_of.hpp"
+#include "dbsafe/retention/keep_calendar.hpp"
+#include "dbsafe/retention/keep_kinds.hpp"
+#include "dbsafe/retention/keep_last.hpp"
+#include "dbsafe/retention/keep_within.hpp"
+#include "dbsafe/retention/max_total_size.hpp"
+#include "dbsafe/retention/retention_limit.hpp"
 #include "dbsafe/retention/retention_policy.hpp"
+#include "dbsafe/retention/retention_rules.hpp"
+#include "dbsafe/schema/any_schema.hpp"
+#include "dbsafe/schema/migration_table.hpp"
+#include "dbsafe/schema/schema_version.hpp"
+#include "dbsafe/schema/sql_query.hpp"
+#include "dbsafe/schema/user_version.hpp"
 #include "dbsafe/snapshot/online_backup.hpp"
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
 #include "dbsafe/snapshot/vacuum_into.hpp"
@@ -28,7 +47,8 @@
 
 namespace dbsafe {
 
-// The common case: online backup API, checksum + integrity_check, into a local directory.
-using vault = basic_vault<online_backup, standard_checks, keep_all, local_directory>;
+// The common case: online backup API, checksum + integrity_check, FR-024 retention (30 days,
+// pre_migration kept, newest kept) for prune(), into a local directory.
+using vault = basic_vault<online_backup, standard_checks, default_retention, local_directory>;
 
 }  // namespace dbsafe

@@ -52,13 +52,53 @@ struct manifest {
     std::filesystem::path data_path;
 };
 
+namespace detail {
+
+// JSON text must be UTF-8 and nlohmann's dump() throws on anything else, but a POSIX path is
+// just bytes (a Latin-1 "caf\xe9.db" is a fine file name). The source path in a manifest is
+// informational, so invalid bytes become U+FFFD rather than an exception out of backup().
+inline std::string to_valid_utf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const std::size_t len = c < 0x80           ? 1
+                                : (c >> 5) == 0x6  ? 2
+                                : (c >> 4) == 0xe  ? 3
+                                : (c >> 3) == 0x1e ? 4
+                                                   : 0;
+        bool ok = len != 0 && i + len <= s.size() && !(len == 2 && c < 0xc2);
+        for (std::size_t k = 1; ok && k < len; ++k) {
+            ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+        }
+        if (ok && len == 3) {  // no overlong forms, no UTF-16 surrogates
+            const auto c1 = static_cast<unsigned char>(s[i + 1]);
+            ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+        }
+        if (ok && len == 4) {  // no overlong forms, nothing above U+10FFFF
+            const auto c1 = static_cast<unsigned char>(s[i + 1]);
+            ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90) && c <= 0xf4;
+        }
+        if (ok) {
+            out.append(s.substr(i, len));
+            i += len;
+        } else {
+            out += "\xef\xbf\xbd";
+            ++i;
+        }
+    }
+    return out;
+}
+
+}  // namespace detail
+
 inline nlohmann::json to_json(const manifest& m) {
     nlohmann::json j = {
         {"format_version", m.format_version},
         {"id", m.id},
         {"kind", std::string(to_string(m.kind))},
         {"created_at", detail::format_iso8601(m.created_at)},
-        {"source_path", m.source_path},
+        {"source_path", detail::to_valid_utf8(m.source_path)},
         {"file", m.file},
         {"size_bytes", m.size_bytes},
         {"checksum", {{"algorithm", m.checksum.algorithm}, {"hex", m.checksum.hex}}},

@@ -24,9 +24,14 @@
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/free_space.hpp"
+#include "dbsafe/health.hpp"
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/progress.hpp"
+#include "dbsafe/prune.hpp"
+#include "dbsafe/restore.hpp"
 #include "dbsafe/retention/retention_policy.hpp"
+#include "dbsafe/schema/schema_version.hpp"
+#include "dbsafe/schema/user_version.hpp"
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 #include "dbsafe/verify/verifier.hpp"
@@ -39,6 +44,7 @@ struct vault_options {
     free_space_probe free_space{};  // empty: statvfs on the storage location
     std::function<std::chrono::system_clock::time_point()> clock{};  // empty: system_clock::now
     std::chrono::milliseconds busy_timeout{10'000};  // waiting for the live database's locks
+    auto_prune prune_after_backup{};  // apply the retention policy after each published backup
 };
 
 struct backup_options {
@@ -47,7 +53,10 @@ struct backup_options {
     std::stop_token stop{};           // cancellation, checked between copy steps
 };
 
-template <class Snapshot, class Verifier, class Retention, class Storage>
+// Schema is a fifth, defaulted parameter so every existing four-argument spelling keeps its
+// meaning (user_version), while a vault that tracks knex_migrations says so in its type.
+template <class Snapshot, class Verifier, class Retention, class Storage,
+          class Schema = user_version>
 struct basic_vault {
     static_assert(snapshot_strategy<Snapshot>,
                   "Snapshot must provide `result<snapshot_info> copy(sqlite3*, const path&, const "
@@ -58,6 +67,10 @@ struct basic_vault {
     static_assert(retention_policy<Retention>,
                   "Retention must provide `std::vector<retention_decision> plan(span<const "
                   "manifest>, time_point) const` (see retention/retention_policy.hpp)");
+    static_assert(schema_version_policy<Schema>,
+                  "Schema must provide `result<schema_info> read(sqlite3*) const`, `bool "
+                  "newer(const schema_info&, const schema_info&) const` and `name()` (see "
+                  "schema/schema_version.hpp)");
     static_assert(storage_target<Storage>,
                   "Storage must provide location(), stage(), commit(), discard() noexcept, list(), "
                   "open(), remove() and remove_debris() (see storage/storage_target.hpp)");
@@ -67,6 +80,7 @@ struct basic_vault {
     [[no_unique_address]] Verifier verification{};
     [[no_unique_address]] Retention retention{};
     vault_options options{};
+    [[no_unique_address]] Schema schema{};
 
     [[nodiscard]] std::chrono::system_clock::time_point now() const {
         return options.clock ? options.clock() : std::chrono::system_clock::now();
@@ -119,16 +133,33 @@ struct basic_vault {
                         .count();
         DBSAFE_TRY(auto published, storage.commit(staged, std::move(m)));
         cleanup.published = true;
+        if (options.prune_after_backup.enabled) prune_after(published.id);
         return published;
     }
 
     [[nodiscard]] result<listing> list() const { return storage.list(); }
+
+    // Applies the retention policy and sweeps old debris (see prune.hpp); dry_run changes nothing.
+    result<prune_report> prune(const prune_options& opts = {}) {
+        return dbsafe::prune(storage, retention, opts.now.value_or(now()), opts);
+    }
+
+    // "Are my backups healthy?" (see health.hpp): every finding, each with a message.
+    [[nodiscard]] result<health_report> health(const health_options& opts = {}) const {
+        return check_health(storage, verification, opts.now.value_or(now()), opts);
+    }
 
     // Re-checks a published backup with this vault's verifier; returns its manifest.
     [[nodiscard]] result<manifest> verify(std::string_view id) const {
         DBSAFE_TRY(auto readable, storage.open(id));
         DBSAFE_TRYV(verification.verify(backup_file{readable.path, &readable.description}));
         return readable.description;
+    }
+
+    // Puts backup `opts.id` back into `live` (a path or the caller's connection), with a safety
+    // backup first and automatic recovery from it; see restore.hpp for the steps.
+    result<restore_report> restore(const database_ref& live, const restore_options& opts) {
+        return detail::run_restore(*this, live, opts);
     }
 
     // Checks any SQLite file (no manifest: no checksum to compare).
@@ -140,6 +171,13 @@ struct basic_vault {
     }
 
 private:
+    void prune_after(const std::string& just_taken) {
+        prune_options opts = options.prune_after_backup.options;
+        opts.protected_ids.push_back(just_taken);
+        const auto pruned = prune(opts);
+        if (options.prune_after_backup.on_done) options.prune_after_backup.on_done(pruned);
+    }
+
     result<staged_backup> stage_new(std::chrono::system_clock::time_point created,
                                     backup_kind kind) {
         // Ids carry a random tail; a collision (two processes, same millisecond, same tail)
@@ -153,11 +191,13 @@ private:
         }
     }
 
-    static result<void> describe_schema(const std::filesystem::path& copy, manifest& m) {
+    result<void> describe_schema(const std::filesystem::path& copy, manifest& m) const {
         DBSAFE_TRY(auto db, detail::open_database(copy, detail::open_mode::read_only));
         DBSAFE_TRY(m.user_version, detail::query_int(db.get(), "PRAGMA user_version"));
-        m.schema_version = m.user_version;
-        m.schema_policy = "user_version";
+        DBSAFE_TRY(auto info, schema.read(db.get()));
+        m.schema_version = info.version;
+        m.migrations = std::move(info.migrations);
+        m.schema_policy = schema.name();
         return success();
     }
 };

@@ -4,6 +4,9 @@
 
 #include <CLI/CLI.hpp>
 #include <dbsafe/dbsafe.hpp>
+#if defined(DBSAFE_CLI_WITH_ZSTD)
+#include <dbsafe/backends/zstd_archive.hpp>
+#endif
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -21,8 +24,24 @@ struct common_options {
 // Prints "dbsafe: <message>" on stderr; returns exit_code::failed.
 int report(const dbsafe::error& e);
 
+// The storage every command reads a backup directory through. With the zstd backend built it
+// is zstd_archive, which reads plain `<id>.db` and compressed `<id>.db.zst` backups alike (and
+// lists, removes and sweeps debris exactly as local_directory does); `backup` writes plain
+// backups through local_directory unless --compress asks for an archive.
+#if defined(DBSAFE_CLI_WITH_ZSTD)
+using cli_storage = zstd_archive;
+// Reads both formats, writes plain backups: restore's safety and migrate's pre-migration
+// backups stay uncompressed, so taking them (and recovering from them) costs no compression.
+inline cli_storage plain_writing_storage(const std::string& dir) {
+    return zstd_archive{dir, {.level = 0, .threads = 0, .scratch = {}}};
+}
+#else
+using cli_storage = local_directory;
+inline cli_storage plain_writing_storage(const std::string& dir) { return local_directory{dir}; }
+#endif
+
 // A vault configured from flags: verification level and required tables.
-using cli_vault = basic_vault<online_backup, standard_checks, keep_all, local_directory>;
+using cli_vault = basic_vault<online_backup, standard_checks, keep_all, cli_storage>;
 
 // A manifest as the CLI prints it in --json (the manifest plus the absolute path).
 nlohmann::json manifest_json(const manifest& m);
@@ -39,5 +58,9 @@ bool parse_check_level(const std::string& text, check_level& out);
 void add_backup_command(CLI::App& app, std::function<int()>& run);
 void add_list_command(CLI::App& app, std::function<int()>& run);
 void add_verify_command(CLI::App& app, std::function<int()>& run);
+void add_restore_command(CLI::App& app, std::function<int()>& run);
+void add_migrate_command(CLI::App& app, std::function<int()>& run);
+void add_prune_command(CLI::App& app, std::function<int()>& run);
+void add_health_command(CLI::App& app, std::function<int()>& run);
 
 }  // namespace dbsafe::cli

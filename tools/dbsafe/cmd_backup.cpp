@@ -1,5 +1,5 @@
 // dbsafe backup DB --dir DIR [--kind K] [--method backup-api|vacuum] [--verify full|quick|none]
-//                  [--require-table NAME]... [--json]
+//                  [--require-table NAME]... [--compress zstd[:LEVEL]] [--threads N] [--json]
 #include <iostream>
 
 #include "cli.hpp"
@@ -17,12 +17,15 @@ struct backup_args {
     double space_factor = 2.0;
     int pages_per_step = 1024;
     int busy_timeout_ms = 10000;
+    std::string compress;  // empty: a plain <id>.db; "zstd" or "zstd:LEVEL": <id>.db.zst
+    int threads = 0;       // compression workers, 0 = one per core
 };
 
-template <class Snapshot>
-int run_backup(const backup_args& a, Snapshot snapshot, backup_kind kind, check_level level) {
-    basic_vault<Snapshot, standard_checks, keep_all, local_directory> vault{
-        .storage = local_directory{a.common.dir},
+template <class Snapshot, class Storage>
+int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_kind kind,
+               check_level level) {
+    basic_vault<Snapshot, standard_checks, keep_all, Storage> vault{
+        .storage = std::move(storage),
         .snapshot = std::move(snapshot),
         .verification = standard_checks{.level = level, .required = a.required},
         .retention = {},
@@ -32,16 +35,37 @@ int run_backup(const backup_args& a, Snapshot snapshot, backup_kind kind, check_
     if (!made) return report(made.error());
     const manifest& m = made.value();
     if (a.common.json) {
-        std::cout << manifest_json(m).dump() << "\n";
+        std::cout << manifest_json(m).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
         std::cout << "backed up " << a.database << " -> " << m.data_path.string() << "\n"
                   << "  id " << m.id << ", " << to_string(m.kind) << ", "
                   << detail::format_bytes(m.size_bytes) << ", schema " << m.schema_version
-                  << ", xxh3-128 " << m.checksum.hex << "\n"
-                  << "  verified (" << a.verify << (a.required.empty() ? "" : " + required tables")
+                  << ", xxh3-128 " << m.checksum.hex << "\n";
+        if (m.compression) {
+            std::cout << "  " << m.compression->algorithm << " level " << m.compression->level
+                      << ": " << detail::format_bytes(m.compression->compressed_size) << "\n";
+        }
+        std::cout << "  verified (" << a.verify << (a.required.empty() ? "" : " + required tables")
                   << ") in " << m.seconds << " s\n";
     }
     return exit_code::ok;
+}
+
+template <class Snapshot>
+int run_backup(const backup_args& a, Snapshot snapshot, backup_kind kind, check_level level) {
+    if (a.compress.empty()) {
+        return run_backup(a, std::move(snapshot), local_directory{a.common.dir}, kind, level);
+    }
+#if defined(DBSAFE_CLI_WITH_ZSTD)
+    const int compress_level = a.compress == "zstd" ? 3 : std::stoi(a.compress.substr(5));
+    return run_backup(a, std::move(snapshot),
+                      zstd_archive{a.common.dir, {.level = compress_level, .threads = a.threads}},
+                      kind, level);
+#else
+    return report(error(errc::unsupported,
+                        "this dbsafe was built without the zstd backend: --compress is not "
+                        "available (rebuild with libzstd, -DDBSAFE_WITH_ZSTD=ON)"));
+#endif
 }
 
 }  // namespace
@@ -69,6 +93,20 @@ void add_backup_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_option("--busy-timeout", args->busy_timeout_ms,
                     "Milliseconds to wait for a locked database (default 10000)")
         ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--compress", args->compress,
+                    "zstd[:LEVEL]: store a zstd archive <id>.db.zst (level 1-19, default 3)")
+        ->check([](const std::string& v) -> std::string {
+            if (v == "zstd") return {};
+            if (v.starts_with("zstd:") && v.size() > 5 && v.size() <= 7 &&
+                v.find_first_not_of("0123456789", 5) == std::string::npos) {
+                const int n = std::stoi(v.substr(5));
+                if (n >= 1 && n <= 19) return {};
+            }
+            return "--compress takes zstd or zstd:LEVEL with LEVEL 1-19, not '" + v + "'";
+        });
+    cmd->add_option("--threads", args->threads,
+                    "Compression threads for --compress (default 0 = one per core)")
+        ->check(CLI::Range(0, 256));
     cmd->add_flag("--json", args->common.json, "Print the manifest as one JSON line");
     cmd->callback([args, &run] {
         run = [args] {

@@ -12,14 +12,14 @@ void add_list_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_flag("--json", args->json, "Print one JSON array of manifests");
     cmd->callback([args, &run] {
         run = [args] {
-            const local_directory storage{args->dir};
+            const cli_storage storage{args->dir};
             auto listed = storage.list();
             if (!listed) return report(listed.error());
             const auto& l = listed.value();
             if (args->json) {
                 nlohmann::json out = nlohmann::json::array();
                 for (const auto& m : l.backups) out.push_back(manifest_json(m));
-                std::cout << out.dump() << "\n";
+                std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
             } else {
                 if (l.backups.empty()) std::cout << "no backups in " << args->dir << "\n";
                 for (const auto& m : l.backups) std::cout << manifest_line(m) << "\n";

@@ -27,7 +27,7 @@ nlohmann::json verdict(const std::string& id, const std::string& path, const res
 int run_verify(const verify_args& a) {
     check_level level{};
     parse_check_level(a.check, level);
-    const cli_vault vault{.storage = local_directory{a.common.dir},
+    const cli_vault vault{.storage = cli_storage{a.common.dir},
                           .snapshot = {},
                           .verification = standard_checks{.level = level, .required = a.required},
                           .retention = {},
@@ -52,7 +52,15 @@ int run_verify(const verify_args& a) {
             0, file.filename().string().find(".db"));
         const local_directory beside{file.has_parent_path() ? file.parent_path() : "."};
         auto m = validate_id(stem) ? beside.load_manifest(stem) : result<manifest>(error{});
-        if (m && m.value().file == file.filename().string()) {
+        if (m && m.value().file == file.filename().string() && m.value().compression) {
+            // An archive: verify what it decompresses to (cli_storage reads both formats).
+            const cli_storage storage{beside.location()};
+            auto opened = storage.open(stem);
+            record(stem, a.file,
+                   opened ? vault.verification.verify(
+                                backup_file{opened.value().path, &opened.value().description})
+                          : result<void>(opened.error()));
+        } else if (m && m.value().file == file.filename().string()) {
             record(stem, a.file,
                    vault.verification.verify(backup_file{a.file, &m.value()}));
         } else {
@@ -82,7 +90,7 @@ int run_verify(const verify_args& a) {
             record(id, path, r ? result<void>(success()) : result<void>(r.error()));
         }
     }
-    if (a.common.json) std::cout << results.dump() << "\n";
+    if (a.common.json) std::cout << results.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!all_ok && !a.common.json) {
         std::cerr << "dbsafe: verification failed: do not restore the backups marked FAILED\n";
     }

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <utility>
 
 #include "cli.hpp"
 
@@ -63,6 +64,41 @@ int main(int argc, char** argv) {
     add_backup_command(app, run);
     add_list_command(app, run);
     add_verify_command(app, run);
+    add_restore_command(app, run);
+    add_migrate_command(app, run);
+    add_prune_command(app, run);
+    add_health_command(app, run);
+    // `dbsafe help [COMMAND]`: the text of `dbsafe COMMAND --help`, for people who type it the
+    // git way. Looked up at run time, so it covers every command registered above.
+    std::string help_topic;
+    CLI::App* help = app.add_subcommand("help", "Show the help of a command: dbsafe help COMMAND");
+    help->add_option("command", help_topic, "The command to explain (default: all commands)");
+    help->callback([&] {
+        run = [&]() -> int {
+            if (help_topic.empty()) {
+                std::cout << app.get_formatter()->make_help(&app, app.get_name(),
+                                                            CLI::AppFormatMode::Normal);
+                return exit_code::ok;
+            }
+            CLI::App* topic = nullptr;
+            try {
+                topic = app.get_subcommand(help_topic);
+            } catch (const CLI::OptionNotFound&) {
+            }
+            if (topic == nullptr) {
+                std::string names;
+                const auto all = [](const CLI::App*) { return true; };
+                for (const CLI::App* sub : std::as_const(app).get_subcommands(all)) {
+                    if (sub != help) names += " " + sub->get_name();
+                }
+                std::cerr << "dbsafe: no command '" << help_topic << "'; the commands are:" << names
+                          << "\n";
+                return exit_code::usage;
+            }
+            std::cout << topic->help(app.get_name());  // argv[0], as `COMMAND --help` says
+            return exit_code::ok;
+        };
+    });
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -46,8 +46,9 @@ enum class open_mode { read_only, read_write, create };
 
 // Opens `path` without following a symlink in its last component. Missing files are an error
 // unless `mode` is create: dbsafe never creates a database by accident.
+// `vfs` names a registered VFS (nullptr: SQLite's default), e.g. detail::fast_read_vfs().
 inline result<connection> open_database(const std::filesystem::path& path, open_mode mode,
-                                        int busy_timeout_ms = 5000) {
+                                        int busy_timeout_ms = 5000, const char* vfs = nullptr) {
     int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_URI;
     switch (mode) {
         case open_mode::read_only: flags |= SQLITE_OPEN_READONLY; break;
@@ -62,7 +63,7 @@ inline result<connection> open_database(const std::filesystem::path& path, open_
     }
     sqlite3* raw = nullptr;
     // A plain path, not a URI: escape nothing, let SQLite see the file name as it is.
-    const int rc = sqlite3_open_v2(path.c_str(), &raw, flags & ~SQLITE_OPEN_URI, nullptr);
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, flags & ~SQLITE_OPEN_URI, vfs);
     connection db(raw);
     if (rc != SQLITE_OK) {
         return sqlite_error(rc, "cannot open " + path.string() + ": " + describe(raw, rc));
@@ -157,10 +158,22 @@ inline error classify_open_failure(const error& e, const std::filesystem::path& 
 
 // Opens and touches the schema, so a non-database or a locked file fails here, up front.
 inline result<connection> open_and_probe(const std::filesystem::path& path, open_mode mode,
-                                         int busy_timeout_ms = 5000) {
-    DBSAFE_TRY(auto db, open_database(path, mode, busy_timeout_ms));
+                                         int busy_timeout_ms = 5000, const char* vfs = nullptr) {
+    DBSAFE_TRY(auto db, open_database(path, mode, busy_timeout_ms, vfs));
     auto probe = query_int(db.get(), "SELECT count(*) FROM sqlite_schema");
-    if (!probe) return classify_open_failure(probe.error(), path);
+    if (!probe) {
+        // The busy handler already waited busy_timeout_ms: say so, in our own code, so the
+        // caller can tell "locked" from "broken" without knowing SQLite's codes.
+        if (probe.error().code.category() == sqlite_category() &&
+            is_busy(probe.error().code.value())) {
+            return error(errc::busy_timeout,
+                         "database " + path.string() + " stayed locked for " +
+                             std::to_string(busy_timeout_ms) +
+                             " ms: another connection holds an exclusive lock; retry later or "
+                             "raise the busy timeout (" + probe.error().message + ")");
+        }
+        return classify_open_failure(probe.error(), path);
+    }
     return db;
 }
 

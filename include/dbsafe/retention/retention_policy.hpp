@@ -17,6 +17,9 @@ struct retention_decision {
     std::string id;
     bool keep = true;
     std::vector<std::string> reasons;  // "kept: newest", "deleted: older than 30 days", ...
+    // Kept by a rule that a size cap (max_total_size) must not override, e.g. keep_kinds: a
+    // pre_migration backup the user pinned is worth more than the disk budget.
+    bool pinned = false;
 };
 
 template <class R>

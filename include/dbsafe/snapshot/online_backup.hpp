@@ -23,6 +23,7 @@
 #include <string_view>
 #include <thread>
 
+#include "dbsafe/detail/fast_copy_vfs.hpp"
 #include "dbsafe/detail/journal_header.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
@@ -34,6 +35,7 @@ struct online_backup {
     int pages_per_step = 1024;  // -1 copies everything in one step (no progress until done)
     int max_restarts = 3;       // then one final step(-1) under a single read transaction
     std::chrono::milliseconds busy_timeout{10'000};  // total wait for locks, with backoff
+    bool fast_io = true;  // write the staging file through detail::fast_write_vfs() (same bytes)
 
     [[nodiscard]] std::string_view method_name() const noexcept { return "backup-api"; }
 
@@ -45,7 +47,19 @@ struct online_backup {
                          "online_backup.pages_per_step must be -1 (all) or positive, not " +
                              std::to_string(pages_per_step));
         }
-        DBSAFE_TRY(auto dest, detail::open_database(target, detail::open_mode::read_write));
+        // SQLite answers every step with SQLITE_BUSY while the source connection itself has a
+        // write transaction open: say so now instead of waiting out the busy timeout and then
+        // blaming "another process".
+        if (sqlite3_txn_state(source, "main") == SQLITE_TXN_WRITE) {
+            return error(errc::in_transaction,
+                         "cannot back up " + detail::database_name(source) +
+                             ": the connection passed in has an open write transaction (it holds "
+                             "the lock dbsafe would wait for); commit or roll back first");
+        }
+        // The staging file is private until the storage target fsyncs and publishes it, so its
+        // page writes may be gathered into large ones (detail/fast_copy_vfs.hpp).
+        DBSAFE_TRY(auto dest, detail::open_database(target, detail::open_mode::read_write, 5000,
+                                                    fast_io ? detail::fast_write_vfs() : nullptr));
         DBSAFE_TRYV(detail::exec(dest.get(), "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF"));
 
         // Hold one read transaction on a private WAL source: a stable snapshot for all steps.
@@ -95,8 +109,11 @@ struct online_backup {
             if (rc == SQLITE_OK || rc == SQLITE_DONE) {
                 busy_since = {};
                 backoff = std::chrono::milliseconds(1);
-                if (done < last_done && step != -1) {
-                    // Another connection wrote to the source: SQLite started over.
+                // Another connection wrote to the source and SQLite started over from page 1.
+                // Only a shortfall shows it: a restarted step of N pages ends at page N again,
+                // so `done` equals (not undercuts) the previous step's count.
+                const std::int64_t expected = std::max<std::int64_t>(last_done, 0) + step;
+                if (step > 0 && rc == SQLITE_OK && done < expected) {
                     if (++info.restarts >= max_restarts) step = -1;
                 }
                 last_done = done;

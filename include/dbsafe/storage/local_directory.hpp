@@ -80,8 +80,11 @@ public:
         DBSAFE_TRYV(validate_id(id));
         DBSAFE_TRYV(detail::ensure_directory(dir_));
         if (std::error_code ec; std::filesystem::exists(manifest_path(id), ec)) {
-            return error(errc::invalid_id, "a backup with id " + std::string(id) +
-                                               " already exists in " + dir_.string());
+            // file_exists, not invalid_id: the id is well-formed, and the vault retries a
+            // colliding id with a fresh one on exactly this code.
+            return error(std::make_error_code(std::errc::file_exists),
+                         "a backup with id " + std::string(id) + " already exists in " +
+                             dir_.string());
         }
         staged_backup staged{std::string(id), data_path(id)};
         staged.path += ".tmp";
@@ -99,9 +102,24 @@ public:
             (void)detail::remove_file(data);  // no manifest, no backup: do not leave debris
             return published.as_failure();
         }
-        DBSAFE_TRYV(detail::sync_directory(dir_));
+        if (auto synced = detail::sync_directory(dir_); !synced) {
+            // Published but not durable: withdraw it (manifest first), so a failed commit
+            // always means "no backup" and a caller's retry does not leave two.
+            withdraw(staged.id, data);
+            return error(synced.error().code, synced.error().message +
+                                                  " (the backup was withdrawn; retry the backup)");
+        }
         m.data_path = data;
         return m;
+    }
+
+    // Removes a just-published backup, manifest first; best effort, for failed commits.
+    void withdraw(std::string_view id, const std::filesystem::path& data) noexcept {
+        try {
+            (void)detail::remove_file(manifest_path(id));
+            (void)detail::remove_file(data);
+        } catch (...) {  // path allocation; withdraw must not throw
+        }
     }
 
     void discard(const staged_backup& staged) noexcept {

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# bench/compare.sh [SIZE_MIB] [REPETITIONS]
+#
+# Times dbsafe against the shell tools on ONE database file, in one run, page-cached, and writes
+# docs/benchmarks.md. Every command runs REPETITIONS times (default 3); the table shows the
+# median and the ratio to `cp` + sync, the floor for a durable copy. Also records peak RSS of
+# dbsafe (/usr/bin/time), system-call counts (strace -c) and, unless LOAD=0, bench/load.sh.
+#
+#   BUILD=build/release  build tree holding tools/dbsafe and tools/dbsafe-sample
+#   WORK=/tmp/...         scratch directory (default: a new one under /tmp, removed at exit)
+#   OUT=docs/benchmarks.md
+#
+# Build first:  cmake --preset release && cmake --build --preset release -j2
+set -euo pipefail
+
+SIZE=${1:-512}
+REPS=${2:-3}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build/release}
+OUT=${OUT:-$ROOT/docs/benchmarks.md}
+DBSAFE=$BUILD/tools/dbsafe
+SAMPLE=$BUILD/tools/dbsafe-sample
+for tool in "$DBSAFE" "$SAMPLE" sqlite3 zstd /usr/bin/time; do
+    command -v "$tool" > /dev/null || { echo "compare.sh: $tool not found (build first?)" >&2; exit 2; }
+done
+if [[ -z ${WORK:-} ]]; then
+    WORK=$(mktemp -d /tmp/dbsafe-compare.XXXXXX)
+    trap 'rm -rf "$WORK"' EXIT
+fi
+DB=$WORK/sample.db
+LOG=$WORK/times.txt
+: > "$LOG"
+
+echo "generating a ${SIZE} MiB sample database in $WORK ..." >&2
+[[ -f $DB ]] || "$SAMPLE" "$DB" --size-mib "$SIZE" > /dev/null
+DB_BYTES=$(stat -c %s "$DB")
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+now() { date +%s.%N; }
+clean() { rm -rf "$WORK"/out.* "$WORK"/vault "$WORK"/zvault "$WORK"/raw.zst "$WORK"/safety.db; }
+
+# run NAME COMMAND...: REPS timed runs (clean + sync + page-cache warm-up before each, untimed).
+run() {
+    local name=$1; shift
+    local i
+    for ((i = 0; i < REPS; i++)); do
+        clean
+        [[ -n ${PREPARE:-} ]] && eval "$PREPARE"
+        sync
+        cat "$DB" > /dev/null
+        local t0 t1
+        t0=$(now)
+        "$@" > /dev/null
+        t1=$(now)
+        echo "$name $(echo "$t1 - $t0" | bc -l)" >> "$LOG"
+        echo "  $name: $(echo "$t1 - $t0" | bc -l | cut -c1-6) s" >&2
+    done
+}
+
+median() { grep "^$1 " "$LOG" | awk '{print $2}' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# --- copies ---------------------------------------------------------------------------------
+run cp            cp "$DB" "$WORK/out.db"
+run cp_sync       sh -c 'cp "$1" "$2" && sync "$2"' _ "$DB" "$WORK/out.db"
+run shell_backup  sqlite3 "$DB" ".backup $WORK/out.db"
+run vacuum_into   sqlite3 "$DB" "VACUUM INTO '$WORK/out.db'"
+run shell_backup_zstd sh -c 'sqlite3 "$1" ".backup $2" && zstd -q -3 -T2 "$2" -o "$2.zst"' _ "$DB" "$WORK/out.db"
+run zstd_raw      zstd -q -3 -T2 "$DB" -o "$WORK/raw.zst"
+run dbsafe_backup_none  "$DBSAFE" backup "$DB" --dir "$WORK/vault" --verify none
+run dbsafe_backup_quick "$DBSAFE" backup "$DB" --dir "$WORK/vault" --verify quick
+run dbsafe_backup_full  "$DBSAFE" backup "$DB" --dir "$WORK/vault"
+run dbsafe_backup_zstd  "$DBSAFE" backup "$DB" --dir "$WORK/zvault" --verify quick --compress zstd:3 --threads 2
+
+# Compression ratios (one more run each, untimed).
+clean
+zstd -q -3 -T2 "$DB" -o "$WORK/raw.zst"
+RAW_RATIO=$(echo "$DB_BYTES / $(stat -c %s "$WORK/raw.zst")" | bc -l | cut -c1-5)
+"$DBSAFE" backup "$DB" --dir "$WORK/zvault" --verify none --compress zstd:3 --threads 2 > /dev/null
+DBSAFE_RATIO=$(echo "$DB_BYTES / $(stat -c %s "$WORK"/zvault/*.db.zst)" | bc -l | cut -c1-5)
+
+# --- verification of one backup ---------------------------------------------------------------
+clean
+"$DBSAFE" backup "$DB" --dir "$WORK/vault" --verify none > /dev/null
+BACKUP=$(ls "$WORK"/vault/*.db)
+ID=$(basename "$BACKUP" .db)
+clean() { rm -rf "$WORK"/out.* "$WORK"/raw.zst "$WORK"/safety.db "$WORK"/live.db*; }
+run dbsafe_verify_quick "$DBSAFE" verify --dir "$WORK/vault" "$ID" --check quick
+run dbsafe_verify_full  "$DBSAFE" verify --dir "$WORK/vault" "$ID"
+run integrity_check     sqlite3 "$BACKUP" "PRAGMA integrity_check"
+run quick_check         sqlite3 "$BACKUP" "PRAGMA quick_check"
+
+# --- restore: dbsafe vs the seed's recipe ------------------------------------------------------
+# Seed recipe: shell .backup of the live database as a safety copy, integrity_check of the
+# backup, copy it back over the live database (and sync it, to be as durable as dbsafe).
+PREPARE='cp "$DB" "$WORK/live.db"; rm -f "$WORK"/vault/*safety* 2>/dev/null; for f in "$WORK"/vault/*.json; do grep -q "\"kind\": *\"safety\"" "$f" && rm -f "$f" "${f%.json}.db"; done; true'
+run seed_restore sh -c 'sqlite3 "$1" ".backup $3" && [ "$(sqlite3 "$2" "PRAGMA integrity_check")" = ok ] && cp "$2" "$1" && sync "$1"' _ "$WORK/live.db" "$BACKUP" "$WORK/safety.db"
+run dbsafe_restore_quick "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --verify quick
+run dbsafe_restore_full  "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID"
+unset PREPARE
+
+# --- peak memory and system calls --------------------------------------------------------------
+rss() { /usr/bin/time -f %M "$@" 2>&1 > /dev/null | tail -1; }
+rm -rf "$WORK/rss"
+RSS_BACKUP=$(rss "$DBSAFE" backup "$DB" --dir "$WORK/rss" --verify quick)
+RSS_ZSTD=$(rss "$DBSAFE" backup "$DB" --dir "$WORK/rss" --verify quick --compress zstd:3 --threads 2)
+RSS_VERIFY=$(rss "$DBSAFE" verify --dir "$WORK/vault" "$ID")
+cp "$DB" "$WORK/live.db"
+RSS_RESTORE=$(rss "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --verify quick)
+rm -rf "$WORK/rss"
+
+STRACE_TABLE="(strace not installed)"
+if command -v strace > /dev/null; then
+    syscalls() {  # name command...: "pread64 pwrite64 fsync" counts
+        strace -f -c -o "$WORK/strace.txt" "$@" > /dev/null 2>&1 || true
+        awk '$NF ~ /^(pread64|pwrite64|fsync|fdatasync|read|write)$/ {c[$NF]=$4} END {
+            printf "%s | %s | %s | %s | %s", c["pread64"]+0, c["pwrite64"]+0, c["read"]+0,
+                   c["write"]+0, c["fsync"]+c["fdatasync"]+0}' "$WORK/strace.txt"
+    }
+    rm -rf "$WORK/st" "$WORK/out.db"
+    STRACE_TABLE="| command | pread64 | pwrite64 | read | write | fsync |
+|---|---:|---:|---:|---:|---:|
+| \`sqlite3 .backup\` | $(syscalls sqlite3 "$DB" ".backup $WORK/out.db") |
+| \`dbsafe backup --verify none\` | $(syscalls "$DBSAFE" backup "$DB" --dir "$WORK/st" --verify none) |"
+    rm -rf "$WORK/st" "$WORK/out.db"
+fi
+
+LOAD_SECTION="(skipped: LOAD=0)"
+if [[ ${LOAD:-1} != 0 ]]; then
+    LOAD_SECTION=$(BUILD=$BUILD WORK=$WORK DB=$DB "$ROOT/bench/load.sh")
+fi
+
+# --- the report ----------------------------------------------------------------------------------
+FLOOR=$(median cp_sync)
+row() {  # key label [note]
+    local m
+    m=$(median "$1")
+    printf '| %s | %.2f | %.2f× | %s |\n' "$2" "$m" "$(echo "$m / $FLOOR" | bc -l)" "${3:-}"
+}
+ratio() { echo "$(median "$1") / $(median "$2")" | bc -l | cut -c1-4; }
+
+mkdir -p "$(dirname "$OUT")"
+{
+cat <<EOF
+# Benchmarks
+
+Generated by \`bench/compare.sh $SIZE $REPS\` on $(date -u +%Y-%m-%d). All numbers come from
+this one run on one database file; median of $REPS runs, page-cached (the file is read once
+before every run), outputs on the same file system as the database.
+
+## Machine
+
+- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores available
+- Memory: $(free -g | awk '/^Mem:/ {print $2}') GiB; kernel $(uname -r); file system: $(df -T "$WORK" | awk 'NR==2 {print $2}')
+- SQLite $(sqlite3 --version | cut -d' ' -f1) (shell and library), $(zstd --version | head -1 | sed 's/\*\*\* //; s/ \*\*\*//; s/, by.*//')
+- Load average (1, 5, 15 min) at the start: $LOAD_BEFORE; at the end: $(cut -d' ' -f1-3 /proc/loadavg)
+  (other work on the machine shares the cores and the disk: compare ratios, not absolute times)
+- Database: \`dbsafe-sample --size-mib $SIZE\` (WAL mode), $(echo "$DB_BYTES / 1048576" | bc) MiB
+
+## Backup, verify, restore
+
+| operation | median (s) | vs \`cp\` + sync | note |
+|---|---:|---:|---|
+$(row cp '`cp`' 'not durable')
+$(row cp_sync '`cp` + `sync FILE`' 'the floor for a durable copy')
+$(row shell_backup '`sqlite3 .backup`')
+$(row vacuum_into '`sqlite3 "VACUUM INTO"`' 'no fsync')
+$(row shell_backup_zstd '`.backup && zstd -3 -T2`')
+$(row zstd_raw '`zstd -3 -T2` of the raw file' "compression floor, ratio $RAW_RATIO")
+$(row dbsafe_backup_none '`dbsafe backup --verify none`' 'durable + xxh3-128 checksum')
+$(row dbsafe_backup_quick '`dbsafe backup --verify quick`' '+ quick_check')
+$(row dbsafe_backup_full '`dbsafe backup` (default: full)' '+ integrity_check')
+$(row dbsafe_backup_zstd '`dbsafe backup --verify quick --compress zstd:3 --threads 2`' "ratio $DBSAFE_RATIO")
+$(row quick_check '`PRAGMA quick_check`')
+$(row integrity_check '`PRAGMA integrity_check`')
+$(row dbsafe_verify_quick '`dbsafe verify --check quick`' 'checksum + quick_check')
+$(row dbsafe_verify_full '`dbsafe verify`' 'checksum + integrity_check')
+$(row seed_restore 'seed recipe: `.backup` safety copy + integrity_check + `cp` back + sync')
+$(row dbsafe_restore_quick '`dbsafe restore --verify quick`' 'verify, safety backup, copy in, check')
+$(row dbsafe_restore_full '`dbsafe restore`' 'same with integrity_check of the backup')
+
+### Against the goals of issue 7
+
+| goal | measured |
+|---|---|
+| durable, checksummed backup ≤ 1.2× \`cp\` + sync | $(ratio dbsafe_backup_none cp_sync)× (\`--verify none\`); $(ratio dbsafe_backup_quick cp_sync)× with quick_check |
+| ≈ 2× faster than \`sqlite3 .backup\` | \`.backup\` / dbsafe = $(ratio shell_backup dbsafe_backup_none) (\`--verify none\`) |
+| compressed backup ≤ 1.15× \`zstd -3 -T2\`, equal or better ratio | $(ratio dbsafe_backup_zstd zstd_raw)× (with quick_check), ratio $DBSAFE_RATIO vs $RAW_RATIO |
+| verification (quick_check + checksum) ≤ 0.3× integrity_check | $(ratio dbsafe_verify_quick integrity_check)× |
+| restore with verification and safety backup ≥ 2× faster than the seed recipe | seed / dbsafe = $(ratio seed_restore dbsafe_restore_quick) (quick), $(ratio seed_restore dbsafe_restore_full) (full) |
+
+## Peak memory (max RSS, KiB)
+
+| \`dbsafe backup --verify quick\` | with \`--compress zstd:3\` | \`dbsafe verify\` | \`dbsafe restore --verify quick\` |
+|---:|---:|---:|---:|
+| $RSS_BACKUP | $RSS_ZSTD | $RSS_VERIFY | $RSS_RESTORE |
+
+## System calls of one copy (\`strace -f -c\`)
+
+$STRACE_TABLE
+
+## Under load (bench/load.sh)
+
+$LOAD_SECTION
+
+$(cat "$ROOT/bench/notes.md" 2> /dev/null || true)
+
+## Reproduce
+
+\`\`\`sh
+cmake --preset release && cmake --build --preset release -j2
+bench/compare.sh 512 3          # writes docs/benchmarks.md; LOAD=0 skips the load test
+# library-level numbers (Google Benchmark), any size:
+DBSAFE_BENCH_MIB=512 build/release/bench/snapshot_bench
+DBSAFE_BENCH_MIB=512 build/release/bench/verify_bench
+\`\`\`
+
+Raw timings of this run:
+
+\`\`\`
+$(cat "$LOG")
+\`\`\`
+EOF
+} > "$OUT"
+echo "wrote $OUT" >&2

@@ -1,0 +1,162 @@
+// health: "are my backups healthy?" as a list of findings, each a sentence a person can act on.
+// Unhealthy when: there is no backup; the newest is older than max_age; the backups occupy more
+// than max_total_size; the newest fails verification; or debris is present. Everything is
+// checked and every finding reported (a monitoring check should not hide the second problem
+// behind the first).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dbsafe/detail/debris_triage.hpp"
+#include "dbsafe/detail/format_bytes.hpp"
+#include "dbsafe/detail/iso8601.hpp"
+#include "dbsafe/detail/newest_first.hpp"
+#include "dbsafe/error.hpp"
+#include "dbsafe/manifest.hpp"
+#include "dbsafe/parse_units.hpp"
+#include "dbsafe/storage/storage_target.hpp"
+#include "dbsafe/verify/verifier.hpp"
+
+namespace dbsafe {
+
+struct health_options {
+    std::optional<std::chrono::seconds> max_age{};  // e.g. 26h for a daily schedule
+    std::optional<std::uint64_t> max_total_size{};  // bytes on disk
+    bool verify_newest = true;                      // run the vault's verifier on the newest
+    std::chrono::seconds debris_grace{std::chrono::hours{24}};   // as prune_options: younger
+                                                                 // debris may be a running backup
+    std::optional<std::chrono::system_clock::time_point> now{};  // empty: the vault's clock
+};
+
+enum class health_check { no_backup, too_old, too_large, verification_failed, debris };
+
+constexpr std::string_view to_string(health_check c) noexcept {
+    switch (c) {
+        case health_check::no_backup:
+            return "no_backup";
+        case health_check::too_old:
+            return "too_old";
+        case health_check::too_large:
+            return "too_large";
+        case health_check::verification_failed:
+            return "verification_failed";
+        case health_check::debris:
+            return "debris";
+    }
+    return "debris";
+}
+
+struct health_finding {
+    health_check check;
+    std::string message;
+};
+
+struct health_report {
+    std::vector<health_finding> findings{};
+    std::size_t backup_count = 0;
+    std::uint64_t total_bytes = 0;  // on disk, of the complete backups
+    std::optional<manifest> newest{};
+
+    [[nodiscard]] bool healthy() const noexcept { return findings.empty(); }
+    [[nodiscard]] bool has(health_check c) const noexcept {
+        for (const auto& f : findings) {
+            if (f.check == c) return true;
+        }
+        return false;
+    }
+};
+
+namespace detail {
+
+// "3 days", "26 hours", "12 minutes": an age rounded down to a unit a person reads at a glance.
+inline std::string describe_age(std::chrono::seconds age) {
+    using namespace std::chrono;
+    if (age >= days{2}) return format_duration(floor<days>(age));
+    if (age >= hours{2}) return format_duration(floor<hours>(age));
+    if (age >= minutes{1}) return format_duration(floor<minutes>(age));
+    return format_duration(age);
+}
+
+}  // namespace detail
+
+// Lists `storage` once and judges it. Fails only when the directory cannot be listed (then
+// nothing can be said); every problem with the backups themselves is a finding.
+template <storage_target Storage, verifier Verifier>
+result<health_report> check_health(const Storage& storage, const Verifier& verification,
+                                   std::chrono::system_clock::time_point now,
+                                   const health_options& opts = {}) {
+    DBSAFE_TRY(const listing listed, storage.list());
+    const std::string where = std::filesystem::path(storage.location()).string();
+    health_report report;
+    report.backup_count = listed.backups.size();
+    for (const auto& m : listed.backups) report.total_bytes += detail::disk_bytes(m);
+
+    if (listed.backups.empty()) {
+        report.findings.push_back(
+            {health_check::no_backup,
+             "no backup in " + where + ": take one with `dbsafe backup DB --dir " + where + "`"});
+    } else {
+        const manifest& newest = listed.backups[detail::newest_first(listed.backups).front()];
+        report.newest = newest;
+        const auto age = std::chrono::floor<std::chrono::seconds>(now - newest.created_at);
+        if (opts.max_age && age > *opts.max_age) {
+            report.findings.push_back(
+                {health_check::too_old,
+                 "the newest backup " + newest.id + " was taken " + detail::describe_age(age) +
+                     " ago (" + detail::format_iso8601(newest.created_at) + "), more than the " +
+                     format_duration(*opts.max_age) +
+                     " allowed: backups have stopped; check the schedule or cron job that runs "
+                     "`dbsafe backup`"});
+        }
+        if (opts.verify_newest) {
+            auto checked = [&]() -> result<void> {
+                DBSAFE_TRY(auto readable, storage.open(newest.id));
+                return verification.verify(backup_file{readable.path, &readable.description});
+            }();
+            if (!checked) {
+                report.findings.push_back(
+                    {health_check::verification_failed,
+                     "the newest backup " + newest.id +
+                         " fails verification: " + checked.error().message +
+                         "; do not rely on it: take a new backup and find out what damaged it"});
+            }
+        }
+    }
+    if (opts.max_total_size && report.total_bytes > *opts.max_total_size) {
+        report.findings.push_back(
+            {health_check::too_large,
+             "the " + std::to_string(report.backup_count) + " backups in " + where + " occupy " +
+                 detail::format_bytes(report.total_bytes) + ", more than the " +
+                 detail::format_bytes(*opts.max_total_size) +
+                 " allowed: run `dbsafe prune` (e.g. with --max-total-size) or raise the limit"});
+    }
+    for (const auto& d : listed.leftovers) {
+        if (detail::origin_of(d) == detail::debris_origin::foreign) {
+            report.findings.push_back(
+                {health_check::debris, d.path.string() + " is not a complete backup (" + d.reason +
+                                           "); prune leaves it alone: inspect it and remove it "
+                                           "by hand"});
+            continue;
+        }
+        const auto age = detail::untouched_for(d.path, now);
+        if (!age) {
+            // Gone since the listing (a backup just published, or a prune swept it): fine.
+            if (age.error().code == std::errc::no_such_file_or_directory) continue;
+            report.findings.push_back({health_check::debris, age.error().message});
+            continue;
+        }
+        if (age.value() < opts.debris_grace) continue;  // may be a backup in progress
+        report.findings.push_back(
+            {health_check::debris, d.path.string() + " is not a complete backup (" + d.reason +
+                                       ", untouched for " + detail::describe_age(age.value()) +
+                                       "): `dbsafe prune` removes it"});
+    }
+    return report;
+}
+
+}  // namespace dbsafe

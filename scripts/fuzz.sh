@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses in tests/fuzz with clang (ASan + UBSan) and runs each for a
+# fixed budget, seeded from tests/fuzz/corpus/. New inputs go to a scratch directory, never
+# into the repository. Usage: scripts/fuzz.sh [seconds per harness, default 10] [build dir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+budget=${1:-10}
+out=${2:-build/fuzz}
+cxx=${CLANGXX:-clang++}
+if ! command -v "$cxx" >/dev/null 2>&1; then
+    echo "fuzz: $cxx not found, skipping the fuzzers (install clang to run them)" >&2
+    exit 0
+fi
+mkdir -p "$out"
+flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -Iinclude)
+status=0
+for harness in manifest:manifest text:text; do
+    name=${harness%%:*}
+    corpus=tests/fuzz/corpus/${harness##*:}
+    "$cxx" "${flags[@]}" "tests/fuzz/fuzz_${name}.cpp" -o "$out/fuzz_${name}" -lsqlite3
+    work="$out/corpus_${name}"
+    mkdir -p "$work"
+    echo "fuzz: fuzz_${name} for ${budget} s" >&2
+    if ! "$out/fuzz_${name}" -max_total_time="$budget" -max_len=4096 -print_final_stats=1 \
+        -artifact_prefix="$out/crash_${name}_" "$work" "$corpus" 2>"$out/fuzz_${name}.log"; then
+        tail -40 "$out/fuzz_${name}.log" >&2
+        echo "fuzz: fuzz_${name} FAILED; reproducer in $out/crash_${name}_*" >&2
+        status=1
+    else
+        grep -E "stat::number_of_executed_units|Done" "$out/fuzz_${name}.log" | tail -2 >&2 || true
+    fi
+done
+exit $status

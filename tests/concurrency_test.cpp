@@ -1,0 +1,148 @@
+// Concurrency: what happens when dbsafe shares a database or a backup directory with others.
+//  - several writer processes commit while a vault backup runs (WAL and rollback journal):
+//    the backup completes (within its busy bound, or it would fail), no writer sees an error
+//    (their busy handler absorbs the waits), and the backup is a consistent snapshot: the
+//    writers' cross-table invariant holds in it;
+//  - several dbsafe CLI processes back up into one directory at once: all complete, the ids
+//    are distinct, nothing is overwritten, every backup verifies;
+//  - threads in one process (the ThreadSanitizer target): an async backup while this process
+//    writes, and two vaults backing up the same database into the same directory at once.
+// (Prune during a backup is pinned by PruneTest.BackupInProgressInAnotherProcessIsNotSwept.)
+#include <gtest/gtest.h>
+
+#include <dbsafe/backup_async.hpp>
+#include <dbsafe/dbsafe.hpp>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/backup_checks.hpp"
+#include "support/child_process.hpp"
+#include "support/concurrent_writer.hpp"
+#include "support/sqlite_fixtures.hpp"
+#include "support/temp_dir.hpp"
+
+namespace dbsafe::test {
+namespace {
+
+class SeveralWriters : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(SeveralWriters, BackupIsConsistentAndNoWriterSeesAnError) {
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    create_sample_db(db, 200, GetParam());
+    std::vector<std::unique_ptr<writer_process>> writers;
+    for (int i = 0; i < 3; ++i) writers.push_back(std::make_unique<writer_process>(db));
+    db_handle observer(db, SQLITE_OPEN_READONLY);
+    wait_for_commit_after(observer, 0);  // the writers are running before the backup starts
+
+    // Small steps: commits land between steps and restart the copy; max_restarts bounds it.
+    using stepped_vault = basic_vault<online_backup, standard_checks, keep_all, local_directory>;
+    stepped_vault v{.storage = local_directory{tmp / "backups"},
+                    .snapshot = online_backup{.pages_per_step = 8, .max_restarts = 3}};
+    std::vector<std::string> ids;
+    for (int round = 0; round < 3; ++round) {
+        auto made = v.backup(db);
+        ASSERT_TRUE(made) << made.error().message;
+        EXPECT_EQ(ledger_invariant_violation(made.value().data_path), "");
+        EXPECT_EQ(integrity(made.value().data_path), "ok");
+        ids.push_back(made.value().id);
+    }
+    for (auto& w : writers) EXPECT_TRUE(w->kill()) << "a writer died of an SQLite error";
+    reopen_read_write(db);  // a writer killed mid-transaction leaves a hot journal to roll back
+    EXPECT_EQ(ledger_invariant_violation(db), "");
+    EXPECT_EQ(integrity(db), "ok");
+    EXPECT_TRUE(only_whole_backups(tmp / "backups"));
+}
+
+INSTANTIATE_TEST_SUITE_P(JournalModes, SeveralWriters, ::testing::Values("wal", "delete"));
+
+TEST(Concurrency, CliProcessesBackingUpIntoOneDirectoryAllCompleteWithDistinctIds) {
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    const auto dir = tmp / "backups";
+    create_sample_db(db, 100, "wal");
+    const auto rows = dump_rows(db);
+    std::set<std::string> ids;
+    int started = 0;
+    for (int round = 0; round < 3; ++round) {
+        struct job {
+            pid_t pid;
+            std::filesystem::path out, err;
+        };
+        std::vector<job> jobs;
+        for (int i = 0; i < 3; ++i, ++started) {
+            const auto out = tmp / ("out" + std::to_string(started));
+            const auto err = tmp / ("err" + std::to_string(started));
+            jobs.push_back({spawn({DBSAFE_CLI_PATH, "backup", db.string(), "--dir", dir.string(),
+                                   "--verify", "quick", "--json"},
+                                  {}, out, err),
+                            out, err});
+        }
+        for (const auto& j : jobs) {
+            const auto r = wait_child(j.pid, j.out, j.err);
+            ASSERT_EQ(r.exit_code, 0) << r.err;
+            const auto m = nlohmann::json::parse(r.out);
+            EXPECT_TRUE(ids.insert(m.at("id").get<std::string>()).second)
+                << "two processes got id " << m.at("id");
+        }
+    }
+    ::testing::AssertionResult verdict = ::testing::AssertionSuccess();
+    const auto state = check_directory(dir, &verdict);
+    ASSERT_TRUE(verdict);
+    EXPECT_EQ(state.ids.size(), ids.size()) << "a backup was overwritten or lost";
+    EXPECT_TRUE(state.debris.empty());
+    EXPECT_EQ(std::set<std::string>(state.ids.begin(), state.ids.end()), ids);
+    for (const auto& id : ids) EXPECT_EQ(dump_rows(dir / (id + ".db")), rows);
+}
+
+TEST(Concurrency, AsyncBackupWhileThisProcessWritesIsConsistent) {
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    create_sample_db(db, 200, "wal");
+    vault v{.storage = local_directory{tmp / "backups"}};
+    writer_thread writer(db);
+    for (int i = 0; i < 3; ++i) {
+        auto task = backup_async(v, db);
+        const auto& made = task.wait();
+        ASSERT_TRUE(made) << made.error().message;
+        EXPECT_EQ(ledger_invariant_violation(made.value().data_path), "");
+    }
+    EXPECT_FALSE(writer.failed());
+}
+
+TEST(Concurrency, TwoThreadsBackingUpIntoOneDirectoryBothComplete) {
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    const auto dir = tmp / "backups";
+    create_sample_db(db, 100, "wal");
+    writer_thread writer(db);
+    std::vector<std::string> ids(4);
+    std::vector<std::string> failures(4);
+    {
+        std::vector<std::jthread> threads;
+        for (std::size_t t = 0; t < ids.size(); ++t) {
+            threads.emplace_back([&, t] {
+                vault v{.storage = local_directory{dir}};  // one vault per thread
+                auto made = v.backup(db);
+                if (made)
+                    ids[t] = made.value().id;
+                else
+                    failures[t] = made.error().message;
+            });
+        }
+    }
+    for (const auto& f : failures) EXPECT_EQ(f, "");
+    EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size());
+    ::testing::AssertionResult verdict = ::testing::AssertionSuccess();
+    const auto state = check_directory(dir, &verdict);
+    ASSERT_TRUE(verdict);
+    EXPECT_EQ(state.ids.size(), ids.size());
+    for (const auto& id : ids) EXPECT_EQ(ledger_invariant_violation(dir / (id + ".db")), "");
+    EXPECT_FALSE(writer.failed());
+}
+
+}  // namespace
+}  // namespace dbsafe::test

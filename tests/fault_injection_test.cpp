@@ -1,0 +1,302 @@
+// I/O faults at every injection point of backup and verify. Two injectors:
+//  - fault_vfs (in process): the Nth xRead/xWrite/xSync/xTruncate of SQLite fails;
+//  - fs_fault_preload (LD_PRELOAD into the dbsafe CLI): the Nth open/write/fsync/rename/unlink/
+//    mkdir/... fails, whether dbsafe or SQLite makes the call.
+// After each run: the live database is intact and unchanged, the backup directory lists only
+// backups that verify, and a failure names the file it failed on.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <dbsafe/dbsafe.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/backup_checks.hpp"
+#include "support/child_process.hpp"
+#include "support/fault_vfs.hpp"
+#include "support/sqlite_fixtures.hpp"
+#include "support/temp_dir.hpp"
+
+namespace dbsafe::test {
+namespace {
+
+// Injection points to try out of `count`: all of them up to `cap`, else an even spread that
+// still includes the first and the last (the loops must stay seconds, not minutes).
+std::vector<long> points(long count, long cap) {
+    std::vector<long> out;
+    if (count <= cap) {
+        for (long n = 1; n <= count; ++n) out.push_back(n);
+        return out;
+    }
+    for (long i = 0; i < cap; ++i) out.push_back(1 + i * (count - 1) / (cap - 1));
+    return out;
+}
+
+bool names_a_file(const std::string& message, const std::vector<std::filesystem::path>& files) {
+    return std::any_of(files.begin(), files.end(), [&](const auto& f) {
+        return message.find(f.string()) != std::string::npos;
+    });
+}
+
+struct vfs_fault {
+    vfs_op op;
+    int code;
+    bool persist;
+};
+
+void backup_under_every_fault(const std::string& journal_mode) {
+    fault_vfs::scope vfs;  // before the first backup: see fault_vfs.hpp
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    const auto dir = tmp / "backups";
+    create_sample_db(db, 60, journal_mode);
+    const auto before = dump_rows(db);
+    vault v{.storage = local_directory{dir}};
+
+    const vfs_fault faults[] = {
+        {vfs_op::read, SQLITE_IOERR_READ, false},
+        {vfs_op::write, SQLITE_IOERR_WRITE, false},
+        {vfs_op::write, SQLITE_FULL, true},
+        {vfs_op::sync, SQLITE_IOERR_FSYNC, false},
+        {vfs_op::truncate, SQLITE_IOERR_TRUNCATE, false},
+    };
+    long total_failures = 0;
+    for (const auto& f : faults) {
+        vfs.arm({});  // count this operation's calls in one clean backup
+        ASSERT_TRUE(v.backup(db)) << "a backup without faults must succeed";
+        const long count = vfs.calls(f.op);
+        for (const long n : points(count, 40)) {
+            vfs.arm({.op = f.op, .nth = n, .code = f.code, .persist = f.persist});
+            auto made = v.backup(db);
+            const long injected = vfs.injected();
+            vfs.arm({});
+            SCOPED_TRACE(std::string(to_string(f.op)) + " #" + std::to_string(n) + " -> " +
+                         sqlite3_errstr(f.code));
+            if (!made) {
+                ++total_failures;
+                EXPECT_GT(injected, 0) << "failed without a fault: " << made.error().message;
+                EXPECT_TRUE(names_a_file(made.error().message, {db, dir})) << made.error().message;
+            }
+            ASSERT_TRUE(live_intact(db, {before}));
+            ::testing::AssertionResult verdict = ::testing::AssertionSuccess();
+            const auto state = check_directory(dir, &verdict);
+            ASSERT_TRUE(verdict);
+            EXPECT_TRUE(state.debris.empty()) << "a failed backup left " << state.debris.front();
+        }
+    }
+    EXPECT_GT(total_failures, 20) << "the injected faults did not reach the backup";
+}
+
+TEST(FaultVfs, BackupOfWalDatabaseSurvivesEveryFailedCall) { backup_under_every_fault("wal"); }
+
+TEST(FaultVfs, BackupOfRollbackDatabaseSurvivesEveryFailedCall) {
+    backup_under_every_fault("delete");
+}
+
+TEST(FaultVfs, VerifyFailsOnEveryFailedReadAndChangesNothing) {
+    fault_vfs::scope vfs;  // before the first backup: see fault_vfs.hpp
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    create_sample_db(db, 60, "wal");
+    vault v{.storage = local_directory{tmp / "backups"}};
+    auto made = v.backup(db);
+    ASSERT_TRUE(made) << made.error().message;
+    const auto& m = made.value();
+    vfs.arm({});
+    ASSERT_TRUE(v.verify(m.id));
+    const long reads = vfs.calls(vfs_op::read);
+    ASSERT_GT(reads, 3);
+    for (const long n : points(reads, 60)) {
+        vfs.arm({.op = vfs_op::read, .nth = n, .code = SQLITE_IOERR_READ});
+        auto r = v.verify(m.id);
+        vfs.arm({});
+        ASSERT_FALSE(r) << "verify passed although read #" << n << " of " << reads << " failed";
+        EXPECT_TRUE(names_a_file(r.error().message, {m.data_path})) << r.error().message;
+        ASSERT_TRUE(hash_file(m.data_path).value() == m.checksum) << "verify changed the backup";
+    }
+    EXPECT_TRUE(v.verify(m.id)) << "the backup is fine once the disk is";
+}
+
+void copy_database(const std::filesystem::path& from, const std::filesystem::path& to) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+        std::filesystem::remove(to.string() + suffix);
+    }
+    std::filesystem::copy_file(from, to);
+}
+
+// Restore B over A with one failed call at each point: the verify, the safety backup, the copy
+// into the live database, the check, and the recovery that follows a failure.
+void restore_under_every_fault(const std::string& journal_mode) {
+    fault_vfs::scope vfs;  // before the first backup: see fault_vfs.hpp
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    const auto pristine = tmp / "pristine.db";
+    const auto dir = tmp / "backups";
+    create_sample_db(pristine, 60, journal_mode);
+    const auto old_rows = dump_rows(pristine);
+    copy_database(pristine, db);
+    exec(db, "DELETE FROM orders WHERE id % 2 = 0; UPDATE customers SET name = upper(name)");
+    const auto new_rows = dump_rows(db);
+    vault v{.storage = local_directory{dir}};
+    auto made = v.backup(db);
+    ASSERT_TRUE(made) << made.error().message;
+    const std::string id = made.value().id;
+    const auto reset = [&] {
+        copy_database(pristine, db);
+        local_directory storage{dir};
+        const auto listed = storage.list().value();
+        for (const auto& m : listed.backups) {
+            if (m.id != id) {
+                ASSERT_TRUE(storage.remove(m.id));
+            }
+        }
+    };
+    const vfs_fault faults[] = {{vfs_op::read, SQLITE_IOERR_READ, false},
+                                {vfs_op::write, SQLITE_IOERR_WRITE, false},
+                                {vfs_op::write, SQLITE_FULL, true},
+                                {vfs_op::sync, SQLITE_IOERR_FSYNC, false},
+                                {vfs_op::truncate, SQLITE_IOERR_TRUNCATE, false}};
+    long failures = 0;
+    for (const auto& f : faults) {
+        reset();
+        vfs.arm({});
+        ASSERT_TRUE(v.restore(db, {.id = id}));
+        const long count = vfs.calls(f.op);
+        for (const long n : points(count, 25)) {
+            reset();
+            vfs.arm({.op = f.op, .nth = n, .code = f.code, .persist = f.persist});
+            auto r = v.restore(db, {.id = id});
+            vfs.arm({});
+            SCOPED_TRACE(std::string(to_string(f.op)) + " #" + std::to_string(n) + " of " +
+                         std::to_string(count) + " -> " + sqlite3_errstr(f.code));
+            if (!r) {
+                ++failures;
+                EXPECT_TRUE(names_a_file(r.error().message, {db, dir})) << r.error().message;
+            }
+            reopen_read_write(db);
+            using states = std::vector<std::vector<std::string>>;
+            ASSERT_TRUE(live_intact(db, r ? states{new_rows} : states{old_rows, new_rows}));
+            ASSERT_TRUE(only_whole_backups(dir));
+        }
+    }
+    EXPECT_GT(failures, 10) << "the injected faults did not reach the restore";
+}
+
+TEST(FaultVfs, RestoreOfWalDatabaseSurvivesEveryFailedCall) { restore_under_every_fault("wal"); }
+
+TEST(FaultVfs, RestoreOfRollbackDatabaseSurvivesEveryFailedCall) {
+    restore_under_every_fault("delete");
+}
+
+// --- dbsafe's own file operations, through the LD_PRELOAD shim on the CLI ---
+
+struct fs_fault {
+    const char* call;
+    int err;
+};
+
+struct shim_run {
+    child_result result;
+    long calls = 0;
+    long injected = 0;
+};
+
+shim_run run_cli_with_fault(const temp_dir& tmp, const std::vector<std::string>& args,
+                            const fs_fault& f, long nth, const std::filesystem::path& filter) {
+    const auto report = tmp / "shim.report";
+    std::filesystem::remove(report);
+    std::vector<std::string> argv{DBSAFE_CLI_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    shim_run out;
+    out.result = run(argv,
+                     {{"LD_PRELOAD", DBSAFE_FAULT_PRELOAD_PATH},
+                      {"ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0"},
+                      {"DBSAFE_FAULT_CALL", f.call},
+                      {"DBSAFE_FAULT_NTH", std::to_string(nth)},
+                      {"DBSAFE_FAULT_ERRNO", std::to_string(f.err)},
+                      {"DBSAFE_FAULT_PATH", filter.string()},
+                      {"DBSAFE_FAULT_REPORT", report.string()}},
+                     tmp.path());
+    std::istringstream(slurp(report)) >> out.calls >> out.injected;
+    return out;
+}
+
+TEST(FsFaults, CliBackupNeverPublishesAHalfBackupWhicheverCallFails) {
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    const auto dir = tmp / "backups";
+    create_sample_db(db, 60, "wal");
+    const auto before = dump_rows(db);
+    const std::vector<std::string> args{"backup",     db.string(), "--dir",
+                                        dir.string(), "--verify",  "quick"};
+    const fs_fault faults[] = {{"open", EACCES},  {"write", ENOSPC}, {"fsync", EIO},
+                               {"rename", EIO},   {"unlink", EIO},   {"mkdir", EACCES},
+                               {"truncate", EIO}, {"read", EIO}};
+    long failures = 0;
+    for (const auto& f : faults) {
+        std::filesystem::remove_all(dir);  // mkdir happens only for a new directory
+        const auto counted = run_cli_with_fault(tmp, args, f, 0, dir);
+        ASSERT_EQ(counted.result.exit_code, 0) << counted.result.err;
+        for (const long n : points(counted.calls, 12)) {
+            SCOPED_TRACE(std::string(f.call) + " #" + std::to_string(n) + " of " +
+                         std::to_string(counted.calls) + " fails with " + std::strerror(f.err));
+            if (std::string(f.call) == "mkdir") std::filesystem::remove_all(dir);
+            const auto before_ids = [&] {
+                ::testing::AssertionResult ok = ::testing::AssertionSuccess();
+                return check_directory(dir, &ok).ids;
+            }();
+            const auto r = run_cli_with_fault(tmp, args, f, n, dir);
+            ASSERT_EQ(r.result.signal, 0) << "the CLI crashed: " << r.result.err;
+            ASSERT_TRUE(r.result.exit_code == 0 || r.result.exit_code == 1) << r.result.err;
+            ::testing::AssertionResult verdict = ::testing::AssertionSuccess();
+            const auto after = check_directory(dir, &verdict);
+            ASSERT_TRUE(verdict);
+            ASSERT_TRUE(live_intact(db, {before}));
+            if (r.result.exit_code == 1) {
+                ++failures;
+                EXPECT_EQ(r.injected, 1) << r.result.err;
+                EXPECT_NE(r.result.err.find(dir.string()), std::string::npos)
+                    << "the error does not name the file: " << r.result.err;
+            } else {
+                EXPECT_EQ(after.ids.size(), before_ids.size() + 1) << "exit 0 but no new backup";
+            }
+            // Debris is possible only when the cleanup itself was the failed call.
+            if (!after.debris.empty()) {
+                EXPECT_EQ(std::string(f.call), "unlink") << after.debris.front();
+                sweep_debris(dir);
+            }
+        }
+    }
+    EXPECT_GT(failures, 30) << "the injected faults did not reach dbsafe";
+}
+
+TEST(FsFaults, CliVerifyReportsAFailedReadAndLeavesTheBackupAlone) {
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    const auto dir = tmp / "backups";
+    create_sample_db(db, 60, "wal");
+    vault v{.storage = local_directory{dir}};
+    auto made = v.backup(db);
+    ASSERT_TRUE(made) << made.error().message;
+    const std::vector<std::string> args{"verify", "--dir", dir.string()};
+    for (const fs_fault& f : {fs_fault{"read", EIO}, fs_fault{"open", EACCES}}) {
+        const auto counted = run_cli_with_fault(tmp, args, f, 0, dir);
+        ASSERT_EQ(counted.result.exit_code, 0) << counted.result.err;
+        for (const long n : points(counted.calls, 15)) {
+            SCOPED_TRACE(std::string(f.call) + " #" + std::to_string(n));
+            const auto r = run_cli_with_fault(tmp, args, f, n, dir);
+            ASSERT_EQ(r.result.signal, 0);
+            // A manifest read may fail as "not a complete backup"; either way: exit 1.
+            EXPECT_EQ(r.result.exit_code, 1) << r.result.out << r.result.err;
+            EXPECT_NE((r.result.out + r.result.err).find(dir.string()), std::string::npos)
+                << r.result.out << r.result.err;
+            EXPECT_TRUE(v.verify(made.value().id)) << "verify under faults changed the backup";
+        }
+    }
+}
+
+}  // namespace
+}  // namespace dbsafe::test

@@ -1,0 +1,341 @@
+// basic_vault::restore: the backup ends up in the live database row by row (WAL and rollback
+// journal, through a path or the caller's connection, seen by other open connections), and
+// every refusal or failure leaves the live database with its previous content.
+#include <gtest/gtest.h>
+
+#include <dbsafe/dbsafe.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support/sqlite_fixtures.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+using namespace dbsafe;
+using dbsafe::test::db_handle;
+using dbsafe::test::dump_rows;
+using dbsafe::test::temp_dir;
+namespace fs = std::filesystem;
+
+vault make_vault(const temp_dir& dir) {
+    return vault{.storage = local_directory{dir / "backups"},
+                 .snapshot = {},
+                 .verification = standard_checks{.level = check_level::quick, .required = {}},
+                 .retention = {},
+                 .options = {}};
+}
+
+// Changes every table of the sample database, so "old" and "new" content differ everywhere.
+void change_content(const fs::path& db) {
+    test::exec(db, R"sql(
+        DELETE FROM orders WHERE id % 3 = 0;
+        UPDATE customers SET balance = balance + 1, name = name || ' (changed)';
+        INSERT INTO documents(body) VALUES (randomblob(5000));
+        INSERT INTO ledger(account, delta) VALUES (1, 10), (1, -10);
+        CREATE TABLE added_later(x);
+        INSERT INTO added_later VALUES (42);
+    )sql");
+}
+
+std::string query_text(sqlite3* db, const char* sql) {
+    auto r = detail::query_text(db, sql);
+    return r ? r.value() : "error: " + r.error().message;
+}
+
+std::size_t count_kind(vault& v, backup_kind kind) {
+    std::size_t n = 0;
+    const auto listed = v.list().value();
+    for (const auto& m : listed.backups) n += m.kind == kind ? 1 : 0;
+    return n;
+}
+
+class RestoreModes : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RestoreModes, EqualsBackupRowByRowAndOtherConnectionReadsRestoredRows) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 300, GetParam());
+    auto v = make_vault(dir);
+    const auto wanted = dump_rows(live);
+    const auto taken = v.backup(live);
+    ASSERT_TRUE(taken) << taken.error().message;
+
+    change_content(live);
+    db_handle other(live);  // an application connection that stays open throughout
+    ASSERT_EQ(test::query_int(other, "SELECT count(*) FROM added_later"), 1);
+    const auto changed = dump_rows(live);
+    ASSERT_NE(changed, wanted);
+
+    const auto done = v.restore(live, {.id = taken.value().id});
+    ASSERT_TRUE(done) << done.error().message;
+
+    EXPECT_EQ(dump_rows(live), wanted);
+    EXPECT_EQ(test::query_int(other, "SELECT count(*) FROM orders"), 900);
+    EXPECT_EQ(test::query_int(other,
+                              "SELECT count(*) FROM sqlite_schema WHERE name = "
+                              "'added_later'"),
+              0);
+    EXPECT_EQ(test::query_int(other,
+                              "SELECT count(*) FROM customers WHERE name LIKE "
+                              "'%(changed)'"),
+              0);
+    // The journal mode is the live database's, not the backup file's (which is DELETE).
+    db_handle check(live);
+    EXPECT_EQ(query_text(check, "PRAGMA journal_mode"), GetParam());
+    EXPECT_EQ(query_text(check, "PRAGMA integrity_check"), "ok");
+
+    // The safety backup holds exactly what was overwritten.
+    const auto safety = v.storage.open(done.value().safety.id);
+    ASSERT_TRUE(safety);
+    EXPECT_EQ(safety.value().description.kind, backup_kind::safety);
+    EXPECT_EQ(dump_rows(safety.value().path), changed);
+}
+
+INSTANTIATE_TEST_SUITE_P(Restore, RestoreModes, ::testing::Values("wal", "delete"));
+
+TEST(Restore, IntoTheCallersConnectionWhichSeesTheRowsAtOnce) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 100);
+    auto v = make_vault(dir);
+    const auto wanted = dump_rows(live);
+    const auto id = v.backup(live).value().id;
+    change_content(live);
+
+    db_handle app(live);
+    const auto done = v.restore(app.db, {.id = id});
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(test::query_int(app,
+                              "SELECT count(*) FROM sqlite_schema WHERE name = "
+                              "'added_later'"),
+              0);
+    EXPECT_EQ(dump_rows(live), wanted);
+}
+
+TEST(Restore, RefusesAConnectionInsideATransaction) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 50);
+    auto v = make_vault(dir);
+    const auto id = v.backup(live).value().id;
+    db_handle app(live);
+    test::exec(app, "BEGIN; INSERT INTO counters VALUES ('x', 1)");
+    const auto done = v.restore(app.db, {.id = id});
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(done.error().is(errc::in_transaction)) << done.error().message;
+    test::exec(app, "ROLLBACK");
+}
+
+TEST(Restore, ReportsProgressTimingsAndLeavesTheBackupFileUnchanged) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 300);
+    auto v = make_vault(dir);
+    const auto m = v.backup(live).value();
+    change_content(live);
+    std::vector<progress> seen;
+    restore_options opts;
+    opts.id = m.id;
+    opts.pages_per_step = 4;
+    opts.on_progress = [&](const progress& p) { seen.push_back(p); };
+    const auto done = v.restore(live, opts);
+    ASSERT_TRUE(done) << done.error().message;
+    ASSERT_GE(seen.size(), 2u);
+    EXPECT_EQ(seen.back().pages_done, seen.back().pages_total);
+    EXPECT_EQ(seen.back().pages_total, static_cast<std::uint64_t>(m.page_count));
+    EXPECT_EQ(done.value().restored.id, m.id);
+    EXPECT_GT(done.value().total_seconds, 0.0);
+    EXPECT_EQ(hash_file(m.data_path).value().hex, m.checksum.hex);
+    EXPECT_TRUE(v.verify(m.id)) << "restore must never change the backup it reads";
+}
+
+TEST(Restore, UnknownIdIsNotFoundAndTouchesNothing) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 50);
+    auto v = make_vault(dir);
+    (void)v.backup(live).value();
+    const auto done = v.restore(live, {.id = "20990101T000000.000Z-manual-000000"});
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(done.error().is(errc::not_found)) << done.error().message;
+    EXPECT_EQ(count_kind(v, backup_kind::safety), 0u);
+}
+
+TEST(Restore, RefusesCorruptBackupBeforeTheLiveFileIsTouched) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 300);
+    auto v = make_vault(dir);
+    const auto m = v.backup(live).value();
+    change_content(live);
+    const auto before = hash_file(live).value().hex;
+    {  // one flipped byte in the middle of the data file
+        std::fstream f(m.data_path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(m.size_bytes / 2));
+        f.put('\x5a');
+    }
+    const auto done = v.restore(live, {.id = m.id});
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(done.error().is(errc::checksum_mismatch)) << done.error().message;
+    EXPECT_NE(done.error().message.find("not changed"), std::string::npos);
+    EXPECT_EQ(hash_file(live).value().hex, before);
+    EXPECT_EQ(count_kind(v, backup_kind::safety), 0u);
+}
+
+TEST(Restore, RefusesStructurallyDamagedBackupEvenWithoutChecksum) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 300, "delete");
+    auto v = make_vault(dir);
+    v.verification.checksum = false;  // only SQLite's own check stands between us and damage
+    const auto m = v.backup(live).value();
+    change_content(live);
+    const auto before = dump_rows(live);
+    {  // garbage over the b-tree header of page 3
+        std::fstream f(m.data_path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(2 * m.page_size));
+        const std::string junk(16, '\xee');
+        f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+    }
+    const auto done = v.restore(live, {.id = m.id});
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(done.error().is(errc::verification_failed)) << done.error().message;
+    EXPECT_EQ(dump_rows(live), before);
+    EXPECT_EQ(count_kind(v, backup_kind::safety), 0u);
+}
+
+TEST(Restore, RefusesMissingOrNonSqliteLiveDatabase) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 50);
+    auto v = make_vault(dir);
+    const auto id = v.backup(live).value().id;
+
+    const auto missing = v.restore(dir / "nope.db", {.id = id});
+    ASSERT_FALSE(missing);
+    EXPECT_TRUE(missing.error().is(errc::not_found)) << missing.error().message;
+    EXPECT_FALSE(fs::exists(dir / "nope.db"));
+
+    const auto text = dir / "notes.txt";
+    std::ofstream(text) << std::string(5000, 'x');
+    const auto not_db = v.restore(text, {.id = id});
+    ASSERT_FALSE(not_db);
+    EXPECT_TRUE(not_db.error().is(errc::not_a_database)) << not_db.error().message;
+    EXPECT_EQ(fs::file_size(text), 5000u);
+    EXPECT_EQ(count_kind(v, backup_kind::safety), 0u);
+}
+
+TEST(Restore, RefusesBackupWithADifferentPageSize) {
+    temp_dir dir;
+    const auto small_pages = dir / "small.db";
+    test::exec(small_pages, "PRAGMA page_size=1024; CREATE TABLE t(x); INSERT INTO t VALUES (1)");
+    auto v = make_vault(dir);
+    const auto id = v.backup(small_pages).value().id;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 50);
+    const auto before = dump_rows(live);
+    const auto done = v.restore(live, {.id = id});
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(done.error().is(errc::unsupported)) << done.error().message;
+    EXPECT_NE(done.error().message.find("page size 1024"), std::string::npos);
+    EXPECT_EQ(dump_rows(live), before);
+}
+
+TEST(Restore, RefusesWhenTheSafetyBackupDoesNotFit) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 100);
+    auto v = make_vault(dir);
+    const auto id = v.backup(live).value().id;
+    change_content(live);
+    const auto before = dump_rows(live);
+    v.options.free_space = [](const fs::path&) -> result<std::uint64_t> { return 4096; };
+    const auto done = v.restore(live, {.id = id});
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(done.error().is(errc::insufficient_space)) << done.error().message;
+    EXPECT_NE(done.error().message.find("safety backup"), std::string::npos);
+    EXPECT_EQ(dump_rows(live), before);
+}
+
+TEST_P(RestoreModes, FailingPostRestoreHookEndsWithTheSafetyBackupContent) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 200, GetParam());
+    auto v = make_vault(dir);
+    const auto id = v.backup(live).value().id;
+    change_content(live);
+    const auto before = dump_rows(live);
+    db_handle other(live);
+
+    bool hook_saw_new_content = false;
+    restore_options opts;
+    opts.id = id;
+    opts.after_restore = [&](sqlite3* db) -> result<void> {
+        // The live database really was changed before the failure.
+        hook_saw_new_content =
+            test::query_int(db, "SELECT count(*) FROM sqlite_schema WHERE name='added_later'") == 0;
+        return error(errc::verification_failed, "application smoke test failed");
+    };
+    const auto done = v.restore(live, opts);
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(hook_saw_new_content);
+    EXPECT_TRUE(done.error().is(errc::restore_failed)) << done.error().message;
+    EXPECT_NE(done.error().message.find("application smoke test failed"), std::string::npos);
+    EXPECT_NE(done.error().message.find("recovered"), std::string::npos);
+    EXPECT_EQ(dump_rows(live), before);
+    EXPECT_EQ(test::query_int(other, "SELECT count(*) FROM added_later"), 1);
+    ASSERT_EQ(count_kind(v, backup_kind::safety), 1u);
+    const auto safety_id = v.list().value().backups.front().id;
+    EXPECT_NE(done.error().message.find(safety_id), std::string::npos);
+}
+
+TEST(Restore, FailedRecoveryIsReportedWithBothFailures) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 100);
+    auto v = make_vault(dir);
+    const auto id = v.backup(live).value().id;
+    change_content(live);
+    restore_options opts;
+    opts.id = id;
+    opts.after_restore = [&](sqlite3*) -> result<void> {
+        // Take the recovery point away: the safety backup's data file disappears.
+        const auto listed = v.list().value();
+        for (const auto& m : listed.backups) {
+            if (m.kind == backup_kind::safety) fs::remove(m.data_path);
+        }
+        return error(errc::verification_failed, "hook says no");
+    };
+    const auto done = v.restore(live, opts);
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(done.error().is(errc::restore_failed));
+    const auto& msg = done.error().message;
+    EXPECT_NE(msg.find("hook says no"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("RECOVERY ALSO FAILED"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("dbsafe restore"), std::string::npos) << msg;
+    // The restored content passed quick_check, so the database is at least consistent.
+    EXPECT_EQ(test::query_int(live, "SELECT count(*) FROM orders"), 300);
+}
+
+TEST(Restore, MissingRequiredTableAfterTheCopyTriggersRecovery) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 100);
+    auto v = make_vault(dir);
+    const auto id = v.backup(live).value().id;
+    change_content(live);
+    const auto before = dump_rows(live);
+    restore_options opts;
+    opts.id = id;
+    opts.required_tables = {"added_later"};  // the backup predates it
+    const auto done = v.restore(live, opts);
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(done.error().is(errc::restore_failed));
+    EXPECT_NE(done.error().message.find("added_later"), std::string::npos);
+    EXPECT_EQ(dump_rows(live), before);
+}
+
+}  // namespace

@@ -1,0 +1,67 @@
+// CLI11 validators for the values that decide what prune deletes and what health flags:
+// durations, sizes, counts, kinds and --now. Each refuses a bad value while the command line is
+// parsed, so the command exits 2 (usage) before it touches a backup, with the library's message.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <dbsafe/backup_kind.hpp>
+#include <dbsafe/detail/iso8601.hpp>
+#include <dbsafe/parse_units.hpp>
+#include <string>
+
+namespace dbsafe::cli {
+
+inline CLI::Validator duration_validator() {
+    return {[](std::string& text) -> std::string {
+                auto parsed = parse_duration(text);
+                return parsed ? std::string() : parsed.error().message;
+            },
+            "DURATION"};
+}
+
+inline CLI::Validator size_validator() {
+    return {[](std::string& text) -> std::string {
+                auto parsed = parse_size(text);
+                return parsed ? std::string() : parsed.error().message;
+            },
+            "SIZE"};
+}
+
+// A positive whole number: 0 would make a keep rule that keeps nothing, which is what leaving the
+// flag out already means, so it is more likely a mistake than a wish.
+inline CLI::Validator count_validator() {
+    return {[](std::string& text) -> std::string {
+                unsigned long long n = 0;
+                const char* end = text.data() + text.size();
+                const auto [ptr, ec] = std::from_chars(text.data(), end, n);
+                if (text.empty() || ec != std::errc{} || ptr != end || n == 0 || n > 1'000'000) {
+                    return "invalid count '" + text +
+                           "': expected a whole number from 1 to 1000000 (leave the flag out to "
+                           "not keep by this rule)";
+                }
+                return {};
+            },
+            "N"};
+}
+
+inline CLI::Validator kind_validator() {
+    return {[](std::string& text) -> std::string {
+                if (parse_backup_kind(text)) return {};
+                return "invalid backup kind '" + text +
+                       "': expected manual, pre_migration or safety";
+            },
+            "KIND"};
+}
+
+inline CLI::Validator iso8601_validator() {
+    return {[](std::string& text) -> std::string {
+                if (detail::parse_iso8601(text)) return {};
+                return "invalid time '" + text +
+                       "': expected a UTC time in ISO 8601, e.g. 2026-11-25T12:00:00Z or "
+                       "2026-11-25";
+            },
+            "ISO8601"};
+}
+
+}  // namespace dbsafe::cli
