@@ -25,7 +25,7 @@ template <class Vault>
 backup_task backup_async(Vault& vault, database_ref source, backup_options opts = {});
 
 class backup_task {
-public:
+  public:
     // Latest progress the copy reported (zeros until the first step).
     [[nodiscard]] progress current() const noexcept {
         return progress{state_->done.load(), state_->total.load(), state_->page_size.load()};
@@ -42,7 +42,7 @@ public:
         return *outcome_;
     }
 
-private:
+  private:
     struct shared_state {
         std::atomic<std::uint64_t> done{0}, total{0}, page_size{0};
     };

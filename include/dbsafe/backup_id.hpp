@@ -20,9 +20,9 @@ inline constexpr std::size_t max_id_length = 128;
 // [0-9A-Za-z._-], not empty, not starting with '.', no "..": it can never name another folder.
 inline result<void> validate_id(std::string_view id) {
     const auto bad = [&](const std::string& why) {
-        return error(errc::invalid_id,
-                     "invalid backup id '" + std::string(id.substr(0, max_id_length)) + "': " +
-                         why + " (use an id shown by `dbsafe list`)");
+        return error(errc::invalid_id, "invalid backup id '" +
+                                           std::string(id.substr(0, max_id_length)) + "': " + why +
+                                           " (use an id shown by `dbsafe list`)");
     };
     if (id.empty()) return bad("it is empty");
     if (id.size() > max_id_length) return bad("it is longer than 128 characters");

@@ -15,9 +15,12 @@ enum class backup_kind {
 
 constexpr std::string_view to_string(backup_kind k) noexcept {
     switch (k) {
-        case backup_kind::manual: return "manual";
-        case backup_kind::pre_migration: return "pre_migration";
-        case backup_kind::safety: return "safety";
+        case backup_kind::manual:
+            return "manual";
+        case backup_kind::pre_migration:
+            return "pre_migration";
+        case backup_kind::safety:
+            return "safety";
     }
     return "manual";
 }

@@ -30,7 +30,7 @@ struct checksum {
 };
 
 class xxh3_128_hasher {
-public:
+  public:
     xxh3_128_hasher() : state_(XXH3_createState()) { XXH3_128bits_reset(state_.get()); }
 
     void update(std::span<const std::byte> bytes) {
@@ -51,7 +51,7 @@ public:
         return out;
     }
 
-private:
+  private:
     struct state_free {
         void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
     };

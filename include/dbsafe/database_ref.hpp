@@ -15,8 +15,8 @@
 namespace dbsafe {
 
 class database_ref {
-public:
-    database_ref(sqlite3* db) noexcept : connection_(db) {}  // NOLINT: implicit by design
+  public:
+    database_ref(sqlite3* db) noexcept : connection_(db) {}         // NOLINT: implicit by design
     database_ref(std::filesystem::path p) : path_(std::move(p)) {}  // NOLINT
     database_ref(const char* p) : path_(p) {}                       // NOLINT
     database_ref(const std::string& p) : path_(p) {}                // NOLINT
@@ -30,7 +30,7 @@ public:
         return (f != nullptr) ? std::filesystem::path(f) : std::filesystem::path();
     }
 
-private:
+  private:
     sqlite3* connection_ = nullptr;
     std::filesystem::path path_;
 };

@@ -38,44 +38,72 @@ enum class errc {
 };
 
 class errc_category final : public std::error_category {
-public:
+  public:
     [[nodiscard]] const char* name() const noexcept override { return "dbsafe"; }
     [[nodiscard]] std::string message(int ev) const override {
         switch (static_cast<errc>(ev)) {
-            case errc::ok: return "success";
-            case errc::invalid_argument: return "invalid argument";
-            case errc::not_found: return "not found";
-            case errc::not_a_database: return "file is not an SQLite database";
-            case errc::busy_timeout: return "database locked past the timeout";
-            case errc::insufficient_space: return "not enough free space";
-            case errc::io_error: return "I/O error";
-            case errc::symlink_refused: return "refusing to follow a symlink";
-            case errc::invalid_id: return "invalid backup id";
-            case errc::invalid_manifest: return "invalid backup manifest";
-            case errc::verification_failed: return "backup failed verification";
-            case errc::checksum_mismatch: return "checksum mismatch";
-            case errc::missing_tables: return "required tables missing";
-            case errc::cancelled: return "cancelled";
-            case errc::in_transaction: return "cannot run inside a transaction";
-            case errc::schema_newer: return "backup schema is newer than the database";
-            case errc::restore_failed: return "restore failed";
-            case errc::migration_failed: return "migration failed";
-            case errc::unsupported: return "unsupported";
+            case errc::ok:
+                return "success";
+            case errc::invalid_argument:
+                return "invalid argument";
+            case errc::not_found:
+                return "not found";
+            case errc::not_a_database:
+                return "file is not an SQLite database";
+            case errc::busy_timeout:
+                return "database locked past the timeout";
+            case errc::insufficient_space:
+                return "not enough free space";
+            case errc::io_error:
+                return "I/O error";
+            case errc::symlink_refused:
+                return "refusing to follow a symlink";
+            case errc::invalid_id:
+                return "invalid backup id";
+            case errc::invalid_manifest:
+                return "invalid backup manifest";
+            case errc::verification_failed:
+                return "backup failed verification";
+            case errc::checksum_mismatch:
+                return "checksum mismatch";
+            case errc::missing_tables:
+                return "required tables missing";
+            case errc::cancelled:
+                return "cancelled";
+            case errc::in_transaction:
+                return "cannot run inside a transaction";
+            case errc::schema_newer:
+                return "backup schema is newer than the database";
+            case errc::restore_failed:
+                return "restore failed";
+            case errc::migration_failed:
+                return "migration failed";
+            case errc::unsupported:
+                return "unsupported";
         }
         return "unknown dbsafe error";
     }
     [[nodiscard]] std::error_condition default_error_condition(int ev) const noexcept override {
         switch (static_cast<errc>(ev)) {
             case errc::invalid_argument:
-            case errc::invalid_id: return std::errc::invalid_argument;
-            case errc::not_found: return std::errc::no_such_file_or_directory;
-            case errc::busy_timeout: return std::errc::resource_unavailable_try_again;
-            case errc::insufficient_space: return std::errc::no_space_on_device;
-            case errc::io_error: return std::errc::io_error;
-            case errc::symlink_refused: return std::errc::too_many_symbolic_link_levels;
-            case errc::cancelled: return std::errc::operation_canceled;
-            case errc::unsupported: return std::errc::not_supported;
-            default: return {ev, *this};
+            case errc::invalid_id:
+                return std::errc::invalid_argument;
+            case errc::not_found:
+                return std::errc::no_such_file_or_directory;
+            case errc::busy_timeout:
+                return std::errc::resource_unavailable_try_again;
+            case errc::insufficient_space:
+                return std::errc::no_space_on_device;
+            case errc::io_error:
+                return std::errc::io_error;
+            case errc::symlink_refused:
+                return std::errc::too_many_symbolic_link_levels;
+            case errc::cancelled:
+                return std::errc::operation_canceled;
+            case errc::unsupported:
+                return std::errc::not_supported;
+            default:
+                return {ev, *this};
         }
     }
 };
@@ -92,25 +120,36 @@ inline std::error_code make_error_code(errc e) noexcept {
 // SQLite result codes (extended codes included) as std::error_code, so a caller can test
 // `ec == std::errc::no_space_on_device` without knowing SQLite.
 class sqlite_error_category final : public std::error_category {
-public:
+  public:
     [[nodiscard]] const char* name() const noexcept override { return "sqlite"; }
     [[nodiscard]] std::string message(int ev) const override { return sqlite3_errstr(ev); }
     [[nodiscard]] std::error_condition default_error_condition(int ev) const noexcept override {
         switch (ev & 0xff) {
             case SQLITE_BUSY:
-            case SQLITE_LOCKED: return std::errc::resource_unavailable_try_again;
-            case SQLITE_FULL: return std::errc::no_space_on_device;
-            case SQLITE_NOMEM: return std::errc::not_enough_memory;
-            case SQLITE_READONLY: return std::errc::read_only_file_system;
+            case SQLITE_LOCKED:
+                return std::errc::resource_unavailable_try_again;
+            case SQLITE_FULL:
+                return std::errc::no_space_on_device;
+            case SQLITE_NOMEM:
+                return std::errc::not_enough_memory;
+            case SQLITE_READONLY:
+                return std::errc::read_only_file_system;
             case SQLITE_PERM:
-            case SQLITE_AUTH: return std::errc::permission_denied;
-            case SQLITE_IOERR: return std::errc::io_error;
-            case SQLITE_CANTOPEN: return std::errc::no_such_file_or_directory;
-            case SQLITE_INTERRUPT: return std::errc::operation_canceled;
-            case SQLITE_TOOBIG: return std::errc::value_too_large;
+            case SQLITE_AUTH:
+                return std::errc::permission_denied;
+            case SQLITE_IOERR:
+                return std::errc::io_error;
+            case SQLITE_CANTOPEN:
+                return std::errc::no_such_file_or_directory;
+            case SQLITE_INTERRUPT:
+                return std::errc::operation_canceled;
+            case SQLITE_TOOBIG:
+                return std::errc::value_too_large;
             case SQLITE_MISUSE:
-            case SQLITE_RANGE: return std::errc::invalid_argument;
-            default: return {ev, *this};
+            case SQLITE_RANGE:
+                return std::errc::invalid_argument;
+            default:
+                return {ev, *this};
         }
     }
 };
@@ -170,13 +209,13 @@ struct is_error_type<dbsafe::error> {
 // 1.74 (Debian 12) and 1.76+ (Conan/vcpkg); this one works with every Boost we support.
 #define DBSAFE_CAT2(a, b) a##b
 #define DBSAFE_CAT(a, b) DBSAFE_CAT2(a, b)
-#define DBSAFE_TRY(decl, ...)                                              \
-    auto&& DBSAFE_CAT(dbsafe_try_, __LINE__) = (__VA_ARGS__);              \
-    if (!DBSAFE_CAT(dbsafe_try_, __LINE__))                                \
+#define DBSAFE_TRY(decl, ...)                                             \
+    auto&& DBSAFE_CAT(dbsafe_try_, __LINE__) = (__VA_ARGS__);             \
+    if (!DBSAFE_CAT(dbsafe_try_, __LINE__))                               \
         return std::move(DBSAFE_CAT(dbsafe_try_, __LINE__)).as_failure(); \
     decl = std::move(DBSAFE_CAT(dbsafe_try_, __LINE__)).value()
-#define DBSAFE_TRYV(...)                                                   \
-    do {                                                                   \
-        auto&& dbsafe_tryv_ = (__VA_ARGS__);                               \
-        if (!dbsafe_tryv_) return std::move(dbsafe_tryv_).as_failure();    \
+#define DBSAFE_TRYV(...)                                                \
+    do {                                                                \
+        auto&& dbsafe_tryv_ = (__VA_ARGS__);                            \
+        if (!dbsafe_tryv_) return std::move(dbsafe_tryv_).as_failure(); \
     } while (0)

@@ -22,7 +22,7 @@ namespace dbsafe {
 inline constexpr int manifest_format_version = 1;
 
 struct compression_info {
-    std::string algorithm;            // "zstd"
+    std::string algorithm;  // "zstd"
     int level = 0;
     std::uint64_t compressed_size = 0;
 };
@@ -32,20 +32,20 @@ struct manifest {
     std::string id;
     backup_kind kind = backup_kind::manual;
     std::chrono::system_clock::time_point created_at{};
-    std::string source_path;           // the live database, as given
-    std::string file;                  // data file name inside the backup directory
-    std::uint64_t size_bytes = 0;      // of the (uncompressed) database image
-    dbsafe::checksum checksum;         // of the (uncompressed) database image
+    std::string source_path;       // the live database, as given
+    std::string file;              // data file name inside the backup directory
+    std::uint64_t size_bytes = 0;  // of the (uncompressed) database image
+    dbsafe::checksum checksum;     // of the (uncompressed) database image
     std::int64_t page_size = 0;
     std::int64_t page_count = 0;
     std::string sqlite_version;
-    std::int64_t schema_version = 0;   // as read by the schema policy below
+    std::int64_t schema_version = 0;  // as read by the schema policy below
     std::string schema_policy = "user_version";
     std::vector<std::string> migrations;  // for migration-table schema policies
     std::int64_t user_version = 0;
-    std::string method;                // "backup-api" or "vacuum-into"
+    std::string method;  // "backup-api" or "vacuum-into"
     std::string dbsafe_version;
-    double seconds = 0;                // wall time of the snapshot + verify
+    double seconds = 0;  // wall time of the snapshot + verify
     std::optional<compression_info> compression;
 
     // Not stored: where the data file is, filled in by the storage target that listed it.
@@ -171,9 +171,9 @@ inline result<manifest> parse_manifest(std::string_view text, const std::string&
         m.seconds = j.value("seconds", 0.0);
         if (j.contains("compression") && !j["compression"].is_null()) {
             const auto& c = j["compression"];
-            m.compression = compression_info{c.at("algorithm").get<std::string>(),
-                                             c.value("level", 0),
-                                             c.value("compressed_size", std::uint64_t{0})};
+            m.compression =
+                compression_info{c.at("algorithm").get<std::string>(), c.value("level", 0),
+                                 c.value("compressed_size", std::uint64_t{0})};
         }
         return m;
     } catch (const nlohmann::json::exception& e) {

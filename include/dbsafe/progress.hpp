@@ -14,8 +14,9 @@ struct progress {
     [[nodiscard]] std::uint64_t bytes_done() const noexcept { return pages_done * page_size; }
     [[nodiscard]] std::uint64_t bytes_total() const noexcept { return pages_total * page_size; }
     [[nodiscard]] double fraction() const noexcept {
-        return pages_total == 0 ? 0.0
-                                : static_cast<double>(pages_done) / static_cast<double>(pages_total);
+        return pages_total == 0
+                   ? 0.0
+                   : static_cast<double>(pages_done) / static_cast<double>(pages_total);
     }
 };
 

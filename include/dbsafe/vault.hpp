@@ -40,7 +40,7 @@
 namespace dbsafe {
 
 struct vault_options {
-    double space_factor = 2.0;  // free space needed, in multiples of database + WAL; 0 = off
+    double space_factor = 2.0;      // free space needed, in multiples of database + WAL; 0 = off
     free_space_probe free_space{};  // empty: statvfs on the storage location
     std::function<std::chrono::system_clock::time_point()> clock{};  // empty: system_clock::now
     std::chrono::milliseconds busy_timeout{10'000};  // waiting for the live database's locks
@@ -125,12 +125,13 @@ struct basic_vault {
         DBSAFE_TRYV(describe_schema(staged.path, m));
 
         if (auto checked = verification.verify(backup_file{staged.path, &m}); !checked) {
-            return error(checked.error().code,
-                         "backup of " + m.source_path + " failed verification and was not "
-                         "published: " + checked.error().message);
+            return error(checked.error().code, "backup of " + m.source_path +
+                                                   " failed verification and was not "
+                                                   "published: " +
+                                                   checked.error().message);
         }
-        m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                        .count();
+        m.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         DBSAFE_TRY(auto published, storage.commit(staged, std::move(m)));
         cleanup.published = true;
         if (options.prune_after_backup.enabled) prune_after(published.id);
@@ -170,7 +171,7 @@ struct basic_vault {
         return verification.verify(backup_file{path, nullptr});
     }
 
-private:
+  private:
     void prune_after(const std::string& just_taken) {
         prune_options opts = options.prune_after_backup.options;
         opts.protected_ids.push_back(just_taken);
@@ -184,8 +185,7 @@ private:
         // is caught by O_EXCL and simply retried with a new id.
         for (int attempt = 0;; ++attempt) {
             auto staged = storage.stage(make_backup_id(created, kind));
-            if (staged || attempt >= 8 ||
-                staged.error().code != std::errc::file_exists) {
+            if (staged || attempt >= 8 || staged.error().code != std::errc::file_exists) {
                 return staged;
             }
         }

@@ -101,8 +101,10 @@ inline std::vector<std::string> dump_rows(const std::filesystem::path& p) {
     std::vector<std::string> tables;
     {
         sqlite3_stmt* st = nullptr;
-        sqlite3_prepare_v2(h, "SELECT name FROM sqlite_schema WHERE type='table' AND name NOT "
-                              "LIKE 'sqlite_%' ORDER BY name", -1, &st, nullptr);
+        sqlite3_prepare_v2(h,
+                           "SELECT name FROM sqlite_schema WHERE type='table' AND name NOT "
+                           "LIKE 'sqlite_%' ORDER BY name",
+                           -1, &st, nullptr);
         while (sqlite3_step(st) == SQLITE_ROW) {
             tables.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
         }

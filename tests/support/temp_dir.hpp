@@ -12,7 +12,7 @@
 namespace dbsafe::test {
 
 class temp_dir {
-public:
+  public:
     temp_dir() {
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         std::string name = info != nullptr
@@ -41,7 +41,7 @@ public:
         return path_ / name;
     }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

@@ -35,7 +35,8 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
     if (!made) return report(made.error());
     const manifest& m = made.value();
     if (a.common.json) {
-        std::cout << manifest_json(m).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        std::cout << manifest_json(m).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                  << "\n";
     } else {
         std::cout << "backed up " << a.database << " -> " << m.data_path.string() << "\n"
                   << "  id " << m.id << ", " << to_string(m.kind) << ", "
@@ -114,11 +115,11 @@ void add_backup_command(CLI::App& app, std::function<int()>& run) {
             parse_check_level(args->verify, level);
             const backup_kind kind = *parse_backup_kind(args->kind);
             if (args->method == "vacuum") return run_backup(*args, vacuum_into{}, kind, level);
-            return run_backup(*args,
-                              online_backup{.pages_per_step = args->pages_per_step,
-                                            .busy_timeout = std::chrono::milliseconds(
-                                                args->busy_timeout_ms)},
-                              kind, level);
+            return run_backup(
+                *args,
+                online_backup{.pages_per_step = args->pages_per_step,
+                              .busy_timeout = std::chrono::milliseconds(args->busy_timeout_ms)},
+                kind, level);
         };
     });
 }

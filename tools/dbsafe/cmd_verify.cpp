@@ -34,13 +34,15 @@ int run_verify(const verify_args& a) {
                           .options = {}};
     nlohmann::json results = nlohmann::json::array();
     bool all_ok = true;
-    const auto record = [&](const std::string& id, const std::string& path,
-                            const result<void>& r) {
+    const auto record = [&](const std::string& id, const std::string& path, const result<void>& r) {
         all_ok = all_ok && static_cast<bool>(r);
         results.push_back(verdict(id, path, r));
         if (!a.common.json) {
-            if (r) std::cout << "ok      " << (id.empty() ? path : id) << "\n";
-            else std::cout << "FAILED  " << (id.empty() ? path : id) << ": " << r.error().message << "\n";
+            if (r)
+                std::cout << "ok      " << (id.empty() ? path : id) << "\n";
+            else
+                std::cout << "FAILED  " << (id.empty() ? path : id) << ": " << r.error().message
+                          << "\n";
         }
     };
 
@@ -48,8 +50,8 @@ int run_verify(const verify_args& a) {
         // A lone file: use its manifest when one stands beside it (<id>.json), so the checksum
         // is checked too.
         const std::filesystem::path file(a.file);
-        const std::string stem = file.filename().string().substr(
-            0, file.filename().string().find(".db"));
+        const std::string stem =
+            file.filename().string().substr(0, file.filename().string().find(".db"));
         const local_directory beside{file.has_parent_path() ? file.parent_path() : "."};
         auto m = validate_id(stem) ? beside.load_manifest(stem) : result<manifest>(error{});
         if (m && m.value().file == file.filename().string() && m.value().compression) {
@@ -61,8 +63,7 @@ int run_verify(const verify_args& a) {
                                 backup_file{opened.value().path, &opened.value().description})
                           : result<void>(opened.error()));
         } else if (m && m.value().file == file.filename().string()) {
-            record(stem, a.file,
-                   vault.verification.verify(backup_file{a.file, &m.value()}));
+            record(stem, a.file, vault.verification.verify(backup_file{a.file, &m.value()}));
         } else {
             record("", a.file, vault.verify_file(a.file));
         }
@@ -74,9 +75,9 @@ int run_verify(const verify_args& a) {
             for (const auto& m : listed.value().backups) ids.push_back(m.id);
             for (const auto& d : listed.value().leftovers) {
                 all_ok = false;
-                const result<void> r = error(errc::invalid_manifest,
-                                             d.path.string() + " is not a complete backup: " +
-                                                 d.reason + " (`dbsafe prune` removes it)");
+                const result<void> r =
+                    error(errc::invalid_manifest, d.path.string() + " is not a complete backup: " +
+                                                      d.reason + " (`dbsafe prune` removes it)");
                 record("", d.path.string(), r);
             }
             if (ids.empty() && listed.value().leftovers.empty() && !a.common.json) {
@@ -85,12 +86,13 @@ int run_verify(const verify_args& a) {
         }
         for (const auto& id : ids) {
             auto r = vault.verify(id);
-            const std::string path =
-                r ? r.value().data_path.string() : (std::filesystem::path(a.common.dir) / id).string();
+            const std::string path = r ? r.value().data_path.string()
+                                       : (std::filesystem::path(a.common.dir) / id).string();
             record(id, path, r ? result<void>(success()) : result<void>(r.error()));
         }
     }
-    if (a.common.json) std::cout << results.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    if (a.common.json)
+        std::cout << results.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!all_ok && !a.common.json) {
         std::cerr << "dbsafe: verification failed: do not restore the backups marked FAILED\n";
     }

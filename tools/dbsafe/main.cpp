@@ -34,9 +34,9 @@ progress_callback make_progress_bar() {
     return [](const progress& p) {
         const int width = 30;
         const int filled = static_cast<int>(p.fraction() * width);
-        std::fprintf(stderr, "\r[%.*s%*s] %3d%%  %s / %s", filled,
-                     "##############################", width - filled, "",
-                     static_cast<int>(p.fraction() * 100), detail::format_bytes(p.bytes_done()).c_str(),
+        std::fprintf(stderr, "\r[%.*s%*s] %3d%%  %s / %s", filled, "##############################",
+                     width - filled, "", static_cast<int>(p.fraction() * 100),
+                     detail::format_bytes(p.bytes_done()).c_str(),
                      detail::format_bytes(p.bytes_total()).c_str());
         if (p.pages_total != 0 && p.pages_done == p.pages_total) std::fputc('\n', stderr);
         std::fflush(stderr);
@@ -44,10 +44,14 @@ progress_callback make_progress_bar() {
 }
 
 bool parse_check_level(const std::string& text, check_level& out) {
-    if (text == "full") out = check_level::full;
-    else if (text == "quick") out = check_level::quick;
-    else if (text == "none") out = check_level::none;
-    else return false;
+    if (text == "full")
+        out = check_level::full;
+    else if (text == "quick")
+        out = check_level::quick;
+    else if (text == "none")
+        out = check_level::none;
+    else
+        return false;
     return true;
 }
 

@@ -8,8 +8,7 @@
 
 namespace dbsafe::cli {
 
-using schema_vault =
-    basic_vault<online_backup, standard_checks, keep_all, cli_storage, any_schema>;
+using schema_vault = basic_vault<online_backup, standard_checks, keep_all, cli_storage, any_schema>;
 
 // --schema user_version|migrations:TABLE[:COLUMN]|sql:QUERY; a bad spelling is a usage error.
 inline CLI::Option* add_schema_option(CLI::App* cmd, std::string& spec) {

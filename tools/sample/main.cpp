@@ -31,7 +31,9 @@ void check(int rc, sqlite3* db, const char* what) {
     }
 }
 
-void exec(sqlite3* db, const char* sql) { check(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), db, sql); }
+void exec(sqlite3* db, const char* sql) {
+    check(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), db, sql);
+}
 
 sqlite3_stmt* prepare(sqlite3* db, const char* sql) {
     sqlite3_stmt* st = nullptr;
@@ -92,7 +94,8 @@ int main(int argc, char** argv) {
     )sql");
     splitmix64 rng{seed};
     auto* ins_customer = prepare(db, "INSERT INTO customers VALUES(?,?,?,?,?)");
-    auto* ins_order = prepare(db, "INSERT INTO orders(customer_id,placed_at,amount_cents,status) VALUES(?,?,?,?)");
+    auto* ins_order = prepare(
+        db, "INSERT INTO orders(customer_id,placed_at,amount_cents,status) VALUES(?,?,?,?)");
     auto* ins_event = prepare(db, "INSERT INTO events(at,kind,payload) VALUES(?,?,?)");
     auto* ins_blob = prepare(db, "INSERT INTO attachments(order_id,body) VALUES(?,?)");
     static const char* countries[] = {"DE", "FR", "JP", "US", "BR", "IN", "NG", "SE"};
@@ -116,7 +119,8 @@ int main(int argc, char** argv) {
             sqlite3_reset(ins_customer);
             for (int o = 0; o < 4; ++o) {
                 sqlite3_bind_int64(ins_order, 1, customer);
-                sqlite3_bind_int64(ins_order, 2, 1700000000 + static_cast<std::int64_t>(rng.next() % 50000000));
+                sqlite3_bind_int64(ins_order, 2,
+                                   1700000000 + static_cast<std::int64_t>(rng.next() % 50000000));
                 sqlite3_bind_int64(ins_order, 3, static_cast<std::int64_t>(rng.next() % 1000000));
                 sqlite3_bind_text(ins_order, 4, statuses[rng.next() % 4], -1, SQLITE_STATIC);
                 check(sqlite3_step(ins_order), db, "insert order");

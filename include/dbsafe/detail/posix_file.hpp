@@ -26,7 +26,7 @@ namespace dbsafe::detail {
 
 // A move-only file descriptor.
 class unique_fd {
-public:
+  public:
     unique_fd() = default;
     explicit unique_fd(int fd) noexcept : fd_(fd) {}
     unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
@@ -45,7 +45,7 @@ public:
         fd_ = fd;
     }
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -53,8 +53,9 @@ inline error os_error(int err, const std::string& what, const std::filesystem::p
     std::string msg = what + " " + p.string() + ": " + std::strerror(err);
     if (err == ELOOP) {
         return error(errc::symlink_refused,
-                     msg + " (a symlink stands there; dbsafe never writes through one: remove "
-                           "it or choose another directory)");
+                     msg +
+                         " (a symlink stands there; dbsafe never writes through one: remove "
+                         "it or choose another directory)");
     }
     if (err == ENOSPC || err == EDQUOT) msg += " (free some space and retry)";
     if (err == EACCES || err == EPERM || err == EROFS) msg += " (check permissions of the path)";
@@ -63,8 +64,7 @@ inline error os_error(int err, const std::string& what, const std::filesystem::p
 
 // Creates `p` for writing; fails if anything (file or symlink) already stands there.
 inline result<unique_fd> create_exclusive(const std::filesystem::path& p, mode_t mode = 0600) {
-    const int fd =
-        ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0) {
         const int err = errno;
         if (err == EEXIST) {
@@ -141,8 +141,8 @@ inline result<void> rename_no_replace(const std::filesystem::path& from,
                                       const std::filesystem::path& to) {
 #if defined(__linux__) && defined(SYS_renameat2)
     constexpr unsigned rename_noreplace = 1;  // RENAME_NOREPLACE
-    if (::syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(),
-                  rename_noreplace) == 0) {
+    if (::syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), rename_noreplace) ==
+        0) {
         return success();
     }
     if (errno != ENOSYS && errno != EINVAL) {
@@ -190,7 +190,8 @@ inline result<void> ensure_directory(const std::filesystem::path& dir) {
 // Bytes available to an unprivileged writer in the file system holding `dir`.
 inline result<std::uint64_t> statvfs_free_bytes(const std::filesystem::path& dir) {
     struct statvfs vfs {};
-    if (::statvfs(dir.c_str(), &vfs) != 0) return os_error(errno, "cannot query free space of", dir);
+    if (::statvfs(dir.c_str(), &vfs) != 0)
+        return os_error(errno, "cannot query free space of", dir);
     return static_cast<std::uint64_t>(vfs.f_bavail) * static_cast<std::uint64_t>(vfs.f_frsize);
 }
 

@@ -51,9 +51,15 @@ inline result<connection> open_database(const std::filesystem::path& path, open_
                                         int busy_timeout_ms = 5000, const char* vfs = nullptr) {
     int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_URI;
     switch (mode) {
-        case open_mode::read_only: flags |= SQLITE_OPEN_READONLY; break;
-        case open_mode::read_write: flags |= SQLITE_OPEN_READWRITE; break;
-        case open_mode::create: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
+        case open_mode::read_only:
+            flags |= SQLITE_OPEN_READONLY;
+            break;
+        case open_mode::read_write:
+            flags |= SQLITE_OPEN_READWRITE;
+            break;
+        case open_mode::create:
+            flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+            break;
     }
     std::error_code ec;
     if (mode != open_mode::create && !std::filesystem::exists(path, ec)) {
@@ -75,8 +81,7 @@ inline result<connection> open_database(const std::filesystem::path& path, open_
 
 inline result<statement> prepare(sqlite3* db, std::string_view sql) {
     sqlite3_stmt* raw = nullptr;
-    const int rc =
-        sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+    const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
     statement st(raw);
     if (rc != SQLITE_OK) {
         return sqlite_error(rc, "cannot prepare `" + std::string(sql) + "` on " +
@@ -111,8 +116,8 @@ inline result<std::int64_t> query_int(sqlite3* db, std::string_view sql) {
         return error(errc::invalid_argument,
                      "`" + std::string(sql) + "` returned no row on " + database_name(db));
     }
-    return sqlite_error(rc, "`" + std::string(sql) + "` failed on " + database_name(db) + ": " +
-                                describe(db, rc));
+    return sqlite_error(
+        rc, "`" + std::string(sql) + "` failed on " + database_name(db) + ": " + describe(db, rc));
 }
 
 inline result<std::string> query_text(sqlite3* db, std::string_view sql) {
@@ -123,8 +128,8 @@ inline result<std::string> query_text(sqlite3* db, std::string_view sql) {
         return std::string(t != nullptr ? reinterpret_cast<const char*>(t) : "");
     }
     if (rc == SQLITE_DONE) return std::string();
-    return sqlite_error(rc, "`" + std::string(sql) + "` failed on " + database_name(db) + ": " +
-                                describe(db, rc));
+    return sqlite_error(
+        rc, "`" + std::string(sql) + "` failed on " + database_name(db) + ": " + describe(db, rc));
 }
 
 // Every row's first column as text, up to `limit` rows (integrity_check messages, names).
@@ -138,8 +143,8 @@ inline result<std::vector<std::string>> query_column(sqlite3* db, std::string_vi
         rows.emplace_back(t != nullptr ? reinterpret_cast<const char*>(t) : "");
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != SQLITE_OK) {
-        return sqlite_error(rc, "`" + std::string(sql) + "` failed on " + database_name(db) +
-                                    ": " + describe(db, rc));
+        return sqlite_error(rc, "`" + std::string(sql) + "` failed on " + database_name(db) + ": " +
+                                    describe(db, rc));
     }
     return rows;
 }
@@ -170,7 +175,8 @@ inline result<connection> open_and_probe(const std::filesystem::path& path, open
                          "database " + path.string() + " stayed locked for " +
                              std::to_string(busy_timeout_ms) +
                              " ms: another connection holds an exclusive lock; retry later or "
-                             "raise the busy timeout (" + probe.error().message + ")");
+                             "raise the busy timeout (" +
+                             probe.error().message + ")");
         }
         return classify_open_failure(probe.error(), path);
     }

@@ -24,7 +24,6 @@
 #include <thread>
 
 #include "dbsafe/detail/fast_copy_vfs.hpp"
-#include "dbsafe/detail/journal_header.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
@@ -132,8 +131,7 @@ struct online_backup {
                 if (now - busy_since >= busy_timeout) {
                     return error(errc::busy_timeout,
                                  "database " + detail::database_name(source) +
-                                     " stayed locked for " +
-                                     std::to_string(busy_timeout.count()) +
+                                     " stayed locked for " + std::to_string(busy_timeout.count()) +
                                      " ms during backup: another process holds a write lock; "
                                      "retry later or raise the busy timeout");
                 }
@@ -143,20 +141,15 @@ struct online_backup {
             }
             const std::string what = detail::describe(dest.get(), rc);
             const bool full = (rc & 0xff) == SQLITE_FULL;
-            return sqlite_error(rc, "backup of " + detail::database_name(source) + " into " +
-                                        target.string() + " failed: " + what +
-                                        (full ? " (free space on the backup volume and retry)"
-                                              : ""));
+            return sqlite_error(
+                rc, "backup of " + detail::database_name(source) + " into " + target.string() +
+                        " failed: " + what +
+                        (full ? " (free space on the backup volume and retry)" : ""));
         }
         backup.reset();
         DBSAFE_TRY(info.page_size, detail::query_int(dest.get(), "PRAGMA page_size"));
         dest.reset();
-        if (ctx.on_progress) {
-            const auto pages = static_cast<std::uint64_t>(info.page_count);
-            ctx.on_progress(progress{pages, pages, static_cast<std::uint64_t>(info.page_size)});
-        }
-        DBSAFE_TRYV(detail::make_rollback_journal_mode(target));
-        return info;
+        return detail::finish_snapshot(target, info, ctx);
     }
 };
 

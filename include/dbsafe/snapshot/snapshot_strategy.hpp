@@ -10,6 +10,7 @@
 #include <stop_token>
 #include <string_view>
 
+#include "dbsafe/detail/journal_header.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/progress.hpp"
 
@@ -29,12 +30,29 @@ struct snapshot_info {
     int restarts = 0;  // times other connections' writes restarted a stepped copy
 };
 
+namespace detail {
+
+// The last steps every strategy shares once its copy is complete: report 100 %, and make the
+// copy a self-contained rollback-journal database (see journal_header.hpp).
+inline result<snapshot_info> finish_snapshot(const std::filesystem::path& target,
+                                             const snapshot_info& info,
+                                             const snapshot_context& ctx) {
+    if (ctx.on_progress) {
+        const auto pages = static_cast<std::uint64_t>(info.page_count);
+        ctx.on_progress(progress{pages, pages, static_cast<std::uint64_t>(info.page_size)});
+    }
+    DBSAFE_TRYV(make_rollback_journal_mode(target));
+    return info;
+}
+
+}  // namespace detail
+
 template <class S>
-concept snapshot_strategy =
-    requires(const S& s, sqlite3* source, const std::filesystem::path& target,
-             const snapshot_context& ctx) {
-        { s.copy(source, target, ctx) } -> std::same_as<result<snapshot_info>>;
-        { s.method_name() } -> std::convertible_to<std::string_view>;
-    };
+concept snapshot_strategy = requires(const S& s, sqlite3* source,
+                                     const std::filesystem::path& target,
+                                     const snapshot_context& ctx) {
+    { s.copy(source, target, ctx) } -> std::same_as<result<snapshot_info>>;
+    { s.method_name() } -> std::convertible_to<std::string_view>;
+};
 
 }  // namespace dbsafe

@@ -10,7 +10,6 @@
 #include <string>
 #include <string_view>
 
-#include "dbsafe/detail/journal_header.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
@@ -61,12 +60,7 @@ struct vacuum_into {
         DBSAFE_TRY(info.page_size, detail::query_int(copy.get(), "PRAGMA page_size"));
         DBSAFE_TRY(info.page_count, detail::query_int(copy.get(), "PRAGMA page_count"));
         copy.reset();
-        if (ctx.on_progress) {
-            const auto pages = static_cast<std::uint64_t>(info.page_count);
-            ctx.on_progress(progress{pages, pages, static_cast<std::uint64_t>(info.page_size)});
-        }
-        DBSAFE_TRYV(detail::make_rollback_journal_mode(target));
-        return info;
+        return detail::finish_snapshot(target, info, ctx);
     }
 };
 

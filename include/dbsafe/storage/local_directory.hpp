@@ -63,7 +63,7 @@ inline result<void> publish_small_file(const std::filesystem::path& final_path,
 }  // namespace detail
 
 class local_directory {
-public:
+  public:
     local_directory() = default;
     explicit local_directory(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
@@ -82,9 +82,9 @@ public:
         if (std::error_code ec; std::filesystem::exists(manifest_path(id), ec)) {
             // file_exists, not invalid_id: the id is well-formed, and the vault retries a
             // colliding id with a fresh one on exactly this code.
-            return error(std::make_error_code(std::errc::file_exists),
-                         "a backup with id " + std::string(id) + " already exists in " +
-                             dir_.string());
+            return error(
+                std::make_error_code(std::errc::file_exists),
+                "a backup with id " + std::string(id) + " already exists in " + dir_.string());
         }
         staged_backup staged{std::string(id), data_path(id)};
         staged.path += ".tmp";
@@ -106,8 +106,8 @@ public:
             // Published but not durable: withdraw it (manifest first), so a failed commit
             // always means "no backup" and a caller's retry does not leave two.
             withdraw(staged.id, data);
-            return error(synced.error().code, synced.error().message +
-                                                  " (the backup was withdrawn; retry the backup)");
+            return error(synced.error().code,
+                         synced.error().message + " (the backup was withdrawn; retry the backup)");
         }
         m.data_path = data;
         return m;
@@ -144,9 +144,8 @@ public:
             names.push_back(it->path().filename().string());
         }
         if (ec) {
-            return errno_error(ec.value(),
-                               "cannot list backup directory " + dir_.string() + ": " +
-                                   ec.message());
+            return errno_error(
+                ec.value(), "cannot list backup directory " + dir_.string() + ": " + ec.message());
         }
         std::sort(names.begin(), names.end());
         const auto has = [&](const std::string& n) {
@@ -172,8 +171,9 @@ public:
                        name.ends_with("-shm")) {
                 const auto stem = name.substr(0, name.find(".db"));
                 if (!has(stem + ".json")) {
-                    out.leftovers.push_back({path, "data file without a manifest (a backup "
-                                                   "interrupted before it was published)"});
+                    out.leftovers.push_back({path,
+                                             "data file without a manifest (a backup "
+                                             "interrupted before it was published)"});
                 }
             }
         }
@@ -231,15 +231,15 @@ public:
         }
         DBSAFE_TRY(auto m, parse_manifest(text.value(), path.string()));
         if (m.id != id) {
-            return error(errc::invalid_manifest, "manifest " + path.string() + " names id " +
-                                                     m.id + ", not " + std::string(id) +
+            return error(errc::invalid_manifest, "manifest " + path.string() + " names id " + m.id +
+                                                     ", not " + std::string(id) +
                                                      " (it was renamed or edited)");
         }
         m.data_path = dir_ / m.file;
         return m;
     }
 
-private:
+  private:
     std::filesystem::path dir_;
 };
 

@@ -37,7 +37,7 @@ struct listing {
 // A backup as a plain SQLite file to read. For a compressed target the file is a temporary
 // copy, removed when this object goes away.
 class readable_backup {
-public:
+  public:
     readable_backup(manifest m, std::filesystem::path p, std::function<void()> cleanup = {})
         : description(std::move(m)), path(std::move(p)), cleanup_(std::move(cleanup)) {}
     readable_backup(readable_backup&& o) noexcept
@@ -54,21 +54,22 @@ public:
     manifest description;
     std::filesystem::path path;
 
-private:
+  private:
     std::function<void()> cleanup_;
 };
 
 template <class S>
-concept storage_target =
-    requires(S& s, const S& cs, const staged_backup& staged, manifest m, std::string_view id) {
-        { cs.location() } -> std::convertible_to<std::filesystem::path>;
-        { s.stage(id) } -> std::same_as<result<staged_backup>>;
-        { s.commit(staged, std::move(m)) } -> std::same_as<result<manifest>>;
-        { s.discard(staged) } noexcept;
-        { cs.list() } -> std::same_as<result<listing>>;
-        { cs.open(id) } -> std::same_as<result<readable_backup>>;
-        { s.remove(id) } -> std::same_as<result<void>>;
-        { s.remove_debris(std::declval<const debris&>()) } -> std::same_as<result<void>>;
-    };
+concept storage_target = requires(S& s, const S& cs, const staged_backup& staged, manifest m,
+                                  std::string_view id) {
+    { cs.location() } -> std::convertible_to<std::filesystem::path>;
+    { s.stage(id) } -> std::same_as<result<staged_backup>>;
+    { s.commit(staged, std::move(m)) } -> std::same_as<result<manifest>>;
+    { s.discard(staged) }
+    noexcept;
+    { cs.list() } -> std::same_as<result<listing>>;
+    { cs.open(id) } -> std::same_as<result<readable_backup>>;
+    { s.remove(id) } -> std::same_as<result<void>>;
+    { s.remove_debris(std::declval<const debris&>()) } -> std::same_as<result<void>>;
+};
 
 }  // namespace dbsafe

@@ -21,9 +21,8 @@ struct required_tables {
         auto present = detail::query_column(
             db.get(), "SELECT name FROM sqlite_schema WHERE type IN ('table','view')");
         if (!present) {
-            return error(errc::verification_failed, "cannot read the schema of " +
-                                                        f.path.string() + ": " +
-                                                        present.error().message);
+            return error(errc::verification_failed, "cannot read the schema of " + f.path.string() +
+                                                        ": " + present.error().message);
         }
         std::string missing;
         for (const auto& n : names) {
@@ -33,9 +32,9 @@ struct required_tables {
             }
         }
         if (missing.empty()) return success();
-        return error(errc::missing_tables,
-                     f.path.string() + " lacks required table(s): " + missing +
-                         " (is this a backup of the right database?)");
+        return error(errc::missing_tables, f.path.string() +
+                                               " lacks required table(s): " + missing +
+                                               " (is this a backup of the right database?)");
     }
 };
 

@@ -29,8 +29,8 @@ inline result<void> run_check_pragma(const backup_file& f, std::string_view prag
         if (db.error().is(errc::not_found)) return db.as_failure();
         return fail(db.error().message);
     }
-    const std::string sql = "PRAGMA " + std::string(pragma) + "(" +
-                            std::to_string(max_messages) + ")";
+    const std::string sql =
+        "PRAGMA " + std::string(pragma) + "(" + std::to_string(max_messages) + ")";
     auto rows = query_column(db.value().get(), sql, static_cast<std::size_t>(max_messages));
     if (!rows) return fail(rows.error().message);
     if (rows.value().size() == 1 && rows.value().front() == "ok") return success();

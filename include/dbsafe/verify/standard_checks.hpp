@@ -24,9 +24,14 @@ struct standard_checks {
     [[nodiscard]] result<void> verify(const backup_file& f) const {
         if (checksum) DBSAFE_TRYV(checksum_matches{}.verify(f));
         switch (level) {
-            case check_level::full: DBSAFE_TRYV(integrity_check{}.verify(f)); break;
-            case check_level::quick: DBSAFE_TRYV(quick_check{}.verify(f)); break;
-            case check_level::none: break;
+            case check_level::full:
+                DBSAFE_TRYV(integrity_check{}.verify(f));
+                break;
+            case check_level::quick:
+                DBSAFE_TRYV(quick_check{}.verify(f));
+                break;
+            case check_level::none:
+                break;
         }
         return required_tables{required}.verify(f);
     }

@@ -67,9 +67,9 @@
 namespace dbsafe {
 
 struct zstd_settings {
-    int level = 3;  // 1 (fast) .. 19 (small), zstd's own default is 3; 0 = write new backups
-                    // uncompressed (still reading compressed ones), e.g. restore's safety copy
-    int threads = 0;                  // compression workers; 0 = one per core
+    int level = 3;    // 1 (fast) .. 19 (small), zstd's own default is 3; 0 = write new backups
+                      // uncompressed (still reading compressed ones), e.g. restore's safety copy
+    int threads = 0;  // compression workers; 0 = one per core
     std::filesystem::path scratch{};  // where open() decompresses to; empty = backup directory
 };
 
@@ -523,8 +523,8 @@ class zstd_archive {
         dir_.discard(staged);  // the uncompressed copy: dropped before it ever reaches the disk
         if (auto synced = detail::sync_directory(location()); !synced) {
             dir_.withdraw(staged.id, archive);  // failed commit = no backup (local_directory)
-            return error(synced.error().code, synced.error().message +
-                                                  " (the backup was withdrawn; retry the backup)");
+            return error(synced.error().code,
+                         synced.error().message + " (the backup was withdrawn; retry the backup)");
         }
         {
             const std::lock_guard lock(state_->mutex);
