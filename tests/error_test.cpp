@@ -164,4 +164,14 @@ TEST(Iso8601, RejectsOffsetsAndNonsenseInsteadOfGuessing) {
     }
 }
 
+// A bit flip in a manifest's year once overflowed system_clock's nanoseconds (UBSan found it):
+// years system_clock cannot hold are rejected, not wrapped around.
+TEST(Iso8601, RejectsYearsOutsideWhatSystemClockCanHold) {
+    for (const char* bad : {"3026-11-25T11:44:58Z", "9999-12-31", "1026-11-25", "0000-01-01"}) {
+        EXPECT_FALSE(detail::parse_iso8601(bad)) << bad;
+    }
+    EXPECT_TRUE(detail::parse_iso8601("2200-12-31T23:59:59.999Z"));
+    EXPECT_TRUE(detail::parse_iso8601("1900-01-01"));
+}
+
 }  // namespace

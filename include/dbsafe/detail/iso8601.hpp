@@ -94,7 +94,9 @@ inline std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::s
     using namespace std::chrono;
     const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
                              day{static_cast<unsigned>(d)}};
-    if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+    // system_clock counts nanoseconds in 64 bits: it spans only 1678..2262. A year outside
+    // 1900..2200 (a damaged manifest, a typo in --now) is rejected, never overflowed.
+    if (!ymd.ok() || y < 1900 || y > 2200 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
     return sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + milliseconds{ms};
 }
 
