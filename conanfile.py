@@ -4,6 +4,7 @@
     # consumer conanfile: requires("dbsafe/0.1.0"); generators CMakeDeps, CMakeToolchain
     find_package(dbsafe CONFIG REQUIRED)              # dbsafe::dbsafe
     find_package(dbsafe CONFIG REQUIRED COMPONENTS zstd)   # + dbsafe::zstd
+    find_package(dbsafe CONFIG REQUIRED COMPONENTS sha256) # + dbsafe::sha256 (with_sha256)
 
 The requirements mirror the CMake package (cmake/dbsafeConfig.cmake.in); the suite's
 package.recipes test keeps the two, and the version, in step.
@@ -26,8 +27,9 @@ class DbsafeConan(ConanFile):
     topics = ("sqlite", "backup", "restore", "migration", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
-    options = {"with_zstd": [True, False]}
-    default_options = {"with_zstd": True, "boost/*:header_only": True}
+    options = {"with_zstd": [True, False], "with_sha256": [True, False]}
+    # with_sha256 is off by default: it pulls in OpenSSL for an opt-in tamper-evidence seal.
+    default_options = {"with_zstd": True, "with_sha256": False, "boost/*:header_only": True}
     exports_sources = "include/*", "backends/zstd/include/*", "LICENSE*"
     no_copy_source = True
 
@@ -42,9 +44,12 @@ class DbsafeConan(ConanFile):
         self.requires("xxhash/[>=0.8 <0.9]", transitive_headers=True)
         if self.options.with_zstd:
             self.requires("zstd/[>=1.4 <2]", transitive_headers=True)
+        if self.options.with_sha256:
+            # EVP_MD_CTX_new/EVP_sha256: OpenSSL 1.1 and later.
+            self.requires("openssl/[>=1.1 <4]", transitive_headers=True)
 
     def package_id(self):
-        # The same headers for every configuration; with_zstd only changes package_info().
+        # The same headers for every configuration; the options only change package_info().
         self.info.clear()
 
     def validate(self):
@@ -82,3 +87,10 @@ class DbsafeConan(ConanFile):
             backend.requires = ["core", "zstd::zstd"]
             backend.bindirs = []
             backend.libdirs = []
+
+        if self.options.with_sha256:
+            seal = self.cpp_info.components["sha256"]
+            seal.set_property("cmake_target_name", "dbsafe::sha256")
+            seal.requires = ["core", "openssl::crypto"]
+            seal.bindirs = []
+            seal.libdirs = []

@@ -1,12 +1,14 @@
 # Install rules and the CMake config package:
-#   find_package(dbsafe CONFIG REQUIRED [COMPONENTS zstd])  ->  dbsafe::dbsafe [, dbsafe::zstd]
+#   find_package(dbsafe CONFIG REQUIRED [COMPONENTS zstd sha256])
+#       ->  dbsafe::dbsafe [, dbsafe::zstd] [, dbsafe::sha256]
 #
 # Layout under the prefix:
-#   include/dbsafe/...                       the core headers (backend headers come with their
-#                                            component)
+#   include/dbsafe/...                       the core headers (backend headers and
+#                                            verify/sha256_seal.hpp come with their component)
 #   bin/dbsafe                               the CLI (tools/CMakeLists.txt)
 #   share/cmake/dbsafe/dbsafeConfig.cmake    + version file, FindxxHash.cmake, Findzstd.cmake,
-#                                            dbsafe-targets.cmake, dbsafe-zstd-targets.cmake
+#                                            dbsafe-targets.cmake, dbsafe-zstd-targets.cmake,
+#                                            dbsafe-sha256-targets.cmake
 # The config lives under share/: the library is header-only, so the package is the same for
 # every architecture (ARCH_INDEPENDENT version file).
 include(CMakePackageConfigHelpers)
@@ -23,7 +25,8 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/dbsafe
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         COMPONENT dbsafe_development
         FILES_MATCHING PATTERN "*.hpp"
-        PATTERN "backends" EXCLUDE)
+        PATTERN "backends" EXCLUDE
+        PATTERN "sha256_seal.hpp" EXCLUDE)  # needs OpenSSL: installed with its component
 
 install(TARGETS dbsafe EXPORT dbsafe-targets)
 install(EXPORT dbsafe-targets
@@ -50,6 +53,25 @@ if(TARGET dbsafe::zstd)
     # The backend found libzstd through this module; consumers must get the same zstd::libzstd.
     install(FILES ${PROJECT_SOURCE_DIR}/cmake/Findzstd.cmake
             DESTINATION ${DBSAFE_INSTALL_CMAKEDIR}
+            COMPONENT dbsafe_development)
+endif()
+
+# The SHA-256 seal (cmake/sha256.cmake): same shape, but its header sits among the core's
+# verifiers, so it is installed here, only when the component is.
+if(TARGET dbsafe::sha256)
+    get_target_property(dbsafe_sha256_target dbsafe::sha256 ALIASED_TARGET)
+    if(NOT dbsafe_sha256_target)
+        set(dbsafe_sha256_target dbsafe::sha256)
+    endif()
+    set_target_properties(${dbsafe_sha256_target} PROPERTIES EXPORT_NAME sha256)
+    install(TARGETS ${dbsafe_sha256_target} EXPORT dbsafe-sha256-targets)
+    install(EXPORT dbsafe-sha256-targets
+            NAMESPACE dbsafe::
+            FILE dbsafe-sha256-targets.cmake
+            DESTINATION ${DBSAFE_INSTALL_CMAKEDIR}
+            COMPONENT dbsafe_development)
+    install(FILES ${PROJECT_SOURCE_DIR}/include/dbsafe/verify/sha256_seal.hpp
+            DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/dbsafe/verify
             COMPONENT dbsafe_development)
 endif()
 

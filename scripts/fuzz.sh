@@ -2,6 +2,8 @@
 # Builds the libFuzzer harnesses in tests/fuzz with clang (ASan + UBSan) and runs each for a
 # fixed budget, seeded from tests/fuzz/corpus/. New inputs go to a scratch directory, never
 # into the repository. Usage: scripts/fuzz.sh [seconds per harness, default 10] [build dir]
+# FUZZ_SEED fixes libFuzzer's seed (CI sets it, so a red run replays); unset, each run explores
+# new inputs, which is what a long hunt by hand wants.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget=${1:-10}
@@ -22,7 +24,9 @@ for harness in manifest:manifest text:text; do
     work="$out/corpus_${name}"
     mkdir -p "$work"
     echo "fuzz: fuzz_${name} for ${budget} s" >&2
-    if ! "$out/fuzz_${name}" -max_total_time="$budget" -max_len=4096 -print_final_stats=1 \
+    seed=()
+    [[ -n ${FUZZ_SEED:-} ]] && seed=(-seed="$FUZZ_SEED")
+    if ! "$out/fuzz_${name}" "${seed[@]}" -max_total_time="$budget" -max_len=4096 -print_final_stats=1 \
         -artifact_prefix="$out/crash_${name}_" "$work" "$corpus" 2>"$out/fuzz_${name}.log"; then
         tail -40 "$out/fuzz_${name}.log" >&2
         echo "fuzz: fuzz_${name} FAILED; reproducer in $out/crash_${name}_*" >&2

@@ -3,7 +3,7 @@
 # Idempotent: a machine that already has everything runs no apt-get at all.
 set -euo pipefail
 packages=(cmake g++ make libsqlite3-dev sqlite3 libboost-dev libxxhash-dev nlohmann-json3-dev
-          libcli11-dev libgtest-dev libbenchmark-dev libzstd-dev zstd
+          libcli11-dev libgtest-dev libbenchmark-dev libzstd-dev zstd libssl-dev
           clang libclang-rt-dev)  # clang + libFuzzer runtime: scripts/fuzz.sh
 missing=()
 for p in "${packages[@]}"; do

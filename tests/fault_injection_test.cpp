@@ -1,45 +1,27 @@
-// I/O faults at every injection point of backup and verify. Two injectors:
+// I/O faults at every injection point of backup, verify and (in process) restore. Two injectors:
 //  - fault_vfs (in process): the Nth xRead/xWrite/xSync/xTruncate of SQLite fails;
 //  - fs_fault_preload (LD_PRELOAD into the dbsafe CLI): the Nth open/write/fsync/rename/unlink/
 //    mkdir/... fails, whether dbsafe or SQLite makes the call.
 // After each run: the live database is intact and unchanged, the backup directory lists only
-// backups that verify, and a failure names the file it failed on.
+// backups that verify, and a failure names the file it failed on. The shim's loops for restore
+// and prune are in fs_fault_restore_prune_test.cpp.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <dbsafe/dbsafe.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "support/backup_checks.hpp"
-#include "support/child_process.hpp"
+#include "support/cli_fault_run.hpp"
 #include "support/fault_vfs.hpp"
+#include "support/injection_points.hpp"
+#include "support/restore_scene.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
 
 namespace dbsafe::test {
 namespace {
-
-// Injection points to try out of `count`: all of them up to `cap`, else an even spread that
-// still includes the first and the last (the loops must stay seconds, not minutes).
-std::vector<long> points(long count, long cap) {
-    std::vector<long> out;
-    if (count <= cap) {
-        for (long n = 1; n <= count; ++n) out.push_back(n);
-        return out;
-    }
-    for (long i = 0; i < cap; ++i) out.push_back(1 + i * (count - 1) / (cap - 1));
-    return out;
-}
-
-bool names_a_file(const std::string& message, const std::vector<std::filesystem::path>& files) {
-    return std::any_of(files.begin(), files.end(), [&](const auto& f) {
-        return message.find(f.string()) != std::string::npos;
-    });
-}
 
 struct vfs_fault {
     vfs_op op;
@@ -68,7 +50,7 @@ void backup_under_every_fault(const std::string& journal_mode) {
         vfs.arm({});  // count this operation's calls in one clean backup
         ASSERT_TRUE(v.backup(db)) << "a backup without faults must succeed";
         const long count = vfs.calls(f.op);
-        for (const long n : points(count, 40)) {
+        for (const long n : injection_points(count, 40)) {
             vfs.arm({.op = f.op, .nth = n, .code = f.code, .persist = f.persist});
             auto made = v.backup(db);
             const long injected = vfs.injected();
@@ -109,7 +91,7 @@ TEST(FaultVfs, VerifyFailsOnEveryFailedReadAndChangesNothing) {
     ASSERT_TRUE(v.verify(m.id));
     const long reads = vfs.calls(vfs_op::read);
     ASSERT_GT(reads, 3);
-    for (const long n : points(reads, 60)) {
+    for (const long n : injection_points(reads, 60)) {
         vfs.arm({.op = vfs_op::read, .nth = n, .code = SQLITE_IOERR_READ});
         auto r = v.verify(m.id);
         vfs.arm({});
@@ -120,40 +102,14 @@ TEST(FaultVfs, VerifyFailsOnEveryFailedReadAndChangesNothing) {
     EXPECT_TRUE(v.verify(m.id)) << "the backup is fine once the disk is";
 }
 
-void copy_database(const std::filesystem::path& from, const std::filesystem::path& to) {
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-        std::filesystem::remove(to.string() + suffix);
-    }
-    std::filesystem::copy_file(from, to);
-}
-
 // Restore B over A with one failed call at each point: the verify, the safety backup, the copy
 // into the live database, the check, and the recovery that follows a failure.
 void restore_under_every_fault(const std::string& journal_mode) {
     fault_vfs::scope vfs;  // before the first backup: see fault_vfs.hpp
     temp_dir tmp;
-    const auto db = tmp / "live.db";
-    const auto pristine = tmp / "pristine.db";
-    const auto dir = tmp / "backups";
-    create_sample_db(pristine, 60, journal_mode);
-    const auto old_rows = dump_rows(pristine);
-    copy_database(pristine, db);
-    exec(db, "DELETE FROM orders WHERE id % 2 = 0; UPDATE customers SET name = upper(name)");
-    const auto new_rows = dump_rows(db);
+    const restore_scene s(tmp.path(), journal_mode);
+    const auto& [db, dir, pristine, id, old_rows, new_rows] = s;
     vault v{.storage = local_directory{dir}};
-    auto made = v.backup(db);
-    ASSERT_TRUE(made) << made.error().message;
-    const std::string id = made.value().id;
-    const auto reset = [&] {
-        copy_database(pristine, db);
-        local_directory storage{dir};
-        const auto listed = storage.list().value();
-        for (const auto& m : listed.backups) {
-            if (m.id != id) {
-                ASSERT_TRUE(storage.remove(m.id));
-            }
-        }
-    };
     const vfs_fault faults[] = {{vfs_op::read, SQLITE_IOERR_READ, false},
                                 {vfs_op::write, SQLITE_IOERR_WRITE, false},
                                 {vfs_op::write, SQLITE_FULL, true},
@@ -161,12 +117,12 @@ void restore_under_every_fault(const std::string& journal_mode) {
                                 {vfs_op::truncate, SQLITE_IOERR_TRUNCATE, false}};
     long failures = 0;
     for (const auto& f : faults) {
-        reset();
+        s.reset();
         vfs.arm({});
         ASSERT_TRUE(v.restore(db, {.id = id}));
         const long count = vfs.calls(f.op);
-        for (const long n : points(count, 25)) {
-            reset();
+        for (const long n : injection_points(count, 25)) {
+            s.reset();
             vfs.arm({.op = f.op, .nth = n, .code = f.code, .persist = f.persist});
             auto r = v.restore(db, {.id = id});
             vfs.arm({});
@@ -193,37 +149,6 @@ TEST(FaultVfs, RestoreOfRollbackDatabaseSurvivesEveryFailedCall) {
 
 // --- dbsafe's own file operations, through the LD_PRELOAD shim on the CLI ---
 
-struct fs_fault {
-    const char* call;
-    int err;
-};
-
-struct shim_run {
-    child_result result;
-    long calls = 0;
-    long injected = 0;
-};
-
-shim_run run_cli_with_fault(const temp_dir& tmp, const std::vector<std::string>& args,
-                            const fs_fault& f, long nth, const std::filesystem::path& filter) {
-    const auto report = tmp / "shim.report";
-    std::filesystem::remove(report);
-    std::vector<std::string> argv{DBSAFE_CLI_PATH};
-    argv.insert(argv.end(), args.begin(), args.end());
-    shim_run out;
-    out.result = run(argv,
-                     {{"LD_PRELOAD", DBSAFE_FAULT_PRELOAD_PATH},
-                      {"ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0"},
-                      {"DBSAFE_FAULT_CALL", f.call},
-                      {"DBSAFE_FAULT_NTH", std::to_string(nth)},
-                      {"DBSAFE_FAULT_ERRNO", std::to_string(f.err)},
-                      {"DBSAFE_FAULT_PATH", filter.string()},
-                      {"DBSAFE_FAULT_REPORT", report.string()}},
-                     tmp.path());
-    std::istringstream(slurp(report)) >> out.calls >> out.injected;
-    return out;
-}
-
 TEST(FsFaults, CliBackupNeverPublishesAHalfBackupWhicheverCallFails) {
     temp_dir tmp;
     const auto db = tmp / "live.db";
@@ -240,9 +165,8 @@ TEST(FsFaults, CliBackupNeverPublishesAHalfBackupWhicheverCallFails) {
         std::filesystem::remove_all(dir);  // mkdir happens only for a new directory
         const auto counted = run_cli_with_fault(tmp, args, f, 0, dir);
         ASSERT_EQ(counted.result.exit_code, 0) << counted.result.err;
-        for (const long n : points(counted.calls, 12)) {
-            SCOPED_TRACE(std::string(f.call) + " #" + std::to_string(n) + " of " +
-                         std::to_string(counted.calls) + " fails with " + std::strerror(f.err));
+        for (const long n : injection_points(counted.calls, 12)) {
+            SCOPED_TRACE(describe(f, n, counted.calls));
             if (std::string(f.call) == "mkdir") std::filesystem::remove_all(dir);
             const auto before_ids = [&] {
                 ::testing::AssertionResult ok = ::testing::AssertionSuccess();
@@ -285,7 +209,7 @@ TEST(FsFaults, CliVerifyReportsAFailedReadAndLeavesTheBackupAlone) {
     for (const fs_fault& f : {fs_fault{"read", EIO}, fs_fault{"open", EACCES}}) {
         const auto counted = run_cli_with_fault(tmp, args, f, 0, dir);
         ASSERT_EQ(counted.result.exit_code, 0) << counted.result.err;
-        for (const long n : points(counted.calls, 15)) {
+        for (const long n : injection_points(counted.calls, 15)) {
             SCOPED_TRACE(std::string(f.call) + " #" + std::to_string(n));
             const auto r = run_cli_with_fault(tmp, args, f, n, dir);
             ASSERT_EQ(r.result.signal, 0);

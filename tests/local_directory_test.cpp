@@ -148,6 +148,34 @@ TEST(Manifest, RejectsDamagedOrForeignManifests) {
     EXPECT_FALSE(parse_manifest(std::string(max_manifest_bytes + 1, ' '), "t"));
 }
 
+// Found by fuzz_manifest: nlohmann converts a float to an integer with a plain cast, which is
+// undefined behaviour out of range; a negative size would wrap to 2^64 - 1.
+TEST(Manifest, RejectsNumericFieldsThatAreNotIntegersInRange) {
+    const auto good = to_json(sample_manifest("b1"));
+    for (const char* key : {"size_bytes", "format_version", "page_size", "user_version"}) {
+        auto j = good;
+        j[key] = 4e152;
+        expect_rejected(j, std::string(key) + " = 4e152");
+        j[key] = 1.5;
+        expect_rejected(j, std::string(key) + " = 1.5");
+    }
+    auto j = good;
+    j["size_bytes"] = -1;
+    expect_rejected(j, "negative size_bytes");
+    j = good;
+    j["format_version"] = std::int64_t{1} << 40;  // would truncate to format 0 as an int
+    expect_rejected(j, "format_version out of int range");
+    j = good;
+    j["compression"] = {{"algorithm", "zstd"}, {"level", 3}, {"compressed_size", -5}};
+    expect_rejected(j, "negative compressed_size");
+    j = good;
+    j["compression"] = "zstd";
+    expect_rejected(j, "compression not an object");
+    j = good;
+    j["page_size"] = std::uint64_t{1} << 63;  // above int64 max
+    expect_rejected(j, "page_size above int64");
+}
+
 class LocalDirectory : public ::testing::Test {
   protected:
     dbsafe::test::temp_dir tmp;

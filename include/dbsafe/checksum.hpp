@@ -15,6 +15,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dbsafe/detail/posix_file.hpp"
@@ -29,6 +30,27 @@ struct checksum {
     friend bool operator==(const checksum&, const checksum&) = default;
 };
 
+namespace detail {
+
+// A digest as lower-case hex, the form manifests store and `sha256sum` prints.
+inline std::string lower_hex(std::span<const unsigned char> digest) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(digest.size() * 2);
+    for (const unsigned char b : digest) {
+        out.push_back(digits[b >> 4U]);
+        out.push_back(digits[b & 0xfU]);
+    }
+    return out;
+}
+
+// Only [0-9a-f]: a manifest's hex is compared as text, so "ABCD" must not pass for "abcd".
+inline bool is_lower_hex(std::string_view s) {
+    return !s.empty() && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+}  // namespace detail
+
 class xxh3_128_hasher {
   public:
     xxh3_128_hasher() : state_(XXH3_createState()) { XXH3_128bits_reset(state_.get()); }
@@ -41,14 +63,7 @@ class xxh3_128_hasher {
         const XXH128_hash_t h = XXH3_128bits_digest(state_.get());
         XXH128_canonical_t canon;
         XXH128_canonicalFromHash(&canon, h);
-        static constexpr char digits[] = "0123456789abcdef";
-        checksum out;
-        out.hex.reserve(32);
-        for (const unsigned char b : canon.digest) {
-            out.hex.push_back(digits[b >> 4U]);
-            out.hex.push_back(digits[b & 0xfU]);
-        }
-        return out;
+        return checksum{.algorithm = "xxh3-128", .hex = detail::lower_hex(canon.digest)};
     }
 
   private:

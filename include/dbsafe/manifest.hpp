@@ -5,10 +5,12 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "dbsafe/backup_id.hpp"
@@ -47,6 +49,10 @@ struct manifest {
     std::string dbsafe_version;
     double seconds = 0;  // wall time of the snapshot + verify
     std::optional<compression_info> compression;
+    // Optional tamper evidence beside `checksum`, of the same (uncompressed) image:
+    // {"sha256", 64 hex digits}, written and checked by verify/sha256_seal.hpp. Readers that
+    // do not check seals ignore it; format_version stays 1.
+    std::optional<dbsafe::checksum> seal;
 
     // Not stored: where the data file is, filled in by the storage target that listed it.
     std::filesystem::path data_path;
@@ -118,10 +124,42 @@ inline nlohmann::json to_json(const manifest& m) {
                             {"level", m.compression->level},
                             {"compressed_size", m.compression->compressed_size}};
     }
+    if (m.seal) j["seal"] = {{"algorithm", m.seal->algorithm}, {"hex", m.seal->hex}};
     return j;
 }
 
 inline constexpr std::size_t max_manifest_bytes = std::size_t{1} << 20;
+
+namespace detail {
+
+// Reads an integer field without letting nlohmann convert a float (UB when out of range: a
+// fuzzed "size_bytes": 4e152) or wrap a negative or oversized value. Absent → `fallback`, or
+// nullopt when the field is required.
+template <class Int>
+std::optional<Int> manifest_integer(const nlohmann::json& object, const char* key,
+                                    std::optional<Int> fallback) {
+    const auto it = object.find(key);
+    if (it == object.end()) return fallback;
+    if (it->is_number_unsigned()) {
+        const auto v = it->template get<std::uint64_t>();
+        if (v > static_cast<std::uint64_t>(std::numeric_limits<Int>::max())) return std::nullopt;
+        return static_cast<Int>(v);
+    }
+    if (it->is_number_integer()) {
+        const auto v = it->template get<std::int64_t>();
+        if constexpr (std::is_unsigned_v<Int>) {
+            if (v < 0) return std::nullopt;
+            return static_cast<Int>(v);
+        } else {
+            if (v < std::numeric_limits<Int>::min() || v > std::numeric_limits<Int>::max())
+                return std::nullopt;
+            return static_cast<Int>(v);
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace detail
 
 // Parses and validates a manifest. `origin` names the file in error messages. Ids and data
 // file names are checked here, so nothing from a manifest reaches a path unvalidated.
@@ -137,7 +175,9 @@ inline result<manifest> parse_manifest(std::string_view text, const std::string&
     if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
     try {
         manifest m;
-        m.format_version = j.at("format_version").get<int>();
+        const auto format_version = detail::manifest_integer<int>(j, "format_version", {});
+        if (!format_version) return bad("format_version is missing or not an integer");
+        m.format_version = *format_version;
         if (m.format_version != manifest_format_version) {
             return bad("format_version " + std::to_string(m.format_version) +
                        " is not supported by this dbsafe (expected 1): upgrade dbsafe");
@@ -156,24 +196,57 @@ inline result<manifest> parse_manifest(std::string_view text, const std::string&
             return bad("data file '" + m.file + "' does not belong to id '" + m.id + "'");
         }
         if (auto v = validate_id(m.file); !v) return bad(v.error().message);
-        m.size_bytes = j.at("size_bytes").get<std::uint64_t>();
+        const auto size_bytes = detail::manifest_integer<std::uint64_t>(j, "size_bytes", {});
+        if (!size_bytes) return bad("size_bytes is missing or not a non-negative integer");
+        m.size_bytes = *size_bytes;
         m.checksum.algorithm = j.at("checksum").at("algorithm").get<std::string>();
         m.checksum.hex = j.at("checksum").at("hex").get<std::string>();
-        m.page_size = j.value("page_size", std::int64_t{0});
-        m.page_count = j.value("page_count", std::int64_t{0});
+        const auto integer = [&](const char* key) {
+            return detail::manifest_integer<std::int64_t>(j, key, std::int64_t{0});
+        };
+        const auto page_size = integer("page_size");
+        const auto page_count = integer("page_count");
+        const auto schema_version = integer("schema_version");
+        const auto user_version = integer("user_version");
+        if (!page_size || !page_count || !schema_version || !user_version) {
+            return bad("page_size, page_count, schema_version and user_version must be integers");
+        }
+        m.page_size = *page_size;
+        m.page_count = *page_count;
         m.sqlite_version = j.value("sqlite_version", "");
-        m.schema_version = j.value("schema_version", std::int64_t{0});
+        m.schema_version = *schema_version;
         m.schema_policy = j.value("schema_policy", "user_version");
         m.migrations = j.value("migrations", std::vector<std::string>{});
-        m.user_version = j.value("user_version", std::int64_t{0});
+        m.user_version = *user_version;
         m.method = j.value("method", "");
         m.dbsafe_version = j.value("dbsafe_version", "");
         m.seconds = j.value("seconds", 0.0);
         if (j.contains("compression") && !j["compression"].is_null()) {
             const auto& c = j["compression"];
+            if (!c.is_object()) return bad("compression is not an object");
+            const auto level = detail::manifest_integer<int>(c, "level", 0);
+            const auto compressed_size =
+                detail::manifest_integer<std::uint64_t>(c, "compressed_size", std::uint64_t{0});
+            if (!level || !compressed_size) {
+                return bad("compression level and compressed_size must be integers");
+            }
             m.compression =
-                compression_info{c.at("algorithm").get<std::string>(), c.value("level", 0),
-                                 c.value("compressed_size", std::uint64_t{0})};
+                compression_info{c.at("algorithm").get<std::string>(), *level, *compressed_size};
+        }
+        if (j.contains("seal") && !j["seal"].is_null()) {
+            const auto& s = j["seal"];
+            if (!s.is_object()) return bad("seal is not an object");
+            checksum seal{.algorithm = s.at("algorithm").get<std::string>(),
+                          .hex = s.at("hex").get<std::string>()};
+            // Another algorithm parses (a newer dbsafe may seal differently; the verifier then
+            // says it cannot check it), but every seal's hex must be well formed.
+            if (seal.algorithm.empty() || !detail::is_lower_hex(seal.hex) ||
+                (seal.algorithm == "sha256" && seal.hex.size() != 64)) {
+                return bad(
+                    "seal must be {\"algorithm\": \"sha256\", \"hex\": <64 lower-case hex "
+                    "digits>}");
+            }
+            m.seal = std::move(seal);
         }
         return m;
     } catch (const nlohmann::json::exception& e) {

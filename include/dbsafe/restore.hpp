@@ -227,16 +227,20 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
                      "restore needs the id of a backup (see `dbsafe list`)");
     }
 
-    // 1. The backup: exists, and passes the vault's verifier.
-    DBSAFE_TRY(auto chosen, vault.storage.open(opts.id));
-    report.restored = chosen.description;
-    const std::string& id = report.restored.id;
+    const std::string& id = opts.id;
     const std::string target =
         live.file().empty() ? std::string("the database") : live.file().string();
     const auto untouched = [&](const error& e, const std::string& why) {
         return error(e.code, "not restoring backup " + id + " into " + target + ": " + why +
                                  e.message + " (the live database was not changed)");
     };
+
+    // 1. The backup: exists, and passes the vault's verifier. A manifest that cannot be read
+    // (a missing id, an I/O error) is reported as a restore that did not start, like the rest.
+    auto opened_backup = vault.storage.open(id);
+    if (!opened_backup) return untouched(opened_backup.error(), "");
+    auto chosen = std::move(opened_backup).value();
+    report.restored = chosen.description;
     if (auto ok = vault.verification.verify(backup_file{chosen.path, &chosen.description}); !ok) {
         return untouched(ok.error(), "it failed verification: ");
     }

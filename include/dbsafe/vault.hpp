@@ -1,7 +1,8 @@
 // basic_vault: the one object users hold. It composes a snapshot strategy, a verifier, a
 // retention policy and a storage target (all values, configured with designated initialisers)
 // and runs the backup pipeline:
-//   free-space guard -> stage -> snapshot -> checksum -> verify -> publish (commit protocol).
+//   free-space guard -> stage -> snapshot -> checksum (+ the verifier's record(), if any)
+//   -> verify -> publish (commit protocol).
 // A backup that fails verification is never published, and nothing half-written survives.
 #pragma once
 
@@ -64,6 +65,10 @@ struct basic_vault {
     static_assert(verifier<Verifier>,
                   "Verifier must provide `result<void> verify(const backup_file&) const` (see "
                   "verify/verifier.hpp)");
+    static_assert(!has_unusable_record<Verifier>,
+                  "Verifier has a record() member that does not match `result<void> "
+                  "record(const std::filesystem::path&, manifest&)`, so backup() would never call "
+                  "it (see verify/verifier.hpp)");
     static_assert(retention_policy<Retention>,
                   "Retention must provide `std::vector<retention_decision> plan(span<const "
                   "manifest>, time_point) const` (see retention/retention_policy.hpp)");
@@ -123,6 +128,13 @@ struct basic_vault {
         DBSAFE_TRY(m.checksum, hash_file(staged.path));
         // Read from the copy, not the live database: the numbers describe this snapshot.
         DBSAFE_TRYV(describe_schema(staged.path, m));
+        // Optional evidence (a SHA-256 seal), taken from the uncompressed copy like the checksum
+        // and before verify, which then checks it too.
+        if (auto recorded = detail::record_if_any(verification, staged.path, m); !recorded) {
+            return error(
+                recorded.error().code,
+                "backup of " + m.source_path + " was not published: " + recorded.error().message);
+        }
 
         if (auto checked = verification.verify(backup_file{staged.path, &m}); !checked) {
             return error(checked.error().code, "backup of " + m.source_path +

@@ -1,14 +1,16 @@
 # Overlay port for dbsafe, built from this source tree:
-#   vcpkg install dbsafe[zstd,tools] --overlay-ports=<dbsafe>/ports
-# The library is header-only; the `tools` feature adds the dbsafe CLI.
+#   vcpkg install dbsafe[zstd,sha256,tools] --overlay-ports=<dbsafe>/ports
+# The library is header-only; `sha256` adds the SHA-256 seal (OpenSSL), `tools` the dbsafe CLI
+# (which can seal backups when both are on).
 set(VCPKG_BUILD_TYPE release)  # nothing to build per configuration but the optional CLI
 
 get_filename_component(SOURCE_PATH "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
 
 vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
     FEATURES
-        zstd  DBSAFE_WITH_ZSTD
-        tools DBSAFE_BUILD_TOOLS)
+        zstd   DBSAFE_WITH_ZSTD
+        sha256 DBSAFE_WITH_SHA256
+        tools  DBSAFE_BUILD_TOOLS)
 
 vcpkg_cmake_configure(
     SOURCE_PATH "${SOURCE_PATH}"

@@ -5,11 +5,12 @@ Neither tool runs on our machines, so this checks what can be checked without th
   - conanfile.py, test_package/conanfile.py parse as Python; vcpkg.json parses as JSON;
   - their versions equal project(VERSION) in CMakeLists.txt (and include/dbsafe/version.hpp);
   - their dependencies are exactly the packages CMake finds (core: top-level CMakeLists.txt,
-    zstd: backends/zstd/CMakeLists.txt, CLI: tools/CMakeLists.txt), the zstd one only behind
-    the with_zstd option / zstd feature, and the installed config's find_dependency() calls
-    name the same packages;
-  - the target names are dbsafe::dbsafe and dbsafe::zstd, the config path the port fixes up is
-    where cmake/install.cmake installs it, and every CMake option the port sets exists.
+    zstd: backends/zstd/CMakeLists.txt, sha256: cmake/sha256.cmake, CLI: tools/CMakeLists.txt),
+    each component's only behind its option (with_zstd, with_sha256) / feature (zstd, sha256),
+    and the installed config's find_dependency() calls name the same packages;
+  - the target names are dbsafe::dbsafe, dbsafe::zstd and dbsafe::sha256, the config path the
+    port fixes up is where cmake/install.cmake installs it, and every CMake option the port
+    sets exists.
 
 usage: check_recipes.py SOURCE_DIR            check the tree, exit 1 listing every mismatch
        check_recipes.py SOURCE_DIR --self-test  show that each kind of drift is detected
@@ -23,10 +24,15 @@ from pathlib import Path
 # CMake package name -> name of the same dependency in each package manager (None: a system
 # library the recipe does not require).
 CONAN_NAMES = {"SQLite3": "sqlite3", "Boost": "boost", "nlohmann_json": "nlohmann_json",
-               "xxHash": "xxhash", "zstd": "zstd", "Threads": None, "CLI11": "cli11"}
+               "xxHash": "xxhash", "zstd": "zstd", "OpenSSL": "openssl", "Threads": None,
+               "CLI11": "cli11"}
 VCPKG_NAMES = {"SQLite3": "sqlite3", "Boost": "boost-outcome", "nlohmann_json": "nlohmann-json",
-               "xxHash": "xxhash", "zstd": "zstd", "Threads": None, "CLI11": "cli11"}
-TARGETS = {"dbsafe::dbsafe", "dbsafe::zstd"}
+               "xxHash": "xxhash", "zstd": "zstd", "OpenSSL": "openssl", "Threads": None,
+               "CLI11": "cli11"}
+TARGETS = {"dbsafe::dbsafe", "dbsafe::zstd", "dbsafe::sha256"}
+# Optional components: CMake file that finds their dependencies -> (Conan option, vcpkg feature).
+COMPONENTS = {"zstd": ("backends/zstd/CMakeLists.txt", "with_zstd", "zstd"),
+              "sha256": ("cmake/sha256.cmake", "with_sha256", "sha256")}
 
 
 def strip_cmake_comments(text):
@@ -40,7 +46,8 @@ def cmake_find_packages(text):
 def read_tree(root):
     """Every file the checks look at, as text, keyed by relative path."""
     names = ["CMakeLists.txt", "include/dbsafe/version.hpp", "backends/zstd/CMakeLists.txt",
-             "tools/CMakeLists.txt", "cmake/install.cmake", "cmake/dbsafeConfig.cmake.in",
+             "cmake/sha256.cmake", "tools/CMakeLists.txt", "cmake/install.cmake",
+             "cmake/dbsafeConfig.cmake.in",
              "conanfile.py", "test_package/conanfile.py", "test_package/CMakeLists.txt",
              "ports/dbsafe/vcpkg.json", "ports/dbsafe/portfile.cmake", "ports/dbsafe/usage",
              "README.md"]
@@ -114,7 +121,8 @@ def check(files):
             f"{m.group(1) if m else 'missing'}, project(VERSION) is {version}")
 
     core = cmake_find_packages(files["CMakeLists.txt"])
-    backend = cmake_find_packages(files["backends/zstd/CMakeLists.txt"])
+    optional = {c: cmake_find_packages(files[f]) for c, (f, _, _) in COMPONENTS.items()}
+    backend = set().union(*optional.values())  # every optional component's dependencies
     tools = cmake_find_packages(files["tools/CMakeLists.txt"])
     for pkg in sorted(core | backend | tools):
         if pkg not in CONAN_NAMES:
@@ -143,20 +151,24 @@ def check(files):
                       ("package_type", "header-library")):
         if attrs.get(key) != want:
             err(f"conanfile.py: {key} = {attrs.get(key)!r}, expected {want!r}")
-    if "with_zstd" not in attrs.get("options", {}):
-        err("conanfile.py: no option with_zstd")
+    for _, option, _ in COMPONENTS.values():
+        if option not in attrs.get("options", {}):
+            err(f"conanfile.py: no option {option}")
     requires = {}
     for call, guards in calls_with_guards(tree, "requirements"):
         if ast.unparse(call.func) == "self.requires" and string_args(call):
             requires[string_args(call)[0].split("/")[0]] = guards
     want_core = {CONAN_NAMES[p] for p in core if CONAN_NAMES.get(p)}
-    want_zstd = {CONAN_NAMES[p] for p in backend if CONAN_NAMES.get(p)}
-    if set(requires) != want_core | want_zstd:
+    want_optional = {CONAN_NAMES[p] for p in backend if CONAN_NAMES.get(p)}
+    if set(requires) != want_core | want_optional:
         err(f"conanfile.py: requires {sorted(requires)}, the CMake package needs "
-            f"{sorted(want_core | want_zstd)}")
-    for name in want_zstd & set(requires):
-        if not any("with_zstd" in g and not g.startswith("not ") for g in requires[name]):
-            err(f"conanfile.py: {name} must be required only under `if self.options.with_zstd`")
+            f"{sorted(want_core | want_optional)}")
+    for component, (_, option, _) in COMPONENTS.items():
+        for name in {CONAN_NAMES[p] for p in optional[component] if CONAN_NAMES.get(p)}:
+            if name in requires and not any(option in g and not g.startswith("not ")
+                                            for g in requires[name]):
+                err(f"conanfile.py: {name} must be required only under "
+                    f"`if self.options.{option}`")
     for name in want_core & set(requires):
         if requires[name]:
             err(f"conanfile.py: {name} is required only when {requires[name]}; the core needs it")
@@ -180,9 +192,11 @@ def check(files):
     if [v for v, _ in props.get("cmake_file_name", [])] != ["dbsafe"]:
         err("conanfile.py: cmake_file_name must be 'dbsafe' (find_package(dbsafe))")
     for v, guards in props.get("cmake_target_name", []):
-        if v == "dbsafe::zstd" and not any("with_zstd" in g for g in guards):
-            err("conanfile.py: the dbsafe::zstd component must exist only with with_zstd")
-    for name in want_core | want_zstd:
+        for component, (_, option, _) in COMPONENTS.items():
+            if v == f"dbsafe::{component}" and not any(option in g for g in guards):
+                err(f"conanfile.py: the dbsafe::{component} component must exist only with "
+                    f"{option}")
+    for name in want_core | want_optional:
         if not any(r.split("::")[0] == name for r in component_requires):
             err(f"conanfile.py: no component requires {name}::...")
     try:
@@ -216,9 +230,11 @@ def check(files):
         err(f"ports/dbsafe/vcpkg.json: dependencies {sorted(dep_names(port.get('dependencies', [])))}"
             f", the CMake package needs {sorted(want)}")
     features = port.get("features", {})
-    want = {VCPKG_NAMES[p] for p in backend if VCPKG_NAMES.get(p)}
-    if dep_names(features.get("zstd", {}).get("dependencies", [])) != want:
-        err(f"ports/dbsafe/vcpkg.json: feature zstd must depend on exactly {sorted(want)}")
+    for component, (_, _, feature) in COMPONENTS.items():
+        want = {VCPKG_NAMES[p] for p in optional[component] if VCPKG_NAMES.get(p)}
+        if dep_names(features.get(feature, {}).get("dependencies", [])) != want:
+            err(f"ports/dbsafe/vcpkg.json: feature {feature} must depend on exactly "
+                f"{sorted(want)}")
     want = {VCPKG_NAMES[p] for p in tools if VCPKG_NAMES.get(p)} - dep_names(port["dependencies"])
     if dep_names(features.get("tools", {}).get("dependencies", [])) != want:
         err(f"ports/dbsafe/vcpkg.json: feature tools must depend on exactly {sorted(want)}")
@@ -245,7 +261,8 @@ def check(files):
     for option in sorted(used - options):
         err(f"ports/dbsafe/portfile.cmake: sets {option}, which is no option() of dbsafe")
     usage = files["ports/dbsafe/usage"]
-    for needle in ("find_package(dbsafe CONFIG REQUIRED)", "COMPONENTS zstd", *sorted(TARGETS)):
+    for needle in ("find_package(dbsafe CONFIG REQUIRED)", "COMPONENTS zstd",
+                   "COMPONENTS sha256", *sorted(TARGETS)):
         if needle not in usage:
             err(f"ports/dbsafe/usage: does not mention {needle}")
 
@@ -275,6 +292,12 @@ def self_test(files):
                                        '            self.requires("zstd/',
                                        'if True:\n            self.requires("zstd/'),
         "conan target renamed": mutate("conanfile.py", '"dbsafe::zstd"', '"dbsafe::zstd_backend"'),
+        "conan openssl unguarded": mutate("conanfile.py", "if self.options.with_sha256:",
+                                          "if True:"),  # the first one: requirements()
+        "vcpkg sha256 feature loses openssl": mutate("ports/dbsafe/vcpkg.json",
+                                                     '"openssl"', '"libressl"'),
+        "config forgets openssl": mutate("cmake/dbsafeConfig.cmake.in",
+                                         "find_dependency(OpenSSL", "(OpenSSL"),
         "conan syntax error": mutate("conanfile.py", "def package_info(self):",
                                      "def package_info(self)"),
         "vcpkg loses xxhash": mutate("ports/dbsafe/vcpkg.json", '"xxhash",', ""),

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <dbsafe/dbsafe.hpp>
 #include <filesystem>
 #include <string>
@@ -13,6 +14,14 @@
 #include "support/sqlite_fixtures.hpp"
 
 namespace dbsafe::test {
+
+// Property 3: a failure names a file it failed on (one of `files`, or a path below one).
+inline bool names_a_file(const std::string& message,
+                         const std::vector<std::filesystem::path>& files) {
+    return std::any_of(files.begin(), files.end(), [&](const auto& f) {
+        return message.find(f.string()) != std::string::npos;
+    });
+}
 
 inline std::string integrity(const std::filesystem::path& db) {
     db_handle h(db, SQLITE_OPEN_READONLY);

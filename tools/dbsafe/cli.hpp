@@ -7,6 +7,9 @@
 #if defined(DBSAFE_CLI_WITH_ZSTD)
 #include <dbsafe/backends/zstd_archive.hpp>
 #endif
+#if defined(DBSAFE_CLI_WITH_SHA256)
+#include <dbsafe/verify/sha256_seal.hpp>
+#endif
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -39,6 +42,40 @@ inline cli_storage plain_writing_storage(const std::string& dir) {
 using cli_storage = local_directory;
 inline cli_storage plain_writing_storage(const std::string& dir) { return local_directory{dir}; }
 #endif
+
+// The checks `backup` and `verify` run: standard_checks, plus, in builds with OpenSSL, the
+// SHA-256 seal, checked wherever a manifest carries one. `seal_new` (backup --sha256) records
+// a seal on new backups; `require_seal` (verify --require-seal) fails backups without one.
+#if defined(DBSAFE_CLI_WITH_SHA256)
+inline constexpr bool with_sha256 = true;
+// sha256_seal with its recording switched at run time, so one vault type serves both.
+struct cli_seal {
+    bool seal_new = false;
+    sha256_seal check{};
+    [[nodiscard]] result<void> record(const std::filesystem::path& f, manifest& m) const {
+        return seal_new ? check.record(f, m) : success();
+    }
+    [[nodiscard]] result<void> verify(const backup_file& f) const { return check.verify(f); }
+};
+using cli_checks = all_of<standard_checks, cli_seal>;
+inline cli_checks make_cli_checks(standard_checks base, bool seal_new, bool require_seal) {
+    return cli_checks(std::move(base),
+                      cli_seal{.seal_new = seal_new, .check = {.require_seal = require_seal}});
+}
+#else
+inline constexpr bool with_sha256 = false;
+using cli_checks = standard_checks;
+inline cli_checks make_cli_checks(standard_checks base, bool /*seal_new*/, bool /*require_seal*/) {
+    return base;
+}
+#endif
+
+// What a SHA-256 flag says in a build without OpenSSL (exit 1, before anything is read).
+inline error sha256_unavailable(const std::string& flag) {
+    return error(errc::unsupported, "this dbsafe was built without OpenSSL: " + flag +
+                                        " is not available (install OpenSSL's libcrypto, e.g. "
+                                        "libssl-dev, and rebuild with -DDBSAFE_WITH_SHA256=ON)");
+}
 
 // A vault configured from flags: verification level and required tables.
 using cli_vault = basic_vault<online_backup, standard_checks, keep_all, cli_storage>;

@@ -1,5 +1,6 @@
 // dbsafe backup DB --dir DIR [--kind K] [--method backup-api|vacuum] [--verify full|quick|none]
-//                  [--require-table NAME]... [--compress zstd[:LEVEL]] [--threads N] [--json]
+//                  [--require-table NAME]... [--compress zstd[:LEVEL]] [--threads N] [--sha256]
+//                  [--json]
 #include <iostream>
 
 #include "cli.hpp"
@@ -19,15 +20,17 @@ struct backup_args {
     int busy_timeout_ms = 10000;
     std::string compress;  // empty: a plain <id>.db; "zstd" or "zstd:LEVEL": <id>.db.zst
     int threads = 0;       // compression workers, 0 = one per core
+    bool sha256 = false;   // seal the backup (manifest `seal`), builds with OpenSSL only
 };
 
 template <class Snapshot, class Storage>
 int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_kind kind,
                check_level level) {
-    basic_vault<Snapshot, standard_checks, keep_all, Storage> vault{
+    basic_vault<Snapshot, cli_checks, keep_all, Storage> vault{
         .storage = std::move(storage),
         .snapshot = std::move(snapshot),
-        .verification = standard_checks{.level = level, .required = a.required},
+        .verification = make_cli_checks(standard_checks{.level = level, .required = a.required},
+                                        a.sha256, a.sha256),
         .retention = {},
         .options = {.space_factor = a.space_factor,
                     .busy_timeout = std::chrono::milliseconds(a.busy_timeout_ms)}};
@@ -42,6 +45,7 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
                   << "  id " << m.id << ", " << to_string(m.kind) << ", "
                   << detail::format_bytes(m.size_bytes) << ", schema " << m.schema_version
                   << ", xxh3-128 " << m.checksum.hex << "\n";
+        if (m.seal) std::cout << "  sealed: " << m.seal->algorithm << " " << m.seal->hex << "\n";
         if (m.compression) {
             std::cout << "  " << m.compression->algorithm << " level " << m.compression->level
                       << ": " << detail::format_bytes(m.compression->compressed_size) << "\n";
@@ -108,9 +112,13 @@ void add_backup_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_option("--threads", args->threads,
                     "Compression threads for --compress (default 0 = one per core)")
         ->check(CLI::Range(0, 256));
+    cmd->add_flag("--sha256", args->sha256,
+                  "Seal the backup: record its SHA-256 in the manifest (tamper evidence, checked "
+                  "by verify); needs a build with OpenSSL");
     cmd->add_flag("--json", args->common.json, "Print the manifest as one JSON line");
     cmd->callback([args, &run] {
         run = [args] {
+            if (args->sha256 && !with_sha256) return report(sha256_unavailable("--sha256"));
             check_level level{};
             parse_check_level(args->verify, level);
             const backup_kind kind = *parse_backup_kind(args->kind);

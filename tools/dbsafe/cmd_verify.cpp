@@ -1,5 +1,6 @@
-// dbsafe verify --dir DIR [ID...] [--check full|quick] [--json]
-// dbsafe verify --file PATH [--check full|quick] [--json]
+// dbsafe verify --dir DIR [ID...] [--check full|quick] [--require-seal] [--json]
+// dbsafe verify --file PATH [--check full|quick] [--require-seal] [--json]
+// In builds with OpenSSL a manifest's SHA-256 seal is checked whenever it has one.
 #include <iostream>
 
 #include "cli.hpp"
@@ -13,6 +14,7 @@ struct verify_args {
     std::string file;
     std::string check = "full";
     std::vector<std::string> required;
+    bool require_seal = false;
 };
 
 nlohmann::json verdict(const std::string& id, const std::string& path, const result<void>& r) {
@@ -27,11 +29,14 @@ nlohmann::json verdict(const std::string& id, const std::string& path, const res
 int run_verify(const verify_args& a) {
     check_level level{};
     parse_check_level(a.check, level);
-    const cli_vault vault{.storage = cli_storage{a.common.dir},
-                          .snapshot = {},
-                          .verification = standard_checks{.level = level, .required = a.required},
-                          .retention = {},
-                          .options = {}};
+    if (a.require_seal && !with_sha256) return report(sha256_unavailable("--require-seal"));
+    const basic_vault<online_backup, cli_checks, keep_all, cli_storage> vault{
+        .storage = cli_storage{a.common.dir},
+        .snapshot = {},
+        .verification = make_cli_checks(standard_checks{.level = level, .required = a.required},
+                                        false, a.require_seal),
+        .retention = {},
+        .options = {}};
     nlohmann::json results = nlohmann::json::array();
     bool all_ok = true;
     const auto record = [&](const std::string& id, const std::string& path, const result<void>& r) {
@@ -103,7 +108,8 @@ int run_verify(const verify_args& a) {
 
 void add_verify_command(CLI::App& app, std::function<int()>& run) {
     auto args = std::make_shared<verify_args>();
-    auto* cmd = app.add_subcommand("verify", "Re-check backups (checksum + SQLite checks)");
+    auto* cmd = app.add_subcommand(
+        "verify", "Re-check backups (checksum, SHA-256 seal if built with OpenSSL, SQLite checks)");
     auto* dir = cmd->add_option("--dir", args->common.dir, "Backup directory");
     cmd->add_option("ids", args->ids, "Backup ids (default: every backup in --dir)")->needs(dir);
     auto* file = cmd->add_option("--file", args->file, "Verify one SQLite file instead");
@@ -111,6 +117,9 @@ void add_verify_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_option("--check", args->check, "full (integrity_check, default) | quick")
         ->check(CLI::IsMember({"full", "quick"}));
     cmd->add_option("--require-table", args->required, "A table every backup must contain");
+    cmd->add_flag("--require-seal", args->require_seal,
+                  "Fail backups without a SHA-256 seal (seals are checked whenever present); "
+                  "needs a build with OpenSSL");
     cmd->add_flag("--json", args->common.json, "Print one JSON array of verdicts");
     cmd->callback([args, &run] {
         if (args->common.dir.empty() && args->file.empty()) {

@@ -158,6 +158,15 @@ class local_directory {
             } else if (name.ends_with(".json")) {
                 const std::string id = name.substr(0, name.size() - 5);
                 auto m = load_manifest(id);
+                if (!m && m.error().code.category() == std::generic_category()) {
+                    // An OS error (EIO, EACCES) says nothing about the manifest: it may describe
+                    // a complete backup. As debris, `restore --latest` would silently pick an
+                    // older backup and prune would skip a due deletion yet report success.
+                    return error(m.error().code, "cannot list backup directory " + dir_.string() +
+                                                     ": " + m.error().message +
+                                                     " (it may be a complete backup, so nothing "
+                                                     "was decided: retry once it is readable)");
+                }
                 if (!m) {
                     out.leftovers.push_back({path, m.error().message});
                 } else if (!has(m.value().file)) {

@@ -1,11 +1,14 @@
 // all_of(a, b, ...): a verifier that runs each check in order and stops at the first failure,
-// so the cheap checks (checksum) can guard the expensive ones (integrity_check).
+// so the cheap checks (checksum) can guard the expensive ones (integrity_check). At backup time
+// it forwards record() to the members that have one (sha256_seal), so composing keeps them.
 #pragma once
 
+#include <filesystem>
 #include <tuple>
 #include <utility>
 
 #include "dbsafe/error.hpp"
+#include "dbsafe/manifest.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
 namespace dbsafe {
@@ -21,6 +24,18 @@ struct all_of {
         result<void> out = success();
         std::apply(
             [&](const auto&... c) { (void)((out = c.verify(f), static_cast<bool>(out)) && ...); },
+            checks);
+        return out;
+    }
+
+    // Backup time (verifier.hpp): every member that records does, in order, until one fails.
+    result<void> record(const std::filesystem::path& file,
+                        manifest& m) requires(recording_verifier<Checks> || ...) {
+        result<void> out = success();
+        std::apply(
+            [&](auto&... c) {
+                (void)((out = detail::record_if_any(c, file, m), static_cast<bool>(out)) && ...);
+            },
             checks);
         return out;
     }

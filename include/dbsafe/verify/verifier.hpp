@@ -21,4 +21,37 @@ concept verifier = requires(const V& v, const backup_file& f) {
     { v.verify(f) } -> std::same_as<result<void>>;
 };
 
+// Optional, at backup time: a verifier that adds evidence to the manifest (sha256_seal's seal)
+// also provides `record`. basic_vault::backup calls it on the finished, uncompressed staged
+// copy, after the checksum and before verify() and commit, so the evidence is checked once
+// before anything is published. Detected with `requires`, so the core needs none of the
+// libraries a recording verifier uses.
+template <class V>
+concept recording_verifier = verifier<V> &&
+    requires(V& v, const std::filesystem::path& file, manifest& m) {
+    { v.record(file, m) } -> std::same_as<result<void>>;
+};
+
+// A `record` member with another signature would simply never be called: a vault meant to
+// seal its backups would publish unsealed ones. basic_vault rejects such a verifier instead.
+template <class V>
+concept has_record_member = requires {
+    &V::record;
+};
+template <class V>
+concept has_unusable_record = has_record_member<V> && !recording_verifier<V>;
+
+namespace detail {
+
+template <class V>
+result<void> record_if_any(V& v, const std::filesystem::path& file, manifest& m) {
+    if constexpr (recording_verifier<V>) {
+        return v.record(file, m);
+    } else {
+        return success();
+    }
+}
+
+}  // namespace detail
+
 }  // namespace dbsafe
