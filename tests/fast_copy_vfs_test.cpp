@@ -14,6 +14,7 @@
 #include <iterator>
 #include <string>
 
+#include "dbsafe/checksum.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/snapshot/online_backup.hpp"
 #include "support/concurrent_writer.hpp"
@@ -68,25 +69,47 @@ TEST(FastCopyVfs, RegistersBothShimsUnderPrivateNames) {
     EXPECT_STRNE(sqlite3_vfs_find(nullptr)->zName, "dbsafe-fast-write");
 }
 
-TEST(FastCopyVfs, BackupIsByteIdenticalToOneWithoutTheShims) {
+// The backup API path (a rollback-journal source copied in steps): the write shim gathers
+// page writes without changing a byte.
+TEST(FastCopyVfs, SteppedBackupIsByteIdenticalToOneWithoutTheShims) {
+    const test::temp_dir dir;
+    const auto source = dir / "delete.db";
+    make_source(source, "delete");
+    const auto fast = dir / "fast.db";
+    const auto plain = dir / "plain.db";
+    const auto info = copy(source, fast, true, 100);
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_FALSE(info.value().content_checksum.has_value()) << "expected the backup API path";
+    ASSERT_TRUE(copy(source, plain, false, 100));
+    const std::string fast_bytes = read_bytes(fast);
+    EXPECT_GT(fast_bytes.size(), std::size_t{12} << 20);
+    EXPECT_TRUE(fast_bytes == read_bytes(plain)) << fast << " differs from " << plain;
+}
+
+// The file-copy path (database_file_copy.hpp): the copy is the source file itself, except the
+// two journal-mode bytes, and holds the same rows as the backup API's copy.
+TEST(FastCopyVfs, FileCopyIsTheSourceFileMarkedRollbackJournal) {
     const test::temp_dir dir;
     for (const std::string mode : {"wal", "delete"}) {
         const auto source = dir / (mode + ".db");
-        make_source(source, mode);
+        make_source(source, mode);  // closed: a WAL source is fully checkpointed
         const auto rows = test::dump_rows(source);
+        std::string expected = read_bytes(source);
+        expected[18] = expected[19] = '\1';
         for (const int step : {-1, 100}) {
+            if (mode == "delete" && step != -1) continue;  // stepped: the backup API path
             SCOPED_TRACE(mode + ", pages_per_step " + std::to_string(step));
             const auto fast = dir / (mode + std::to_string(step) + "-fast.db");
-            const auto plain = dir / (mode + std::to_string(step) + "-plain.db");
-            ASSERT_TRUE(copy(source, fast, true, step));
-            ASSERT_TRUE(copy(source, plain, false, step));
-            const std::string fast_bytes = read_bytes(fast);
-            EXPECT_GT(fast_bytes.size(), std::size_t{12} << 20);
-            EXPECT_TRUE(fast_bytes == read_bytes(plain)) << fast << " differs from " << plain;
-            if (step == -1) {
-                EXPECT_EQ(test::dump_rows(fast), rows);
-            }
+            const auto info = copy(source, fast, true, step);
+            ASSERT_TRUE(info) << info.error().message;
+            ASSERT_TRUE(info.value().content_checksum.has_value()) << "expected the file path";
+            EXPECT_TRUE(read_bytes(fast) == expected) << fast << " differs from " << source;
+            EXPECT_EQ(*info.value().content_checksum, hash_file(fast).value());
+            EXPECT_EQ(test::dump_rows(fast), rows);
         }
+        const auto plain = dir / (mode + "-plain.db");
+        ASSERT_TRUE(copy(source, plain, false, -1));
+        EXPECT_EQ(test::dump_rows(plain), rows);
     }
 }
 

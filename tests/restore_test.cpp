@@ -207,6 +207,35 @@ TEST(Restore, RefusesStructurallyDamagedBackupEvenWithoutChecksum) {
     EXPECT_EQ(count_kind(v, backup_kind::safety), 0u);
 }
 
+// Restoring is how a damaged database gets repaired, so damage in the LIVE database must not
+// block it: the safety backup keeps the damaged bytes as they are (checksummed, not judged).
+TEST_P(RestoreModes, RepairsADamagedLiveDatabaseAndKeepsTheDamageAsTheSafetyBackup) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 300, GetParam());
+    auto v = make_vault(dir);
+    const auto wanted = dump_rows(live);
+    const auto m = v.backup(live).value();
+    {  // garbage over the b-tree header of page 3 of the live file
+        std::fstream f(live, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(2 * m.page_size));
+        const std::string junk(16, '\xee');
+        f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+    }
+    ASSERT_FALSE(v.verify_file(live)) << "the damage was not detectable";
+
+    const auto done = v.restore(live, {.id = m.id});
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(dump_rows(live), wanted);
+    EXPECT_TRUE(v.verify_file(live));
+    // The safety backup is the damaged database, byte for byte as its checksum says.
+    const auto safety = v.storage.open(done.value().safety.id);
+    ASSERT_TRUE(safety);
+    EXPECT_TRUE(checksum_matches{}.verify(
+        backup_file{safety.value().path, &safety.value().description}));
+    EXPECT_FALSE(v.verify_file(safety.value().path));
+}
+
 TEST(Restore, RefusesMissingOrNonSqliteLiveDatabase) {
     temp_dir dir;
     const auto live = dir / "live.db";

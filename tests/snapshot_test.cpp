@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "dbsafe/checksum.hpp"
+#include "dbsafe/detail/fast_copy_vfs.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/snapshot/online_backup.hpp"
 #include "dbsafe/snapshot/vacuum_into.hpp"
@@ -125,6 +127,66 @@ TEST_P(Snapshot, CopiesAreSelfContainedAndOpenInThePlainSqlite3Shell) {
                   "delete\n300\n");
         EXPECT_FALSE(fs::exists(copy.string() + "-wal"));
     }
+}
+
+// How the vault opens its source (database_ref.hpp): through the read-ahead shim, which also
+// tells online_backup whether a WAL read transaction reads the database file alone.
+detail::connection open_source_as_vault_does(const fs::path& p) {
+    auto c = detail::open_and_probe(p, detail::open_mode::read_write, 10000,
+                                    detail::fast_read_vfs());
+    if (!c) throw std::runtime_error(c.error().message);
+    return std::move(c).value();
+}
+
+TEST_P(Snapshot, SnapshotReadStraightFromTheFileEqualsCommittedSourceAndHashesAsWritten) {
+    dbsafe::test::create_sample_db(source, 1500, GetParam());
+    const auto committed = dbsafe::test::dump_rows(source);
+    db_handle writer(source);
+    dbsafe::test::exec(writer,
+                       "BEGIN IMMEDIATE; INSERT INTO customers(name) VALUES ('ghost');"
+                       "DELETE FROM orders WHERE id < 100");
+    auto src = open_source_as_vault_does(source);
+    const auto target = empty_target(tmp / "copy.db");
+    // One step: a rollback-journal source may then be read from its file under SHARED.
+    const auto info =
+        online_backup{.pages_per_step = -1}.copy(src.get(), target, {.private_source = true});
+    ASSERT_TRUE(info) << info.error().message;
+    // Everything is in the file (rollback journal, or a fully checkpointed WAL): file path.
+    ASSERT_TRUE(info.value().content_checksum.has_value());
+    const auto on_disk = hash_file(target);
+    ASSERT_TRUE(on_disk);
+    EXPECT_EQ(*info.value().content_checksum, on_disk.value());
+    EXPECT_EQ(dbsafe::test::dump_rows(target), committed);
+    EXPECT_EQ(info.value().page_count, dbsafe::test::query_int(target, "PRAGMA page_count"));
+    EXPECT_EQ(fs::file_size(target),
+              static_cast<std::uintmax_t>(info.value().page_count * info.value().page_size));
+    EXPECT_EQ(integrity(target), "ok");
+    EXPECT_EQ(sqlite3_shell(target, "PRAGMA journal_mode; SELECT count(*) FROM customers;"),
+              "delete\n1500\n");
+    dbsafe::test::exec(writer, "ROLLBACK");
+}
+
+TEST(OnlineBackup, WalFramesThatCannotBeCheckpointedAreCopiedThroughTheBackupApi) {
+    dbsafe::test::temp_dir tmp;
+    const auto source = tmp / "live.db";
+    dbsafe::test::create_sample_db(source, 800, "wal");
+    // An old reader holds read lock 0, so no checkpoint may write into the file; the frames
+    // committed after it live only in the WAL, and a copy of the file alone would miss them.
+    db_handle old_reader(source);
+    dbsafe::test::exec(old_reader, "BEGIN; SELECT count(*) FROM customers");
+    db_handle writer(source);
+    dbsafe::test::exec(writer,
+                       "INSERT INTO customers(name) VALUES ('after'); DELETE FROM orders WHERE "
+                       "id < 50");
+    const auto committed = dbsafe::test::dump_rows(source);
+    auto src = open_source_as_vault_does(source);
+    const auto target = empty_target(tmp / "copy.db");
+    const auto info = online_backup{}.copy(src.get(), target, {.private_source = true});
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_FALSE(info.value().content_checksum.has_value()) << "took the file path";
+    EXPECT_EQ(dbsafe::test::dump_rows(target), committed);
+    EXPECT_EQ(integrity(target), "ok");
+    dbsafe::test::exec(old_reader, "ROLLBACK");
 }
 
 TEST(OnlineBackup, ProgressIsMonotonicAndEndsAtTheTotal) {

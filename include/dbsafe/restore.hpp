@@ -6,8 +6,10 @@
 //   2. schema check with the vault's schema policy: a newer backup is refused (FR-015);
 //   3. page-size check: the backup API cannot change the page size of a WAL database, and we
 //      refuse it for rollback databases too, so the rule does not depend on the journal mode;
-//   4. a verified `safety` backup of the live database (free-space guard included) — the
-//      recovery point (FR-018);
+//   4. a `safety` backup of the live database (free-space guard included) — the recovery
+//      point (FR-018). Checksummed, not checked by SQLite: it must hold the live database
+//      exactly as it is, and refusing to restore over a damaged database would refuse the very
+//      repair a restore is for;
 //   5. copy the backup INTO the live connection with SQLite's backup API. The destination's
 //      write transaction spans the whole copy, so SQLite's journal (rollback or WAL) makes it
 //      atomic: a kill -9 at any moment leaves the old or the new content, other connections see
@@ -36,6 +38,7 @@
 
 #include "dbsafe/backup_kind.hpp"
 #include "dbsafe/database_ref.hpp"
+#include "dbsafe/detail/fast_copy_vfs.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
@@ -253,7 +256,8 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     // 2 and 3. Schema and page size, read from the backup file itself, not its manifest: the
     // file is what will be copied. The connection stays open until the copy: if the safety
     // backup's auto-prune deletes this backup meanwhile, the open file is still readable.
-    auto backup_db = open_database(chosen.path, open_mode::read_only);
+    // Read ahead: the backup API reads the backup front to back (detail/fast_copy_vfs.hpp).
+    auto backup_db = open_database(chosen.path, open_mode::read_only, 5000, fast_read_vfs());
     if (!backup_db) return untouched(backup_db.error(), "");
     {
         auto live_schema = vault.schema.read(dest.db);
@@ -293,7 +297,8 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
 
     // 4. The recovery point.
     const auto safety_started = std::chrono::steady_clock::now();
-    auto safety = vault.backup(live, {.kind = backup_kind::safety, .on_progress = {}, .stop = {}});
+    auto safety = vault.backup(
+        live, {.kind = backup_kind::safety, .on_progress = {}, .stop = {}, .verify = false});
     if (!safety) return untouched(safety.error(), "the safety backup could not be taken: ");
     report.safety = std::move(safety).value();
     report.safety_seconds = seconds_since(safety_started);
@@ -319,7 +324,8 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     const auto recover = [&]() -> result<void> {
         DBSAFE_TRY(auto readable, vault.storage.open(safety_id));
         DBSAFE_TRYV(checksum_matches{}.verify(backup_file{readable.path, &readable.description}));
-        DBSAFE_TRY(auto src, open_database(readable.path, open_mode::read_only));
+        DBSAFE_TRY(auto src,
+                   open_database(readable.path, open_mode::read_only, 5000, fast_read_vfs()));
         DBSAFE_TRYV(copy_into_live(dest.db, src.get(), {}, -1, busy));
         return check_live(dest.db, {}, {});
     };

@@ -52,6 +52,10 @@ struct backup_options {
     backup_kind kind = backup_kind::manual;
     progress_callback on_progress{};  // called between copy steps, on the copying thread
     std::stop_token stop{};           // cancellation, checked between copy steps
+    // false: record the checksum but skip the vault's verifier. Restore's safety backup does
+    // this: it must keep the live database exactly as it is, even a damaged one (restoring is
+    // how a damaged database gets repaired), and its checksum proves the copy is faithful.
+    bool verify = true;
 };
 
 // Schema is a fifth, defaulted parameter so every existing four-argument spelling keeps its
@@ -125,7 +129,11 @@ struct basic_vault {
         m.method = std::string(snapshot.method_name());
         m.dbsafe_version = version_string;
         m.size_bytes = detail::file_size_or_zero(staged.path);
-        DBSAFE_TRY(m.checksum, hash_file(staged.path));
+        if (info.content_checksum) {
+            m.checksum = *info.content_checksum;
+        } else {
+            DBSAFE_TRY(m.checksum, hash_file(staged.path));
+        }
         // Read from the copy, not the live database: the numbers describe this snapshot.
         DBSAFE_TRYV(describe_schema(staged.path, m));
         // Optional evidence (a SHA-256 seal), taken from the uncompressed copy like the checksum
@@ -136,7 +144,9 @@ struct basic_vault {
                 "backup of " + m.source_path + " was not published: " + recorded.error().message);
         }
 
-        if (auto checked = verification.verify(backup_file{staged.path, &m}); !checked) {
+        if (auto checked = opts.verify ? verification.verify(backup_file{staged.path, &m, true})
+                                       : result<void>(success());
+            !checked) {
             return error(checked.error().code, "backup of " + m.source_path +
                                                    " failed verification and was not "
                                                    "published: " +

@@ -65,6 +65,7 @@ struct shim_file {
     sqlite3_int64 buffer_length;  // reader: valid bytes; writer: bytes not yet written
     sqlite3_int64 last_read_end;  // reader: where the previous read ended, -1 before any
     int deferred_error;           // writer: a failed flush that no caller could be told about
+    unsigned shm_shared;          // reader: wal-index locks held shared, one bit per lock slot
 };
 
 inline constexpr std::size_t file_header_size =
@@ -233,9 +234,20 @@ inline int x_shm_map(sqlite3_file* f, int region, int size, int extend,
 }
 
 // WAL read transactions begin and end here (read-mark locks): the reader's buffer goes.
+// The reader also remembers which wal-index locks it holds shared, for reads_only_database_file.
 inline int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) noexcept {
     if (const int rc = settle(f); rc != SQLITE_OK) return rc;
-    return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
+    const int rc = real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
+    shim_file* p = as_shim(f);
+    if (rc == SQLITE_OK && offset >= 0 && n > 0 && offset + n <= 32) {
+        const unsigned bits = (n == 32 ? ~0U : ((1U << n) - 1U)) << offset;
+        if ((flags & SQLITE_SHM_UNLOCK) != 0) {
+            p->shm_shared &= ~bits;
+        } else if ((flags & SQLITE_SHM_SHARED) != 0) {
+            p->shm_shared |= bits;
+        }
+    }
+    return rc;
 }
 
 inline void x_shm_barrier(sqlite3_file* f) noexcept {
@@ -402,7 +414,36 @@ inline bool ensure_registered() noexcept {
     return ok;
 }
 
+// The file object under one of our shims, or `f` itself when it is not ours.
+inline sqlite3_file* unwrap(sqlite3_file* f) noexcept {
+    if (f == nullptr || f->pMethods == nullptr) return f;
+    for (const int v : {1, 2, 3}) {
+        if (f->pMethods == methods_for(v)) return real_of(f);
+    }
+    return f;
+}
+
+inline shim_file* reader_shim(sqlite3_file* f) noexcept {
+    if (f == nullptr || f->pMethods == nullptr || unwrap(f) == f) return nullptr;
+    shim_file* p = as_shim(f);
+    return p->kind == role::reader ? p : nullptr;
+}
+
 }  // namespace fast_copy
+
+// True when `db` (opened with fast_read_vfs()) is inside a WAL read transaction that holds
+// read lock 0 (wal.c's WAL_READ_LOCK(0), wal-index lock slot 3). SQLite takes that lock only
+// when every frame of the WAL was already in the database file when the transaction began; it
+// then reads every page from the database file, and no checkpoint can write into that file
+// while the lock is held (a checkpointer takes WAL_READ_LOCK(0) exclusively before it
+// backfills). So the file itself is this transaction's snapshot, stable until it ends.
+inline bool reads_only_database_file(sqlite3* db) noexcept {
+    sqlite3_file* f = nullptr;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK) return false;
+    const fast_copy::shim_file* p = fast_copy::reader_shim(f);
+    constexpr unsigned wal_read_lock_zero = 1U << 3U;
+    return p != nullptr && (p->shm_shared & wal_read_lock_zero) != 0;
+}
 
 // VFS name for a connection that reads a database front to back (the source of a copy), or
 // nullptr (SQLite's default VFS) if the shim could not be registered.

@@ -7,9 +7,11 @@
 #include <concepts>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stop_token>
 #include <string_view>
 
+#include "dbsafe/checksum.hpp"
 #include "dbsafe/detail/journal_header.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/progress.hpp"
@@ -28,6 +30,9 @@ struct snapshot_info {
     std::int64_t page_size = 0;
     std::int64_t page_count = 0;
     int restarts = 0;  // times other connections' writes restarted a stepped copy
+    // The checksum of the finished copy, when the strategy hashed the bytes as it wrote them;
+    // the vault then does not read the copy again to hash it.
+    std::optional<checksum> content_checksum{};
 };
 
 namespace detail {

@@ -12,6 +12,7 @@ namespace dbsafe {
 struct checksum_matches {
     [[nodiscard]] result<void> verify(const backup_file& f) const {
         if (f.description == nullptr) return success();  // a lone file has nothing to match
+        if (f.checksum_fresh) return success();
         const manifest& m = *f.description;
         if (m.checksum.algorithm != "xxh3-128") {
             return error(errc::unsupported, "manifest of " + m.id + " uses checksum algorithm '" +

@@ -14,6 +14,9 @@ namespace dbsafe {
 struct backup_file {
     std::filesystem::path path;
     const manifest* description = nullptr;
+    // Set by the vault at backup time, when the manifest's checksum was computed from this very
+    // file moments ago: hashing it again would only re-read the page cache and prove nothing.
+    bool checksum_fresh = false;
 };
 
 template <class V>
