@@ -10,6 +10,7 @@
 #if defined(DBSAFE_CLI_WITH_SHA256)
 #include <dbsafe/verify/sha256_seal.hpp>
 #endif
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -42,6 +43,14 @@ inline cli_storage plain_writing_storage(const std::string& dir) {
 using cli_storage = local_directory;
 inline cli_storage plain_writing_storage(const std::string& dir) { return local_directory{dir}; }
 #endif
+
+// The tool's SQLite checks read backups through a memory map (twice as fast; see
+// verify/sqlite_checks.hpp); main() turns a SIGBUS into an error. DBSAFE_NO_MMAP=1 reads them
+// page by page, so a disk's read error comes back as SQLite's message for the file.
+inline bool checks_memory_mapped() {
+    const char* off = std::getenv("DBSAFE_NO_MMAP");
+    return off == nullptr || *off == '\0' || *off == '0';
+}
 
 // The checks `backup` and `verify` run: standard_checks, plus, in builds with OpenSSL, the
 // SHA-256 seal, checked wherever a manifest carries one. `seal_new` (backup --sha256) records

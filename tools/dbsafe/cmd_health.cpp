@@ -23,7 +23,7 @@ int run_health(const health_args& a) {
     parse_check_level(a.check, level);
     const cli_vault vault{.storage = cli_storage{a.common.dir},
                           .snapshot = {},
-                          .verification = standard_checks{.level = level},
+                          .verification = standard_checks{.level = level, .memory_mapped = checks_memory_mapped()},
                           .retention = {},
                           .options = {}};
     health_options opts{.max_age = std::nullopt,

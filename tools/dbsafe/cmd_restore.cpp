@@ -38,7 +38,9 @@ int run_restore(const restore_args& a) {
     parse_check_level(a.verify, level);
     schema_vault vault{.storage = plain_writing_storage(a.common.dir),
                        .snapshot = {},
-                       .verification = standard_checks{.level = level, .required = a.required},
+                       .verification = standard_checks{.level = level,
+                                                       .required = a.required,
+                                                       .memory_mapped = checks_memory_mapped()},
                        .retention = {},
                        .options = {.space_factor = a.space_factor,
                                    .busy_timeout = std::chrono::milliseconds(a.busy_timeout_ms)},

@@ -1,5 +1,6 @@
 // dbsafe: verified backups, restores and guarded migrations for SQLite databases.
 // Exit codes: 0 ok, 1 the operation failed, 2 usage error.
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -57,8 +58,23 @@ bool parse_check_level(const std::string& text, check_level& out) {
 
 }  // namespace dbsafe::cli
 
+// The SQLite checks read backups through a memory map (cli.hpp, checks_memory_mapped): a disk
+// read error or a file truncated under us then arrives as SIGBUS. Say what happened instead of
+// dying with "Bus error". Only async-signal-safe calls here.
+extern "C" void on_sigbus(int /*signal*/) {
+    static constexpr char message[] =
+        "dbsafe: error: a read of a memory-mapped database file failed (the disk reported an I/O "
+        "error, or the file was truncated while it was being checked); nothing was changed. Run "
+        "again with DBSAFE_NO_MMAP=1 to have SQLite name the failing file.\n";
+    (void)!::write(STDERR_FILENO, message, sizeof message - 1);
+    ::_exit(1);
+}
+
 int main(int argc, char** argv) {
     using namespace dbsafe::cli;
+    struct sigaction bus {};
+    bus.sa_handler = on_sigbus;
+    ::sigaction(SIGBUS, &bus, nullptr);
     CLI::App app{"dbsafe " DBSAFE_VERSION_STRING
                  ": verified backups, safe restores and guarded migrations for SQLite"};
     app.set_version_flag("--version", std::string("dbsafe ") + DBSAFE_VERSION_STRING + " (SQLite " +

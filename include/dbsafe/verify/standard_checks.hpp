@@ -20,15 +20,16 @@ struct standard_checks {
     check_level level = check_level::full;
     std::vector<std::string> required{};  // table names
     bool checksum = true;
+    bool memory_mapped = false;  // SQLite's checks read through a memory map (sqlite_checks.hpp)
 
     [[nodiscard]] result<void> verify(const backup_file& f) const {
         if (checksum) DBSAFE_TRYV(checksum_matches{}.verify(f));
         switch (level) {
             case check_level::full:
-                DBSAFE_TRYV(integrity_check{}.verify(f));
+                DBSAFE_TRYV(integrity_check{.max_messages = 10, .memory_mapped = memory_mapped}.verify(f));
                 break;
             case check_level::quick:
-                DBSAFE_TRYV(quick_check{}.verify(f));
+                DBSAFE_TRYV(quick_check{.max_messages = 10, .memory_mapped = memory_mapped}.verify(f));
                 break;
             case check_level::none:
                 break;
