@@ -231,8 +231,8 @@ TEST_P(RestoreModes, RepairsADamagedLiveDatabaseAndKeepsTheDamageAsTheSafetyBack
     // The safety backup is the damaged database, byte for byte as its checksum says.
     const auto safety = v.storage.open(done.value().safety.id);
     ASSERT_TRUE(safety);
-    EXPECT_TRUE(checksum_matches{}.verify(
-        backup_file{safety.value().path, &safety.value().description}));
+    EXPECT_TRUE(
+        checksum_matches{}.verify(backup_file{safety.value().path, &safety.value().description}));
     EXPECT_FALSE(v.verify_file(safety.value().path));
 }
 

@@ -132,8 +132,8 @@ TEST_P(Snapshot, CopiesAreSelfContainedAndOpenInThePlainSqlite3Shell) {
 // How the vault opens its source (database_ref.hpp): through the read-ahead shim, which also
 // tells online_backup whether a WAL read transaction reads the database file alone.
 detail::connection open_source_as_vault_does(const fs::path& p) {
-    auto c = detail::open_and_probe(p, detail::open_mode::read_write, 10000,
-                                    detail::fast_read_vfs());
+    auto c =
+        detail::open_and_probe(p, detail::open_mode::read_write, 10000, detail::fast_read_vfs());
     if (!c) throw std::runtime_error(c.error().message);
     return std::move(c).value();
 }

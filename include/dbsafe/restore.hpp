@@ -329,8 +329,8 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     report.copy_seconds = seconds_since(copy_started);
     if (outcome) {
         const auto check_started = std::chrono::steady_clock::now();
-        outcome = check_live(dest.db, opts.required_tables, opts.after_restore,
-                             opts.memory_mapped_check);
+        outcome =
+            check_live(dest.db, opts.required_tables, opts.after_restore, opts.memory_mapped_check);
         report.check_seconds = seconds_since(check_started);
     }
     if (outcome) {

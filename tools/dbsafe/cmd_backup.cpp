@@ -29,10 +29,10 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
     basic_vault<Snapshot, cli_checks, keep_all, Storage> vault{
         .storage = std::move(storage),
         .snapshot = std::move(snapshot),
-        .verification = make_cli_checks(standard_checks{.level = level,
-                                                         .required = a.required,
-                                                         .memory_mapped = checks_memory_mapped()},
-                                        a.sha256, a.sha256),
+        .verification = make_cli_checks(
+            standard_checks{
+                .level = level, .required = a.required, .memory_mapped = checks_memory_mapped()},
+            a.sha256, a.sha256),
         .retention = {},
         .options = {.space_factor = a.space_factor,
                     .busy_timeout = std::chrono::milliseconds(a.busy_timeout_ms)}};

@@ -21,11 +21,12 @@ struct health_args {
 int run_health(const health_args& a) {
     check_level level{};
     parse_check_level(a.check, level);
-    const cli_vault vault{.storage = cli_storage{a.common.dir},
-                          .snapshot = {},
-                          .verification = standard_checks{.level = level, .memory_mapped = checks_memory_mapped()},
-                          .retention = {},
-                          .options = {}};
+    const cli_vault vault{
+        .storage = cli_storage{a.common.dir},
+        .snapshot = {},
+        .verification = standard_checks{.level = level, .memory_mapped = checks_memory_mapped()},
+        .retention = {},
+        .options = {}};
     health_options opts{.max_age = std::nullopt,
                         .max_total_size = std::nullopt,
                         .verify_newest = true,

@@ -64,7 +64,9 @@ int run_migrate(const migrate_args& a) {
     parse_check_level(a.verify, level);
     schema_vault vault{.storage = plain_writing_storage(a.common.dir),
                        .snapshot = {},
-                       .verification = standard_checks{.level = level, .required = {}, .memory_mapped = checks_memory_mapped()},
+                       .verification = standard_checks{.level = level,
+                                                       .required = {},
+                                                       .memory_mapped = checks_memory_mapped()},
                        .retention = {},
                        .options = {.space_factor = a.space_factor,
                                    .busy_timeout = std::chrono::milliseconds(a.busy_timeout_ms)},

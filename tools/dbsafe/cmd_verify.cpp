@@ -33,10 +33,10 @@ int run_verify(const verify_args& a) {
     const basic_vault<online_backup, cli_checks, keep_all, cli_storage> vault{
         .storage = cli_storage{a.common.dir},
         .snapshot = {},
-        .verification = make_cli_checks(standard_checks{.level = level,
-                                                         .required = a.required,
-                                                         .memory_mapped = checks_memory_mapped()},
-                                        false, a.require_seal),
+        .verification = make_cli_checks(
+            standard_checks{
+                .level = level, .required = a.required, .memory_mapped = checks_memory_mapped()},
+            false, a.require_seal),
         .retention = {},
         .options = {}};
     nlohmann::json results = nlohmann::json::array();

@@ -53,16 +53,18 @@ inline result<checksum> copy_database_file(sqlite3* source, std::int64_t page_si
     }
     // Bypass our read-ahead shim: these reads are already large.
     sqlite3_file* file = fast_copy::unwrap(wrapped);
-    const auto total = static_cast<std::uint64_t>(page_size) * static_cast<std::uint64_t>(page_count);
+    const auto total =
+        static_cast<std::uint64_t>(page_size) * static_cast<std::uint64_t>(page_count);
     const int fd = ::open(target.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return os_error(errno, "cannot open for writing", target);
     const unique_fd out(fd);
 
     constexpr std::uint64_t max_read_bytes = std::uint64_t{64} << 20U;  // memory stays flat
-    const auto chunk = std::min(
-        static_cast<std::uint64_t>(std::max<std::int64_t>(pages_per_read, 1)) *
-            static_cast<std::uint64_t>(page_size),
-        max_read_bytes / static_cast<std::uint64_t>(page_size) * static_cast<std::uint64_t>(page_size));
+    const auto chunk =
+        std::min(static_cast<std::uint64_t>(std::max<std::int64_t>(pages_per_read, 1)) *
+                     static_cast<std::uint64_t>(page_size),
+                 max_read_bytes / static_cast<std::uint64_t>(page_size) *
+                     static_cast<std::uint64_t>(page_size));
     std::vector<std::byte> buffer(
         static_cast<std::size_t>(std::min(chunk, std::max<std::uint64_t>(total, 1))));
     xxh3_128_hasher hasher;
@@ -71,16 +73,17 @@ inline result<checksum> copy_database_file(sqlite3* source, std::int64_t page_si
             return error(errc::cancelled, "backup of " + database_name(source) +
                                               " cancelled; no backup was written");
         }
-        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), total - offset));
+        const auto n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), total - offset));
         const int rc = file->pMethods->xRead(file, buffer.data(), static_cast<int>(n),
                                              static_cast<sqlite3_int64>(offset));
         if (rc != SQLITE_OK) {
-            return sqlite_error(rc, "cannot read " + database_name(source) + " at byte " +
-                                        std::to_string(offset) + " while copying it: " +
-                                        sqlite3_errstr(rc) +
-                                        (rc == SQLITE_IOERR_SHORT_READ
-                                             ? " (the file is shorter than its page count)"
-                                             : ""));
+            return sqlite_error(
+                rc,
+                "cannot read " + database_name(source) + " at byte " + std::to_string(offset) +
+                    " while copying it: " + sqlite3_errstr(rc) +
+                    (rc == SQLITE_IOERR_SHORT_READ ? " (the file is shorter than its page count)"
+                                                   : ""));
         }
         if (offset == 0 && n >= 20) buffer[18] = buffer[19] = std::byte{1};  // not WAL any more
         const std::span<const std::byte> chunk(buffer.data(), n);

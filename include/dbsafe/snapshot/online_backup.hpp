@@ -52,7 +52,8 @@ struct online_backup {
     [[nodiscard]] std::int64_t pages_per_read(std::int64_t page_size) const noexcept {
         constexpr std::int64_t whole_copy_read_bytes = std::int64_t{4} << 20;
         if (pages_per_step > 0) return pages_per_step;
-        return std::max<std::int64_t>(whole_copy_read_bytes / std::max<std::int64_t>(page_size, 1), 1);
+        return std::max<std::int64_t>(whole_copy_read_bytes / std::max<std::int64_t>(page_size, 1),
+                                      1);
     }
 
     [[nodiscard]] result<snapshot_info> copy(sqlite3* source, const std::filesystem::path& target,

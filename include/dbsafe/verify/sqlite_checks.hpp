@@ -58,7 +58,7 @@ inline result<void> run_check_pragma(const backup_file& f, std::string_view prag
 }  // namespace detail
 
 struct quick_check {
-    int max_messages = 10;  // SQLite's first messages are kept in the error
+    int max_messages = 10;       // SQLite's first messages are kept in the error
     bool memory_mapped = false;  // see the top of this header
     [[nodiscard]] result<void> verify(const backup_file& f) const {
         return detail::run_check_pragma(f, "quick_check", max_messages, memory_mapped);
