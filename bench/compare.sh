@@ -70,6 +70,7 @@ run dbsafe_backup_none  "$DBSAFE" backup "$DB" --dir "$WORK/vault" --verify none
 run dbsafe_backup_quick "$DBSAFE" backup "$DB" --dir "$WORK/vault" --verify quick
 run dbsafe_backup_full  "$DBSAFE" backup "$DB" --dir "$WORK/vault"
 run dbsafe_backup_zstd  "$DBSAFE" backup "$DB" --dir "$WORK/zvault" --verify quick --compress zstd:3 --threads 2
+run dbsafe_backup_zstd_none "$DBSAFE" backup "$DB" --dir "$WORK/zvault" --verify none --compress zstd:3 --threads 2
 
 # Compression ratios (one more run each, untimed).
 clean
@@ -170,6 +171,7 @@ $(row dbsafe_backup_none '`dbsafe backup --verify none`' 'durable + xxh3-128 che
 $(row dbsafe_backup_quick '`dbsafe backup --verify quick`' '+ quick_check')
 $(row dbsafe_backup_full '`dbsafe backup` (default: full)' '+ integrity_check')
 $(row dbsafe_backup_zstd '`dbsafe backup --verify quick --compress zstd:3 --threads 2`' "ratio $DBSAFE_RATIO")
+$(row dbsafe_backup_zstd_none '`dbsafe backup --verify none --compress zstd:3 --threads 2`' 'copy + checksum + compression only')
 $(row quick_check '`PRAGMA quick_check`')
 $(row integrity_check '`PRAGMA integrity_check`')
 $(row dbsafe_verify_quick '`dbsafe verify --check quick`' 'checksum + quick_check')
@@ -184,7 +186,7 @@ $(row dbsafe_restore_full '`dbsafe restore`' 'same with integrity_check of the b
 |---|---|
 | durable, checksummed backup ≤ 1.2× \`cp\` + sync | $(ratio dbsafe_backup_none cp_sync)× (\`--verify none\`); $(ratio dbsafe_backup_quick cp_sync)× with quick_check |
 | ≈ 2× faster than \`sqlite3 .backup\` | \`.backup\` / dbsafe = $(ratio shell_backup dbsafe_backup_none) (\`--verify none\`) |
-| compressed backup ≤ 1.15× \`zstd -3 -T2\`, equal or better ratio | $(ratio dbsafe_backup_zstd zstd_raw)× (with quick_check), ratio $DBSAFE_RATIO vs $RAW_RATIO |
+| compressed backup ≤ 1.15× \`zstd -3 -T2\`, equal or better ratio | $(ratio dbsafe_backup_zstd_none zstd_raw)× (\`--verify none\`), $(ratio dbsafe_backup_zstd zstd_raw)× (with quick_check), ratio $DBSAFE_RATIO vs $RAW_RATIO |
 | verification (quick_check + checksum) ≤ 0.3× integrity_check | $(ratio dbsafe_verify_quick integrity_check)× |
 | restore with verification and safety backup ≥ 2× faster than the seed recipe | seed / dbsafe = $(ratio seed_restore dbsafe_restore_quick) (quick), $(ratio seed_restore dbsafe_restore_full) (full) |
 
