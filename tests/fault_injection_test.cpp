@@ -194,7 +194,9 @@ TEST(FsFaults, CliBackupNeverPublishesAHalfBackupWhicheverCallFails) {
             }
         }
     }
-    EXPECT_GT(failures, 30) << "the injected faults did not reach dbsafe";
+    // The copy needs few calls (4 MiB reads and writes) and the checks read through a memory
+    // map, so a few dozen injection points exist; most of them must fail the backup.
+    EXPECT_GT(failures, 15) << "the injected faults did not reach dbsafe";
 }
 
 TEST(FsFaults, CliVerifyReportsAFailedReadAndLeavesTheBackupAlone) {
