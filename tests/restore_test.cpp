@@ -40,6 +40,14 @@ void change_content(const fs::path& db) {
     )sql");
 }
 
+// Writes garbage over the b-tree header of page 3: damage SQLite's checks find, a checksum aside.
+void damage_page_three(const fs::path& db, std::int64_t page_size) {
+    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(2 * page_size));
+    const std::string junk(16, '\xee');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+}
+
 std::string query_text(sqlite3* db, const char* sql) {
     auto r = detail::query_text(db, sql);
     return r ? r.value() : "error: " + r.error().message;
@@ -194,12 +202,7 @@ TEST(Restore, RefusesStructurallyDamagedBackupEvenWithoutChecksum) {
     const auto m = v.backup(live).value();
     change_content(live);
     const auto before = dump_rows(live);
-    {  // garbage over the b-tree header of page 3
-        std::fstream f(m.data_path, std::ios::in | std::ios::out | std::ios::binary);
-        f.seekp(static_cast<std::streamoff>(2 * m.page_size));
-        const std::string junk(16, '\xee');
-        f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
-    }
+    damage_page_three(m.data_path, m.page_size);
     const auto done = v.restore(live, {.id = m.id});
     ASSERT_FALSE(done);
     EXPECT_TRUE(done.error().is(errc::verification_failed)) << done.error().message;
@@ -216,12 +219,7 @@ TEST_P(RestoreModes, RepairsADamagedLiveDatabaseAndKeepsTheDamageAsTheSafetyBack
     auto v = make_vault(dir);
     const auto wanted = dump_rows(live);
     const auto m = v.backup(live).value();
-    {  // garbage over the b-tree header of page 3 of the live file
-        std::fstream f(live, std::ios::in | std::ios::out | std::ios::binary);
-        f.seekp(static_cast<std::streamoff>(2 * m.page_size));
-        const std::string junk(16, '\xee');
-        f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
-    }
+    damage_page_three(live, m.page_size);
     ASSERT_FALSE(v.verify_file(live)) << "the damage was not detectable";
 
     const auto done = v.restore(live, {.id = m.id});
