@@ -338,9 +338,9 @@ TEST(ZstdArchive, MemoryStaysBoundedForADatabaseMuchLargerThanTheBuffers) {
         std::fprintf(stderr, "peak RSS growth: %lld KiB for a %llu KiB database\n",
                      static_cast<long long>(growth),
                      static_cast<unsigned long long>(fs::file_size(db) / 1024));
-        // A whole-file buffer would need > 64 MiB; zstd's two workers with 1 MiB jobs, the
-        // stream buffers and SQLite's page caches need ~ 20 MiB.
-        return growth < 40 * 1024 ? 0 : 3;
+        // A whole-file buffer would need > 64 MiB; zstd's two workers with 4 MiB jobs, the
+        // stream buffers and SQLite's page caches need ~ 40 MiB (issue 7's bound is 64 MiB).
+        return growth < 56 * 1024 ? 0 : 3;
     });
     EXPECT_EQ(code, 0);
 }

@@ -115,7 +115,8 @@ struct basic_vault {
             }
         } cleanup{storage, staged};
 
-        const snapshot_context ctx{opts.on_progress, opts.stop, src.private_connection};
+        const snapshot_context ctx{opts.on_progress, opts.stop, src.private_connection,
+                                   staged.fsynced};
         DBSAFE_TRY(const snapshot_info info, snapshot.copy(src.db, staged.path, ctx));
 
         manifest m;

@@ -39,8 +39,8 @@ namespace dbsafe::detail {
 // Copies the first page_size * page_count bytes of `source`'s main database file into the
 // empty file `target` in reads of `pages_per_read` pages (the progress granularity), marks
 // the copy a rollback-journal database (bytes 18 and 19, see
-// journal_header.hpp) and returns the xxh3-128 of what it wrote. Starts the kernel's write-back
-// as it goes, so the storage target's fsync finds little left to write.
+// journal_header.hpp) and returns the xxh3-128 of what it wrote. When the storage target will
+// fsync this file, starts the kernel's write-back as it goes, so that fsync finds little left.
 inline result<checksum> copy_database_file(sqlite3* source, std::int64_t page_size,
                                            std::int64_t page_count, std::int64_t pages_per_read,
                                            const std::filesystem::path& target,
@@ -89,11 +89,7 @@ inline result<checksum> copy_database_file(sqlite3* source, std::int64_t page_si
         const std::span<const std::byte> chunk(buffer.data(), n);
         hasher.update(chunk);
         DBSAFE_TRYV(write_all(out.get(), chunk, target));
-#if defined(__linux__)
-        // Best effort, so no error check: the storage target's fsync is what counts.
-        (void)::sync_file_range(out.get(), static_cast<off_t>(offset), static_cast<off_t>(n),
-                                SYNC_FILE_RANGE_WRITE);
-#endif
+        if (ctx.target_fsynced) start_write_back(out.get(), offset, n);
         offset += n;
         if (ctx.on_progress) {
             ctx.on_progress(progress{offset / static_cast<std::uint64_t>(page_size),

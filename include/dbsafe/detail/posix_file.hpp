@@ -113,6 +113,17 @@ inline result<std::size_t> read_at(int fd, std::span<std::byte> buf, std::uint64
     }
 }
 
+// Asks the kernel to start writing [offset, offset + length) to disk now, without waiting, so a
+// later fsync of a large file finds little left to write. Best effort, so no error: that fsync
+// is what counts. A no-op where sync_file_range does not exist.
+inline void start_write_back([[maybe_unused]] int fd, [[maybe_unused]] std::uint64_t offset,
+                             [[maybe_unused]] std::uint64_t length) noexcept {
+#if defined(__linux__)
+    (void)::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(length),
+                            SYNC_FILE_RANGE_WRITE);
+#endif
+}
+
 inline result<void> sync_fd(int fd, const std::filesystem::path& p) {
 #if defined(__APPLE__)
     // macOS fsync() does not flush the drive's cache; F_FULLFSYNC does.

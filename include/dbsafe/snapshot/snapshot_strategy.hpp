@@ -24,6 +24,9 @@ struct snapshot_context {
     // True when dbsafe opened the source connection itself, so the strategy may hold a read
     // transaction on it. False for a caller's connection, whose transaction state is theirs.
     bool private_source = false;
+    // True when the storage target fsyncs the copy itself (staged_backup::fsynced), so
+    // starting its write-back early pays; false when the target only reads it and drops it.
+    bool target_fsynced = true;
 };
 
 struct snapshot_info {

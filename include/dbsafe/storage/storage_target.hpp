@@ -20,6 +20,9 @@ namespace dbsafe {
 struct staged_backup {
     std::string id;
     std::filesystem::path path;
+    // False when the target only reads this file (to compress it, say) and removes it: it
+    // never reaches the disk on purpose, so the snapshot must not start writing it back.
+    bool fsynced = true;
 };
 
 // Something in a backup directory that is not a complete backup: a temp file, data without
