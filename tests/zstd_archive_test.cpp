@@ -1,7 +1,8 @@
 // backends/zstd (dbsafe/backends/zstd_archive.hpp): compressed backups round-trip exactly and
 // interoperate with the zstd and sqlite3 tools; plain and compressed backups share a directory;
 // every kind of damage is reported naming the archive, and a failed compression publishes
-// nothing and leaves no temp file; memory stays flat for a database much larger than the
+// nothing and leaves no temp file; both snapshot paths (file copy, backup API) compress while
+// they copy; memory stays flat for a database much larger than the
 // stream buffers.
 #include "dbsafe/backends/zstd_archive.hpp"  // first: the header compiles on its own
 
@@ -140,6 +141,22 @@ TEST(ZstdArchive, StreamsALargeDatabaseWhileTheSnapshotRuns) {
     EXPECT_EQ(test::dump_rows(unpacked), test::dump_rows(db));
     auto verified = vault.verify(made.value().id);
     EXPECT_TRUE(verified) << verified.error().message;
+}
+
+TEST(ZstdArchive, StreamsTheBackupApiCopyThatRewritesPageOneLast) {
+    test::temp_dir tmp;
+    const auto db = make_db(tmp, 8);
+    auto vault = make_vault(tmp / "backups");
+    // The caller's connection: the snapshot takes the backup API path, which writes page 1
+    // again at the end, after the follower hashed it. The body is still the streamed one.
+    test::db_handle caller(db);
+    auto made = vault.backup(caller.db);
+    ASSERT_TRUE(made) << made.error().message;
+    EXPECT_TRUE(vault.storage.last_commit().streamed);
+    auto opened = vault.storage.open(made.value().id);
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_EQ(hash_file(opened.value().path).value(), made.value().checksum);
+    EXPECT_EQ(test::dump_rows(opened.value().path), test::dump_rows(db));
 }
 
 TEST(ZstdArchive, ZstdCliOutputOpensInSqlite3) {

@@ -20,9 +20,12 @@
 // The follower streams everything past the first 64 KiB (the largest SQLite page) into the
 // last frame; commit() compresses the final first 64 KiB into the reserved slot at the front
 // and pads the rest of the slot with a skippable frame, which every zstd decoder ignores.
-// Nothing is assumed about the write order, though: commit() re-hashes the part the follower
-// streamed and, if any of it changed after the follower read it (another snapshot strategy,
-// another SQLite version), compresses the final file again as one frame. Small databases
+// Nothing is assumed about the write order, though. The follower hashes the head as it first
+// sees it and then the body; if that equals the manifest's checksum of the final file (the
+// file-copy path writes every byte once, in order), the body is known final without reading
+// it again. Otherwise commit() re-hashes the part the follower streamed and, if any of it
+// changed after the follower read it (another snapshot strategy, another SQLite version),
+// compresses the final file again as one frame. Small databases
 // (< 4 MiB) take that path too: the slot would cost more than re-reading them.
 //
 // Reading: open() decompresses by streaming into a 0600 temp file (in `scratch`, default the
@@ -256,8 +259,9 @@ class zstd_pipeline {
         if (follower_.joinable()) follower_.join();
     }
 
-    // The staged file is final: completes the archive (fsynced) and returns its statistics.
-    result<zstd_commit_stats> finish() {
+    // The staged file is final and hashes to `final_checksum` (the manifest's): completes the
+    // archive (fsynced) and returns its statistics.
+    result<zstd_commit_stats> finish(const checksum& final_checksum) {
         {
             const std::lock_guard lock(mutex_);
             writer_done_ = true;
@@ -269,7 +273,15 @@ class zstd_pipeline {
         DBSAFE_TRY(auto in, open_for_read(staged_));
         zstd_commit_stats stats;
         const std::uint64_t size = file_size_or_zero(staged_);
-        if (size >= zstd_min_streamed_bytes) {
+        // The follower hashed the head as it first saw it, then the body as it streamed it. If
+        // that is the final file's checksum, nothing changed behind the follower (the file
+        // copy writes every byte once, in order) and the file need not be read again.
+        const bool seen_final = head_hashed_ && zstd_head_bytes + streamed_bytes_ == size &&
+                                whole_hash_.finish() == final_checksum;
+        if (size >= zstd_min_streamed_bytes && seen_final) {
+            stats.streamed = body_end_ != 0;
+        } else if (size >= zstd_min_streamed_bytes) {
+            // Page 1 was rewritten (the backup API does that last): check the body alone.
             std::uint64_t bytes = 0;
             DBSAFE_TRY(const checksum now,
                        hash_file_range(in.get(), staged_, zstd_head_bytes, bytes));
@@ -325,7 +337,15 @@ class zstd_pipeline {
             }
             DBSAFE_TRY(const std::size_t n, read_at(in.get(), buf, off, staged_));
             if (n > 0) {
+                if (!head_hashed_) {
+                    // Written before anything past it, by every snapshot strategy.
+                    std::vector<std::byte> head(zstd_head_bytes);
+                    DBSAFE_TRY(const std::size_t h, read_at(in.get(), head, 0, staged_));
+                    whole_hash_.update(std::span<const std::byte>(head).first(h));
+                    head_hashed_ = true;
+                }
                 const auto chunk = std::span<const std::byte>(buf).first(n);
+                whole_hash_.update(chunk);
                 streamed_hash_.update(chunk);
                 DBSAFE_TRYV(sink.push(chunk, ZSTD_e_continue));
                 off += n;
@@ -379,7 +399,9 @@ class zstd_pipeline {
     bool cancelled_ = false;
     // Written by the follower, read after join().
     std::optional<error> failure_;
-    xxh3_128_hasher streamed_hash_;
+    xxh3_128_hasher streamed_hash_;  // the body, as streamed
+    xxh3_128_hasher whole_hash_;     // the head as first seen, then the body
+    bool head_hashed_ = false;
     std::uint64_t streamed_bytes_ = 0;
     std::uint64_t body_end_ = 0;
     std::thread follower_;
@@ -524,7 +546,7 @@ class zstd_archive {
             return error(errc::invalid_argument,
                          "backup " + staged.id + " was not staged by this zstd_archive");
         }
-        DBSAFE_TRY(const zstd_commit_stats stats, pipeline->finish());
+        DBSAFE_TRY(const zstd_commit_stats stats, pipeline->finish(m.checksum));
         const auto tmp = pipeline->archive_path();
         pipeline.reset();
         const auto archive = archive_path(staged.id);
