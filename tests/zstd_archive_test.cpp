@@ -143,12 +143,12 @@ TEST(ZstdArchive, StreamsALargeDatabaseWhileTheSnapshotRuns) {
     EXPECT_TRUE(verified) << verified.error().message;
 }
 
-TEST(ZstdArchive, StreamsTheBackupApiCopyThatRewritesPageOneLast) {
+TEST(ZstdArchive, StreamsTheBackupApiCopyOfACallersConnection) {
     test::temp_dir tmp;
     const auto db = make_db(tmp, 8);
     auto vault = make_vault(tmp / "backups");
-    // The caller's connection: the snapshot takes the backup API path, which writes page 1
-    // again at the end, after the follower hashed it. The body is still the streamed one.
+    // The caller's connection: the snapshot takes the backup API path, not the file copy.
+    // It too is compressed as it is written, and the archive holds the final bytes.
     test::db_handle caller(db);
     auto made = vault.backup(caller.db);
     ASSERT_TRUE(made) << made.error().message;

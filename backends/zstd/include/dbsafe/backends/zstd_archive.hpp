@@ -281,7 +281,7 @@ class zstd_pipeline {
         if (size >= zstd_min_streamed_bytes && seen_final) {
             stats.streamed = body_end_ != 0;
         } else if (size >= zstd_min_streamed_bytes) {
-            // Page 1 was rewritten (the backup API does that last): check the body alone.
+            // Bytes changed behind the follower (page 1, say): check the body alone.
             std::uint64_t bytes = 0;
             DBSAFE_TRY(const checksum now,
                        hash_file_range(in.get(), staged_, zstd_head_bytes, bytes));
