@@ -338,7 +338,8 @@ class zstd_pipeline {
             DBSAFE_TRY(const std::size_t n, read_at(in.get(), buf, off, staged_));
             if (n > 0) {
                 if (!head_hashed_) {
-                    // Written before anything past it, by every snapshot strategy.
+                    // Page 1 is written first; if it changes later, the comparison with the
+                    // final checksum in finish() notices.
                     std::vector<std::byte> head(zstd_head_bytes);
                     DBSAFE_TRY(const std::size_t h, read_at(in.get(), head, 0, staged_));
                     whole_hash_.update(std::span<const std::byte>(head).first(h));
