@@ -101,22 +101,21 @@ unset PREPARE
 
 # --- peak memory and system calls --------------------------------------------------------------
 rss() { /usr/bin/time -f %M "$@" 2>&1 > /dev/null | tail -1; }
-rm -rf "$WORK/rss"
-RSS_BACKUP=$(rss "$DBSAFE" backup "$DB" --dir "$WORK/rss" --verify quick)
-RSS_ZSTD=$(rss "$DBSAFE" backup "$DB" --dir "$WORK/rss" --verify quick --compress zstd:3 --threads 2)
-RSS_VERIFY=$(rss "$DBSAFE" verify --dir "$WORK/vault" "$ID")
-cp "$DB" "$WORK/live.db"
-RSS_RESTORE=$(rss "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --verify quick)
+# One table row: max RSS of backup, compressed backup, verify and restore, in KiB.
+rss_row() {
+    rm -rf "$WORK/rss"
+    local backup zstd verify restore
+    backup=$(rss "$DBSAFE" backup "$DB" --dir "$WORK/rss" --verify quick)
+    zstd=$(rss "$DBSAFE" backup "$DB" --dir "$WORK/rss" --verify quick --compress zstd:3 --threads 2)
+    verify=$(rss "$DBSAFE" verify --dir "$WORK/vault" "$ID")
+    cp "$DB" "$WORK/live.db"
+    restore=$(rss "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --verify quick)
+    echo "$backup | $zstd | $verify | $restore"
+}
+RSS_MAPPED=$(rss_row)
 # The same without the memory-mapped checks: max RSS counts the file pages a map touched,
 # page cache the kernel may drop at any time, so this is the memory dbsafe itself holds.
-export DBSAFE_NO_MMAP=1
-rm -rf "$WORK/rss"
-RSS_BACKUP_NOMAP=$(rss "$DBSAFE" backup "$DB" --dir "$WORK/rss" --verify quick)
-RSS_ZSTD_NOMAP=$(rss "$DBSAFE" backup "$DB" --dir "$WORK/rss" --verify quick --compress zstd:3 --threads 2)
-RSS_VERIFY_NOMAP=$(rss "$DBSAFE" verify --dir "$WORK/vault" "$ID")
-cp "$DB" "$WORK/live.db"
-RSS_RESTORE_NOMAP=$(rss "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --verify quick)
-unset DBSAFE_NO_MMAP
+RSS_OWN=$(DBSAFE_NO_MMAP=1 rss_row)
 rm -rf "$WORK/rss"
 
 STRACE_TABLE="(strace not installed)"
@@ -204,8 +203,8 @@ $(row dbsafe_restore_full '`dbsafe restore`' 'same with integrity_check of the b
 
 | run | \`dbsafe backup --verify quick\` | with \`--compress zstd:3\` | \`dbsafe verify\` | \`dbsafe restore --verify quick\` |
 |---|---:|---:|---:|---:|
-| default (checks memory-mapped) | $RSS_BACKUP | $RSS_ZSTD | $RSS_VERIFY | $RSS_RESTORE |
-| \`DBSAFE_NO_MMAP=1\` | $RSS_BACKUP_NOMAP | $RSS_ZSTD_NOMAP | $RSS_VERIFY_NOMAP | $RSS_RESTORE_NOMAP |
+| default (checks memory-mapped) | $RSS_MAPPED |
+| \`DBSAFE_NO_MMAP=1\` | $RSS_OWN |
 
 With memory-mapped checks, max RSS includes the database pages the map touched (at most 2 GiB:
 SQLite's mapping limit). Those are shared, clean page-cache pages the kernel reclaims at will,
