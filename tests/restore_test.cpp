@@ -123,6 +123,23 @@ TEST(Restore, IntoTheCallersConnectionWhichSeesTheRowsAtOnce) {
     EXPECT_EQ(dump_rows(live), wanted);
 }
 
+TEST(Restore, MemoryMappedCheckRestoresAndLeavesTheCallersMapSettingAsItWas) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 100);
+    auto v = make_vault(dir);
+    const auto wanted = dump_rows(live);
+    const auto id = v.backup(live).value().id;
+    change_content(live);
+
+    db_handle app(live);
+    test::exec(app.db, "PRAGMA mmap_size=65536");
+    const auto done = v.restore(app.db, {.id = id, .memory_mapped_check = true});
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(dump_rows(live), wanted);
+    EXPECT_EQ(test::query_int(app, "PRAGMA mmap_size"), 65536);
+}
+
 TEST(Restore, RefusesAConnectionInsideATransaction) {
     temp_dir dir;
     const auto live = dir / "live.db";

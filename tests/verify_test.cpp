@@ -94,6 +94,20 @@ TEST_F(Verify, FlippedBtreeBytesFailIntegrityAndQuickCheckWithSqlitesMessage) {
     expect_names(quick_check{}.verify(f).error(), "quick_check");
 }
 
+TEST_F(Verify, MemoryMappedChecksPassAnIntactBackupAndFailTheSameDamage) {
+    const backup_file f{published.data_path, &published};
+    const integrity_check mapped_integrity{.max_messages = 10, .memory_mapped = true};
+    const quick_check mapped_quick{.max_messages = 10, .memory_mapped = true};
+    EXPECT_TRUE(mapped_integrity.verify(f));
+    EXPECT_TRUE(mapped_quick.verify(f));
+    corrupt_btree_page();
+    for (const auto& r : {mapped_integrity.verify(f), mapped_quick.verify(f)}) {
+        ASSERT_FALSE(r);
+        EXPECT_TRUE(r.error().is(errc::verification_failed)) << r.error().message;
+        expect_names(r.error(), "page");
+    }
+}
+
 TEST_F(Verify, FlippedBytesAreCaughtByTheChecksumFirst) {
     corrupt_btree_page();
     const auto r = v.verify(published.id);

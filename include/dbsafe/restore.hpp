@@ -184,7 +184,7 @@ inline result<void> check_live(sqlite3* db, const std::vector<std::string>& requ
     std::int64_t mapped_before = 0;
     if (memory_mapped) {
         DBSAFE_TRY(mapped_before, query_int(db, "PRAGMA mmap_size"));
-        DBSAFE_TRYV(exec(db, "PRAGMA mmap_size=2147418112"));
+        DBSAFE_TRYV(exec(db, map_whole_file));
     }
     auto checked = query_column(db, "PRAGMA quick_check(10)", 10);
     if (memory_mapped) {  // the connection may be the caller's: leave its setting as it was
@@ -192,10 +192,8 @@ inline result<void> check_live(sqlite3* db, const std::vector<std::string>& requ
     }
     DBSAFE_TRY(const auto rows, std::move(checked));
     if (rows.size() != 1 || rows.front() != "ok") {
-        std::string joined;
-        for (const auto& r : rows) joined += (joined.empty() ? "" : "; ") + r;
         return error(errc::verification_failed,
-                     "quick_check failed on " + name + " after the copy: " + joined);
+                     "quick_check failed on " + name + " after the copy: " + join_messages(rows));
     }
     if (!required.empty()) {
         DBSAFE_TRY(const auto present, query_column(db,

@@ -132,6 +132,17 @@ inline result<std::string> query_text(sqlite3* db, std::string_view sql) {
         rc, "`" + std::string(sql) + "` failed on " + database_name(db) + ": " + describe(db, rc));
 }
 
+// Lets a check read the file through a memory map: SQLite maps at most this much (its
+// SQLITE_MAX_MMAP_SIZE, just under 2 GiB) and reads the rest of a larger file as usual.
+inline constexpr const char* map_whole_file = "PRAGMA mmap_size=2147418112";
+
+// A check pragma's messages ("On tree page 3 ...") on one line.
+inline std::string join_messages(const std::vector<std::string>& rows) {
+    std::string joined;
+    for (const auto& r : rows) joined += (joined.empty() ? "" : "; ") + r;
+    return joined;
+}
+
 // Every row's first column as text, up to `limit` rows (integrity_check messages, names).
 inline result<std::vector<std::string>> query_column(sqlite3* db, std::string_view sql,
                                                      std::size_t limit = SIZE_MAX) {

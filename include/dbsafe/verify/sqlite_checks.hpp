@@ -38,7 +38,7 @@ inline result<void> run_check_pragma(const backup_file& f, std::string_view prag
         return fail(db.error().message);
     }
     if (memory_mapped) {
-        if (auto mapped = exec(db.value().get(), "PRAGMA mmap_size=2147418112"); !mapped) {
+        if (auto mapped = exec(db.value().get(), map_whole_file); !mapped) {
             return fail(mapped.error().message);
         }
     }
@@ -47,11 +47,7 @@ inline result<void> run_check_pragma(const backup_file& f, std::string_view prag
     auto rows = query_column(db.value().get(), sql, static_cast<std::size_t>(max_messages));
     if (!rows) return fail(rows.error().message);
     if (rows.value().size() == 1 && rows.value().front() == "ok") return success();
-    std::string joined;
-    for (const auto& r : rows.value()) {
-        if (!joined.empty()) joined += "; ";
-        joined += r;
-    }
+    const std::string joined = join_messages(rows.value());
     return fail(joined.empty() ? "no result" : joined);
 }
 
