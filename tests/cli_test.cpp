@@ -271,7 +271,8 @@ TEST_F(Cli, FailuresExitOneWithStderrNamingTheFile) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find(db.string()), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("not a readable SQLite database"), std::string::npos) << r.err;
-    EXPECT_EQ(r.out, "") << "--json printed something for a failed backup";
+    // Issue 13: with --json a failure is one JSON document on stdout (cli_errors_test.cpp).
+    EXPECT_EQ(nlohmann::json::parse(r.out)["error"]["code"], "not_a_database") << r.out;
 
     fs::remove(db);
     dbsafe::test::create_sample_db(db, 50);
@@ -279,9 +280,10 @@ TEST_F(Cli, FailuresExitOneWithStderrNamingTheFile) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("invoices"), std::string::npos) << r.err;
 
+    // A malformed id is a usage error (issue 13): exit 2, before anything is read.
     r = run({"verify", "--dir", dir.string(), "../app"});
-    EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.out.find("invalid backup id"), std::string::npos) << r.out;
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("invalid backup id"), std::string::npos) << r.err;
     expect_only_complete_backups(0);
 }
 

@@ -8,6 +8,7 @@
 #include "dbsafe/checksum.hpp"
 #include "dbsafe/database_ref.hpp"
 #include "dbsafe/error.hpp"
+#include "dbsafe/error_name.hpp"
 #include "dbsafe/free_space.hpp"
 #include "dbsafe/health.hpp"
 #include "dbsafe/manifest.hpp"

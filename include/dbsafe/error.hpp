@@ -163,20 +163,25 @@ inline const std::error_category& sqlite_category() noexcept {
 struct error {
     std::error_code code;
     std::string message;
+    // The file or directory the error is about, when there is one (the CLI's `--json` reports
+    // it as "path"); the message names it too, so people need not look here.
+    std::string path;
 
     error() = default;
-    error(std::error_code c, std::string m) : code(c), message(std::move(m)) {}
-    error(errc e, std::string m) : code(make_error_code(e)), message(std::move(m)) {}
+    error(std::error_code c, std::string m, std::string p = {})
+        : code(c), message(std::move(m)), path(std::move(p)) {}
+    error(errc e, std::string m, std::string p = {})
+        : code(make_error_code(e)), message(std::move(m)), path(std::move(p)) {}
 
     [[nodiscard]] bool is(errc e) const noexcept { return code == make_error_code(e); }
 };
 
-inline error sqlite_error(int rc, std::string message) {
-    return {std::error_code(rc, sqlite_category()), std::move(message)};
+inline error sqlite_error(int rc, std::string message, std::string path = {}) {
+    return {std::error_code(rc, sqlite_category()), std::move(message), std::move(path)};
 }
 
-inline error errno_error(int err, std::string message) {
-    return {std::error_code(err, std::generic_category()), std::move(message)};
+inline error errno_error(int err, std::string message, std::string path = {}) {
+    return {std::error_code(err, std::generic_category()), std::move(message), std::move(path)};
 }
 
 // Outcome's customisation points for a custom error type (see Boost.Outcome's

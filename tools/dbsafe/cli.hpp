@@ -25,8 +25,25 @@ struct common_options {
     bool json = false;
 };
 
-// Prints "dbsafe: <message>" on stderr; returns exit_code::failed.
+// --json: every command prints exactly one JSON document on stdout, on success and on failure.
+// main() switches it on when `--json` is on the command line, before anything runs.
+void set_json_mode(bool on);
+bool json_mode();
+
+// Prints a command's JSON document on stdout (absolute paths, invalid UTF-8 replaced); a
+// command calls it once.
+void print_json(const nlohmann::json& j);
+
+// A path as JSON shows it: absolute (made so without resolving symlinks).
+std::string json_path(const std::string& p);
+
+// Prints "dbsafe: <message>" on stderr and, in --json mode when the command printed no document
+// yet, {"error": {"code", "message", "path"}} on stdout. Returns exit_code::usage for a
+// malformed backup id (a typing error, like any other bad flag value), else exit_code::failed.
 int report(const dbsafe::error& e);
+
+// A usage error found after parsing (exit 2), reported like report() with code "usage".
+int usage_error(const std::string& message);
 
 // The storage every command reads a backup directory through. With the zstd backend built it
 // is zstd_archive, which reads plain `<id>.db` and compressed `<id>.db.zst` backups alike (and

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "units_option.hpp"
 
 namespace dbsafe::cli {
 namespace {
@@ -40,8 +41,7 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
     if (!made) return report(made.error());
     const manifest& m = made.value();
     if (a.common.json) {
-        std::cout << manifest_json(m).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                  << "\n";
+        print_json(manifest_json(m));
     } else {
         std::cout << "backed up " << a.database << " -> " << m.data_path.string() << "\n"
                   << "  id " << m.id << ", " << to_string(m.kind) << ", "
@@ -94,7 +94,7 @@ void add_backup_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_option("--require-table", args->required, "A table the backup must contain");
     cmd->add_option("--space-factor", args->space_factor,
                     "Free space required, in multiples of database + WAL (default 2, 0 = off)")
-        ->check(CLI::Range(0.0, 100.0));
+        ->check(finite_range(0.0, 100.0));
     cmd->add_option("--pages-per-step", args->pages_per_step,
                     "Pages copied per backup step (-1 = all at once)");
     cmd->add_option("--busy-timeout", args->busy_timeout_ms,

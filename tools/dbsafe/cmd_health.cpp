@@ -50,13 +50,11 @@ int run_health(const health_args& a) {
                       {"kind", std::string(to_string(r.newest->kind))},
                       {"created_at", detail::format_iso8601(r.newest->created_at)}};
         }
-        std::cout << nlohmann::json{{"healthy", r.healthy()},
-                                    {"backups", r.backup_count},
-                                    {"total_bytes", r.total_bytes},
-                                    {"newest", newest},
-                                    {"findings", findings}}
-                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                  << "\n";
+        print_json(nlohmann::json{{"healthy", r.healthy()},
+                                  {"backups", r.backup_count},
+                                  {"total_bytes", r.total_bytes},
+                                  {"newest", newest},
+                                  {"findings", findings}});
     } else {
         std::cout << (r.healthy() ? "healthy: " : "UNHEALTHY: ") << r.backup_count
                   << (r.backup_count == 1 ? " backup, " : " backups, ")

@@ -19,8 +19,7 @@ void add_list_command(CLI::App& app, std::function<int()>& run) {
             if (args->json) {
                 nlohmann::json out = nlohmann::json::array();
                 for (const auto& m : l.backups) out.push_back(manifest_json(m));
-                std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                          << "\n";
+                print_json(out);
             } else {
                 if (l.backups.empty()) std::cout << "no backups in " << args->dir << "\n";
                 for (const auto& m : l.backups) std::cout << manifest_line(m) << "\n";

@@ -7,6 +7,7 @@
 
 #include "cli.hpp"
 #include "schema_option.hpp"
+#include "units_option.hpp"
 
 namespace dbsafe::cli {
 namespace {
@@ -88,14 +89,14 @@ int run_migrate(const migrate_args& a) {
     if (!after) return report(after.error());
     const manifest& pre = guarded.value();
     if (a.common.json) {
-        nlohmann::json j = {{"database", a.database},
-                            {"sql", a.sql_file},
+        nlohmann::json j = {{"database", json_path(a.database)},
+                            {"sql", json_path(a.sql_file)},
                             {"statements", statements},
                             {"schema_policy", vault.schema.name()},
                             {"schema_before", before.value().version},
                             {"schema_after", after.value().version},
                             {"pre_migration_backup", manifest_json(pre)}};
-        std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        print_json(j);
     } else {
         std::cout << "migrated " << a.database << " with " << a.sql_file << " (" << statements
                   << " statements): " << vault.schema.name() << " " << before.value().describe()
@@ -124,7 +125,7 @@ void add_migrate_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_option("--space-factor", args->space_factor,
                     "Free space required for the backups, in multiples of database + WAL "
                     "(default 2, 0 = off)")
-        ->check(CLI::Range(0.0, 100.0));
+        ->check(finite_range(0.0, 100.0));
     cmd->add_option("--busy-timeout", args->busy_timeout_ms,
                     "Milliseconds to wait for other connections' locks (default 10000)")
         ->check(CLI::NonNegativeNumber);

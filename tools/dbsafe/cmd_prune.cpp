@@ -82,7 +82,7 @@ int run_prune(const prune_args& a) {
                            {"action", b.decision.keep ? "keep" : "delete"},
                            {"reasons", b.decision.reasons}});
         }
-        std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        print_json(out);
     } else {
         if (r.dry_run) std::cout << "dry run: nothing is deleted\n";
         if (r.backups.empty()) std::cout << "no backups in " << a.common.dir << "\n";

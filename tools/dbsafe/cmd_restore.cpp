@@ -5,6 +5,7 @@
 
 #include "cli.hpp"
 #include "schema_option.hpp"
+#include "units_option.hpp"
 
 namespace dbsafe::cli {
 namespace {
@@ -61,7 +62,7 @@ int run_restore(const restore_args& a) {
     if (!done) return report(done.error());
     const restore_report& r = done.value();
     if (a.common.json) {
-        nlohmann::json j = {{"database", r.database},
+        nlohmann::json j = {{"database", json_path(r.database)},
                             {"restored", manifest_json(r.restored)},
                             {"safety_backup", manifest_json(r.safety)},
                             {"seconds",
@@ -70,7 +71,7 @@ int run_restore(const restore_args& a) {
                               {"copy", r.copy_seconds},
                               {"check", r.check_seconds},
                               {"total", r.total_seconds}}}};
-        std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        print_json(j);
     } else {
         std::cout << "restored " << r.restored.id << " (" << to_string(r.restored.kind) << ", "
                   << detail::format_iso8601(r.restored.created_at) << ", schema "
@@ -94,7 +95,8 @@ void add_restore_command(CLI::App& app, std::function<int()>& run) {
         "restored automatically if anything fails)");
     cmd->add_option("database", args->database, "The live SQLite database file")->required();
     cmd->add_option("--dir", args->common.dir, "Backup directory")->required();
-    auto* id = cmd->add_option("--id", args->id, "The backup to restore (see `dbsafe list`)");
+    auto* id = cmd->add_option("--id", args->id, "The backup to restore (see `dbsafe list`)")
+                   ->check(id_validator());
     auto* latest = cmd->add_flag("--latest", args->latest,
                                  "Restore the newest backup that is not a safety backup");
     id->excludes(latest);
@@ -110,7 +112,7 @@ void add_restore_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_option("--space-factor", args->space_factor,
                     "Free space required for the safety backup, in multiples of database + WAL "
                     "(default 2, 0 = off)")
-        ->check(CLI::Range(0.0, 100.0));
+        ->check(finite_range(0.0, 100.0));
     cmd->add_option("--busy-timeout", args->busy_timeout_ms,
                     "Milliseconds to wait for other connections' locks (default 10000)")
         ->check(CLI::NonNegativeNumber);

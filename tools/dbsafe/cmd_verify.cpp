@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "units_option.hpp"
 
 namespace dbsafe::cli {
 namespace {
@@ -18,7 +19,7 @@ struct verify_args {
 };
 
 nlohmann::json verdict(const std::string& id, const std::string& path, const result<void>& r) {
-    nlohmann::json j = {{"id", id}, {"path", path}, {"ok", static_cast<bool>(r)}};
+    nlohmann::json j = {{"id", id}, {"path", json_path(path)}, {"ok", static_cast<bool>(r)}};
     if (!r) {
         j["error"] = r.error().message;
         j["code"] = r.error().code.message();
@@ -98,8 +99,7 @@ int run_verify(const verify_args& a) {
             record(id, path, r ? result<void>(success()) : result<void>(r.error()));
         }
     }
-    if (a.common.json)
-        std::cout << results.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    if (a.common.json) print_json(results);
     if (!all_ok && !a.common.json) {
         std::cerr << "dbsafe: verification failed: do not restore the backups marked FAILED\n";
     }
@@ -113,7 +113,9 @@ void add_verify_command(CLI::App& app, std::function<int()>& run) {
     auto* cmd = app.add_subcommand(
         "verify", "Re-check backups (checksum, SHA-256 seal if built with OpenSSL, SQLite checks)");
     auto* dir = cmd->add_option("--dir", args->common.dir, "Backup directory");
-    cmd->add_option("ids", args->ids, "Backup ids (default: every backup in --dir)")->needs(dir);
+    cmd->add_option("ids", args->ids, "Backup ids (default: every backup in --dir)")
+        ->needs(dir)
+        ->check(id_validator());
     auto* file = cmd->add_option("--file", args->file, "Verify one SQLite file instead");
     dir->excludes(file);
     cmd->add_option("--check", args->check, "full (integrity_check, default) | quick")

@@ -5,22 +5,54 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string_view>
 #include <utility>
 
 #include "cli.hpp"
 
 namespace dbsafe::cli {
 
+namespace {
+bool json_on = false;
+bool json_printed = false;
+
+void print_error(const std::string& code, const std::string& message, const std::string& path) {
+    std::cerr << "dbsafe: " << message << "\n";
+    if (!json_on || json_printed) return;
+    nlohmann::json j = {{"code", code}, {"message", message}, {"path", nullptr}};
+    if (!path.empty()) j["path"] = json_path(path);
+    print_json({{"error", j}});
+}
+}  // namespace
+
+std::string json_path(const std::string& p) {
+    if (p.empty()) return p;
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(p, ec);
+    return ec ? p : abs.lexically_normal().string();
+}
+
+void set_json_mode(bool on) { json_on = on; }
+bool json_mode() { return json_on; }
+
+void print_json(const nlohmann::json& j) {
+    std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    json_printed = true;
+}
+
 int report(const dbsafe::error& e) {
-    std::cerr << "dbsafe: " << e.message << "\n";
-    return exit_code::failed;
+    print_error(error_name(e.code), e.message, e.path);
+    return e.is(errc::invalid_id) ? exit_code::usage : exit_code::failed;
+}
+
+int usage_error(const std::string& message) {
+    print_error("usage", message, {});
+    return exit_code::usage;
 }
 
 nlohmann::json manifest_json(const manifest& m) {
     nlohmann::json j = to_json(m);
-    std::error_code ec;
-    const auto abs = std::filesystem::absolute(m.data_path, ec);
-    j["path"] = (ec ? m.data_path : abs).string();
+    j["path"] = json_path(m.data_path.string());
     return j;
 }
 
@@ -111,24 +143,46 @@ int main(int argc, char** argv) {
                 for (const CLI::App* sub : std::as_const(app).get_subcommands(all)) {
                     if (sub != help) names += " " + sub->get_name();
                 }
-                std::cerr << "dbsafe: no command '" << help_topic << "'; the commands are:" << names
-                          << "\n";
-                return exit_code::usage;
+                return usage_error("no command '" + help_topic + "'; the commands are:" + names);
             }
             std::cout << topic->help(app.get_name());  // argv[0], as `COMMAND --help` says
             return exit_code::ok;
         };
     });
+    // Known before parsing, so even a usage error comes back as JSON to a script that asked.
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--") break;
+        if (std::string_view(argv[i]) == "--json") set_json_mode(true);
+    }
+    // CLI11 would say "A subcommand is required" for a misspelt command; name it instead.
+    if (argc > 1 && argv[1][0] != '-') {
+        const auto all = [](const CLI::App*) { return true; };
+        bool known = false;
+        for (const CLI::App* sub : std::as_const(app).get_subcommands(all)) {
+            known = known || sub->check_name(argv[1]);
+        }
+        if (!known)
+            return usage_error(std::string("no command '") + argv[1] + "' (run `dbsafe help`)");
+    }
     try {
         app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        const int rc = app.exit(e);
-        return rc == 0 ? exit_code::ok : exit_code::usage;
+        return usage_error(std::string(e.what()) + " (run `dbsafe help" +
+                           (app.get_subcommands().empty()
+                                ? std::string()
+                                : " " + app.get_subcommands().front()->get_name()) +
+                           "` for the flags)");
     }
     try {
         return run ? run() : exit_code::usage;
     } catch (const std::exception& e) {  // a bug, not an expected failure: still no core dump
-        std::cerr << "dbsafe: internal error: " << e.what() << "\n";
+        print_error("internal_error", std::string("internal error: ") + e.what(), {});
         return exit_code::failed;
     }
 }

@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <cmath>
+#include <dbsafe/backup_id.hpp>
 #include <dbsafe/backup_kind.hpp>
 #include <dbsafe/detail/iso8601.hpp>
 #include <dbsafe/parse_units.hpp>
@@ -43,6 +45,32 @@ inline CLI::Validator count_validator() {
                 return {};
             },
             "N"};
+}
+
+// A number in [lo, hi]. CLI::Range lets `nan` through (every comparison with NaN is false), and
+// a NaN space factor would switch the free-space guard off without a word.
+inline CLI::Validator finite_range(double lo, double hi) {
+    return {[lo, hi](std::string& text) -> std::string {
+                double v = 0;
+                const char* end = text.data() + text.size();
+                const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+                if (text.empty() || ec != std::errc{} || ptr != end || !std::isfinite(v) ||
+                    v < lo || v > hi) {
+                    return "invalid number '" + text + "': expected a number from " +
+                           CLI::detail::to_string(lo) + " to " + CLI::detail::to_string(hi);
+                }
+                return {};
+            },
+            "NUMBER"};
+}
+
+// A backup id as `dbsafe list` prints it: a malformed one is a usage error before anything runs.
+inline CLI::Validator id_validator() {
+    return {[](std::string& text) -> std::string {
+                auto valid = validate_id(text);
+                return valid ? std::string() : valid.error().message;
+            },
+            "ID"};
 }
 
 inline CLI::Validator kind_validator() {

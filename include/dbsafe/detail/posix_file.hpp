@@ -55,11 +55,12 @@ inline error os_error(int err, const std::string& what, const std::filesystem::p
         return error(errc::symlink_refused,
                      msg +
                          " (a symlink stands there; dbsafe never writes through one: remove "
-                         "it or choose another directory)");
+                         "it or choose another directory)",
+                     p.string());
     }
     if (err == ENOSPC || err == EDQUOT) msg += " (free some space and retry)";
     if (err == EACCES || err == EPERM || err == EROFS) msg += " (check permissions of the path)";
-    return errno_error(err, msg);
+    return errno_error(err, msg, p.string());
 }
 
 // Creates `p` for writing; fails if anything (file or symlink) already stands there.

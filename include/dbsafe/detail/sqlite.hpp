@@ -63,16 +63,19 @@ inline result<connection> open_database(const std::filesystem::path& path, open_
     }
     std::error_code ec;
     if (mode != open_mode::create && !std::filesystem::exists(path, ec)) {
-        return error(errc::not_found, "database " + path.string() +
-                                          " does not exist: check the path (dbsafe never "
-                                          "creates a database it was asked to read)");
+        return error(errc::not_found,
+                     "database " + path.string() +
+                         " does not exist: check the path (dbsafe never "
+                         "creates a database it was asked to read)",
+                     path.string());
     }
     sqlite3* raw = nullptr;
     // A plain path, not a URI: escape nothing, let SQLite see the file name as it is.
     const int rc = sqlite3_open_v2(path.c_str(), &raw, flags & ~SQLITE_OPEN_URI, vfs);
     connection db(raw);
     if (rc != SQLITE_OK) {
-        return sqlite_error(rc, "cannot open " + path.string() + ": " + describe(raw, rc));
+        return sqlite_error(rc, "cannot open " + path.string() + ": " + describe(raw, rc),
+                            path.string());
     }
     sqlite3_extended_result_codes(raw, 1);
     sqlite3_busy_timeout(raw, busy_timeout_ms);
@@ -101,8 +104,10 @@ inline result<void> exec(sqlite3* db, const std::string& sql) {
     if (rc != SQLITE_OK) {
         std::string text = msg != nullptr ? msg : sqlite3_errstr(rc);
         sqlite3_free(msg);
-        return sqlite_error(rc, "`" + sql + "` failed on " + database_name(db) + ": " + text +
-                                    " (" + sqlite3_errstr(rc) + ")");
+        return sqlite_error(rc,
+                            "`" + sql + "` failed on " + database_name(db) + ": " + text + " (" +
+                                sqlite3_errstr(rc) + ")",
+                            database_name(db));
     }
     return success();
 }
@@ -167,7 +172,8 @@ inline error classify_open_failure(const error& e, const std::filesystem::path& 
     if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
         return error(errc::not_a_database,
                      path.string() + " is not a readable SQLite database (" + e.message +
-                         "): check that the path names the database file itself");
+                         "): check that the path names the database file itself",
+                     path.string());
     }
     return e;
 }
@@ -187,7 +193,8 @@ inline result<connection> open_and_probe(const std::filesystem::path& path, open
                              std::to_string(busy_timeout_ms) +
                              " ms: another connection holds an exclusive lock; retry later or "
                              "raise the busy timeout (" +
-                             probe.error().message + ")");
+                             probe.error().message + ")",
+                         path.string());
         }
         return classify_open_failure(probe.error(), path);
     }
