@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #endif
 
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -75,6 +76,13 @@ inline result<unique_fd> create_exclusive(const std::filesystem::path& p, mode_t
         }
         return os_error(err, "cannot create", p);
     }
+    return unique_fd(fd);
+}
+
+// Opens an existing file (one dbsafe created, e.g. a staged backup) for writing.
+inline result<unique_fd> open_for_writing(const std::filesystem::path& p) {
+    const int fd = ::open(p.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return os_error(errno, "cannot open for writing", p);
     return unique_fd(fd);
 }
 
@@ -173,8 +181,29 @@ inline result<void> remove_file(const std::filesystem::path& p) {
     return success();
 }
 
+// "s3://bucket/x", "sftp://host/d": a URL, not a directory. Taken as a path it would become a
+// local folder named "s3:", and backups would land where nobody looks; dbsafe stores backups
+// in local directories only, so any `scheme://` is an error before anything is created.
+inline result<void> refuse_url(const std::filesystem::path& dir) {
+    const std::string s = dir.string();
+    const auto end = s.find("://");
+    if (end == std::string::npos || end == 0 || std::isalpha(static_cast<unsigned char>(s[0])) == 0) {
+        return success();
+    }
+    for (std::size_t i = 0; i < end; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (std::isalnum(c) == 0 && c != '+' && c != '-' && c != '.') return success();
+    }
+    return error(errc::unsupported,
+                 "backup directory " + s + " is a URL (" + s.substr(0, end) +
+                     "://), not a local directory: dbsafe stores backups in local directories "
+                     "only; mount the remote storage and give its local path (nothing was "
+                     "created)");
+}
+
 // Creates `dir` (and parents) with mode 0700 when missing; refuses a symlink or a non-directory.
 inline result<void> ensure_directory(const std::filesystem::path& dir) {
+    DBSAFE_TRYV(refuse_url(dir));
     struct stat st {};
     if (::lstat(dir.c_str(), &st) == 0) {
         if (S_ISLNK(st.st_mode)) {
