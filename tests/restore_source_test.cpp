@@ -5,6 +5,7 @@
 // restore's and backup's messages say what really happened.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <dbsafe/dbsafe.hpp>
@@ -223,14 +224,14 @@ TEST_P(RestoreDamage, RestoresTheBackupRowByRowAndKeepsWhatWasThere) {
     const auto done = v.restore(live, opts);
     ASSERT_TRUE(done) << done.error().message;
     EXPECT_EQ(dump_rows(live), wanted);
-    EXPECT_EQ(test::query_int(live, "SELECT count(*) FROM pragma_integrity_check WHERE "
-                                    "integrity_check != 'ok'"),
+    EXPECT_EQ(test::query_int(live,
+                              "SELECT count(*) FROM pragma_integrity_check WHERE "
+                              "integrity_check != 'ok'"),
               0);
     if (kind == damage::truncated) {  // its header still said WAL: the file is WAL again
         db_handle h(live);
-        EXPECT_EQ(test::query_int(h, "SELECT journal_mode = '" + mode +
-                                         "' FROM pragma_journal_mode"),
-                  1);
+        EXPECT_EQ(
+            test::query_int(h, "SELECT journal_mode = '" + mode + "' FROM pragma_journal_mode"), 1);
     }
     if (kind == damage::missing) {
         EXPECT_TRUE(done.value().safety.id.empty());
@@ -243,6 +244,11 @@ TEST_P(RestoreDamage, RestoresTheBackupRowByRowAndKeepsWhatWasThere) {
             backup_file{safety.value().path, &safety.value().description}));
         if (kind != damage::empty) {
             EXPECT_EQ(bytes_of(safety.value().path), damaged);
+            // The byte copy is no SQLite image: health verifies the newest backup that is one.
+            const auto health = v.health();
+            ASSERT_TRUE(health);
+            EXPECT_FALSE(health.value().has(health_check::verification_failed))
+                << health.value().findings.front().message;
         } else {
             EXPECT_EQ(dump_rows(safety.value().path).size(), 0u);
         }
@@ -250,14 +256,14 @@ TEST_P(RestoreDamage, RestoresTheBackupRowByRowAndKeepsWhatWasThere) {
     for (const auto& n : names_in(dir.path())) EXPECT_EQ(n.find(".tmp"), std::string::npos) << n;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Restore, RestoreDamage,
-    ::testing::Combine(::testing::Values("wal", "delete"),
-                       ::testing::Values(damage::truncated, damage::header, damage::empty,
-                                         damage::missing)),
-    [](const auto& info) {
-        return std::get<0>(info.param) + "_" + name_of(std::get<1>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(Restore, RestoreDamage,
+                         ::testing::Combine(::testing::Values("wal", "delete"),
+                                            ::testing::Values(damage::truncated, damage::header,
+                                                              damage::empty, damage::missing)),
+                         [](const auto& info) {
+                             return std::get<0>(info.param) + "_" +
+                                    name_of(std::get<1>(info.param));
+                         });
 
 TEST(RestoreDamage, MissingDatabaseWithAWalBesideItIsRefused) {
     temp_dir dir;
@@ -440,6 +446,54 @@ TEST(Paths, SymlinkAsTheLastComponentIsStillRefused) {
     ASSERT_FALSE(to_link);
     EXPECT_TRUE(fs::is_symlink(dir / "link.db"));
     EXPECT_EQ(bytes_of(dir / "real.db"), before);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(BackupMessages, ReadOnlyWalSourceSaysWhatToDo) {
+    // As root, permissions stop nobody: the backup runs in a child that drops to `nobody`, for
+    // whom the root-owned 0755 directory and 0644 database are read-only.
+    temp_dir tmp;
+    const auto ro = tmp / "ro";
+    const auto bk = tmp / "bk";
+    fs::create_directory(ro);
+    fs::create_directory(bk);
+    test::create_sample_db(ro / "app.db", 20, "wal");  // closed: no -wal, no -shm
+    const auto rx = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                    fs::perms::others_read | fs::perms::others_exec;
+    fs::permissions(tmp.path(), rx);
+    fs::permissions(bk, fs::perms::all);
+    fs::permissions(ro / "app.db",
+                    fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+    fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                            fs::perms::group_exec | fs::perms::others_read |
+                            fs::perms::others_exec);
+    const auto report = tmp / "child.report";
+    std::ofstream(report) << "";
+    fs::permissions(report, fs::perms::all & ~(fs::perms::owner_exec | fs::perms::group_exec |
+                                               fs::perms::others_exec));
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(2);
+        auto v = make_vault(bk);
+        auto made = v.backup(ro / "app.db");
+        std::ofstream(report, std::ios::in | std::ios::out)
+            << (made ? std::string("published") : made.error().message);
+        ::_exit(made ? 1 : 0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    fs::permissions(ro, fs::perms::owner_all);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_NE(WEXITSTATUS(status), 2) << "cannot drop privileges to test permissions";
+    const std::string message = bytes_of(report);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << message;
+    EXPECT_NE(message.find("WAL mode"), std::string::npos) << message;
+    EXPECT_NE(message.find("app.db-shm"), std::string::npos) << message;
+    EXPECT_NE(message.find("immutable=1"), std::string::npos) << message;
+    EXPECT_NE(message.find("Run dbsafe as a user who can write to"), std::string::npos) << message;
 }
 
 }  // namespace

@@ -117,15 +117,25 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
                      " allowed: backups have stopped; check the schedule or cron job that runs "
                      "`dbsafe backup`"});
         }
-        if (opts.verify_newest) {
+        // Restore's byte copy of a damaged database is no SQLite image: the newest backup
+        // that is one is what a restore would use, so that is the one verified.
+        const manifest* image = nullptr;
+        for (const std::size_t i : detail::newest_first(listed.backups)) {
+            if (listed.backups[i].method != file_copy_method) {
+                image = &listed.backups[i];
+                break;
+            }
+        }
+        if (opts.verify_newest && image != nullptr) {
+            const manifest& newest_image = *image;
             auto checked = [&]() -> result<void> {
-                DBSAFE_TRY(auto readable, storage.open(newest.id));
+                DBSAFE_TRY(auto readable, storage.open(newest_image.id));
                 return verification.verify(backup_file{readable.path, &readable.description});
             }();
             if (!checked) {
                 report.findings.push_back(
                     {health_check::verification_failed,
-                     "the newest backup " + newest.id +
+                     "the newest backup " + newest_image.id +
                          " fails verification: " + checked.error().message +
                          "; do not rely on it: take a new backup and find out what damaged it"});
             }

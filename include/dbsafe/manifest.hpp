@@ -23,6 +23,11 @@ namespace dbsafe {
 
 inline constexpr int manifest_format_version = 1;
 
+// The method of restore's byte copy of a live database SQLite could not open (see
+// detail/restore_file.hpp): a `safety` backup that is not an SQLite image, so SQLite checks
+// fail on it by design; its checksum proves the copy is faithful.
+inline constexpr std::string_view file_copy_method = "file-copy";
+
 struct compression_info {
     std::string algorithm;  // "zstd"
     int level = 0;
@@ -50,7 +55,7 @@ struct manifest {
     std::string schema_policy = "user_version";
     std::vector<std::string> migrations;  // for migration-table schema policies
     std::int64_t user_version = 0;
-    std::string method;  // "backup-api" or "vacuum-into"
+    std::string method;  // "backup-api", "vacuum-into" or file_copy_method
     std::string dbsafe_version;
     double seconds = 0;  // wall time of the snapshot + verify
     std::optional<compression_info> compression;

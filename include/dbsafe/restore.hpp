@@ -262,8 +262,8 @@ inline error copy_not_committed(const error& e, const std::string& id, const std
                                 const std::filesystem::path& location) {
     return error(e.code, "not restoring backup " + id + " into " + target + ": " + e.message +
                              " (the live database was not changed: the copy is one transaction "
-                             "and it did not commit; safety backup " + safety_id +
-                             " was kept in " + location.string() + ")");
+                             "and it did not commit; safety backup " +
+                             safety_id + " was kept in " + location.string() + ")");
 }
 
 // The check restore_file.hpp runs on a new file: the same as on a live database.
@@ -275,19 +275,18 @@ inline result<void> check_new_file(sqlite3* db, const new_file_checks& c) {
 // `target` (detail/restore_file.hpp). `replace` only for replace_damaged_live.
 inline result<restore_report> restore_new_file(const readable_backup& chosen,
                                                const std::filesystem::path& target,
-                                               const restore_options& opts,
-                                               restore_report& report,
+                                               const restore_options& opts, restore_report& report,
                                                std::chrono::steady_clock::time_point started,
                                                bool replace, bool wal_mode = false) {
     const std::string what = replace ? "the damaged database" : "a database that was there";
     DBSAFE_TRYV(refuse_journal_beside(target, what));
     report.verify_seconds = seconds_since(started);
     const auto copy_started = std::chrono::steady_clock::now();
-    auto written = write_database_file(
-        chosen.path, chosen.description.checksum, target, chosen.description.id, replace,
-        new_file_checks{opts.required_tables, opts.after_restore, opts.memory_mapped_check,
-                        wal_mode},
-        check_new_file);
+    auto written = write_database_file(chosen.path, chosen.description.checksum, target,
+                                       chosen.description.id, replace,
+                                       new_file_checks{opts.required_tables, opts.after_restore,
+                                                       opts.memory_mapped_check, wal_mode},
+                                       check_new_file);
     if (!written) {
         return error(written.error().code, "not restoring backup " + chosen.description.id +
                                                " into " + target.string() + ": " +
@@ -313,21 +312,22 @@ result<restore_report> replace_damaged_live(Vault& vault, const readable_backup&
     if (!opts.replace_damaged) {
         return error(errc::not_a_database,
                      "not restoring backup " + id + " into " + target.string() + ": " +
-                         damage.message + ". A database SQLite cannot open cannot be restored "
+                         damage.message +
+                         ". A database SQLite cannot open cannot be restored "
                          "in place. If it is your damaged database, stop the application and "
                          "rerun with --replace-damaged (restore_options::replace_damaged): a "
                          "byte copy of the damaged file is kept as a safety backup, then the "
                          "file is replaced. Or write the backup to a new file: `dbsafe restore "
-                         "--to NEW_PATH --dir " + dir + " --id " + id +
-                         "` (the live database was not changed)");
+                         "--to NEW_PATH --dir " +
+                         dir + " --id " + id + "` (the live database was not changed)");
     }
     DBSAFE_TRYV(refuse_journal_beside(target, "the damaged database"));
     const bool wal_mode = is_wal_file(target);
     const auto safety_started = std::chrono::steady_clock::now();
     auto kept = keep_damaged_copy(vault, target);
     if (!kept) {
-        return error(kept.error().code, "not restoring backup " + id + " into " +
-                                            target.string() + ": the byte copy of the damaged "
+        return error(kept.error().code, "not restoring backup " + id + " into " + target.string() +
+                                            ": the byte copy of the damaged "
                                             "file could not be kept as a safety backup: " +
                                             kept.error().message +
                                             " (the live database was not changed)");
@@ -336,8 +336,10 @@ result<restore_report> replace_damaged_live(Vault& vault, const readable_backup&
     report.safety_seconds = seconds_since(safety_started);
     auto done = restore_new_file(chosen, target, opts, report, started, true, wal_mode);
     if (!done) {
-        return error(done.error().code, done.error().message + "; the damaged file's byte copy "
-                                        "is safety backup " + report.safety.id + " in " + dir);
+        return error(done.error().code, done.error().message +
+                                            "; the damaged file's byte copy "
+                                            "is safety backup " +
+                                            report.safety.id + " in " + dir);
     }
     return done;
 }
@@ -442,8 +444,9 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     auto outcome = copy_into_live(dest.db, backup_db.value().get(), opts.on_progress,
                                   opts.pages_per_step, busy, &committed);
     report.copy_seconds = seconds_since(copy_started);
-    if (!committed) return copy_not_committed(outcome.error(), id, target, report.safety.id,
-                                              vault.storage.location());
+    if (!committed)
+        return copy_not_committed(outcome.error(), id, target, report.safety.id,
+                                  vault.storage.location());
     if (outcome) {
         const auto check_started = std::chrono::steady_clock::now();
         outcome =
@@ -500,8 +503,8 @@ result<restore_report> run_restore_to(Vault& vault, const std::filesystem::path&
                      "not writing backup " + opts.id + " to " + to.string() +
                          ": it already exists, and --to writes a new file only. Choose a new "
                          "path, or restore into that database with `dbsafe restore " +
-                         to.string() + " --dir " + vault.storage.location().string() +
-                         " --id " + opts.id + "` (nothing was changed)");
+                         to.string() + " --dir " + vault.storage.location().string() + " --id " +
+                         opts.id + "` (nothing was changed)");
     }
     restore_report report;
     DBSAFE_TRY(auto chosen, vault.storage.open(opts.id));

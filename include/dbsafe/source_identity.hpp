@@ -93,8 +93,8 @@ inline result<void> require_backup_of(const manifest& m, const std::filesystem::
                  "not restoring backup " + m.id + " into " + live + ": it is a backup of " +
                      source + ", not of " + live + hint +
                      ". Restoring it would replace this database's content with another "
-                     "database's. Pick a backup of " + live + " (`dbsafe list --dir DIR --db " +
-                     live + "`), or, if " + live +
+                     "database's. Pick a backup of " +
+                     live + " (`dbsafe list --dir DIR --db " + live + "`), or, if " + live +
                      " really is that database moved or renamed, pass --allow-other-database "
                      "(restore_options::allow_other_database) (the live database was not "
                      "changed)");

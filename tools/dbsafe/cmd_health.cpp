@@ -76,7 +76,9 @@ void add_health_command(CLI::App& app, std::function<int()>& run) {
     auto* cmd = app.add_subcommand(
         "health", "Check that backups exist, are recent, fit the budget and verify (exit 0/1)");
     cmd->add_option("--dir", args->common.dir, "Backup directory")->required();
-    cmd->add_option("--db", args->db, "Only the backups of this database (its path; see `dbsafe list`, SOURCE column)");
+    cmd->add_option(
+        "--db", args->db,
+        "Only the backups of this database (its path; see `dbsafe list`, SOURCE column)");
     cmd->add_option("--max-age", args->max_age,
                     "Unhealthy when the newest backup is older than this (h d w m y, e.g. 26h)")
         ->check(duration_validator());

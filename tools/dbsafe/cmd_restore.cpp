@@ -46,7 +46,8 @@ result<std::string> latest_id(const schema_vault& vault, const std::string& data
                      (others == 0 ? std::string()
                                   : "; the " + std::to_string(others) +
                                         " other backup(s) there are of other databases: `dbsafe "
-                                        "list --dir " + dir +
+                                        "list --dir " +
+                                        dir +
                                         "` shows their sources; if this database was moved, "
                                         "restore one by --id with --allow-other-database") +
                      ")");

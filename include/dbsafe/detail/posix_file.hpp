@@ -187,7 +187,8 @@ inline result<void> remove_file(const std::filesystem::path& p) {
 inline result<void> refuse_url(const std::filesystem::path& dir) {
     const std::string s = dir.string();
     const auto end = s.find("://");
-    if (end == std::string::npos || end == 0 || std::isalpha(static_cast<unsigned char>(s[0])) == 0) {
+    if (end == std::string::npos || end == 0 ||
+        std::isalpha(static_cast<unsigned char>(s[0])) == 0) {
         return success();
     }
     for (std::size_t i = 0; i < end; ++i) {

@@ -60,7 +60,8 @@ inline result<void> refuse_journal_beside(const std::filesystem::path& target,
                          "not restoring into " + target.string() + ": " + side.string() +
                              " exists beside it and may hold changes of " + what +
                              " that SQLite would apply to the restored file. Stop every "
-                             "application using " + target.string() +
+                             "application using " +
+                             target.string() +
                              " (closing it cleanly folds the file in); if it is still there, "
                              "move it aside (keep it) and retry (nothing was changed)");
         }
@@ -90,8 +91,7 @@ result<manifest> keep_damaged_copy(Vault& vault, const std::filesystem::path& fi
                                  vault.options.free_space));
     const auto created = vault.now();
     auto staged = vault.storage.stage(make_backup_id(created, backup_kind::safety));
-    for (int attempt = 0; !staged && attempt < 8 &&
-                          staged.error().code == std::errc::file_exists;
+    for (int attempt = 0; !staged && attempt < 8 && staged.error().code == std::errc::file_exists;
          ++attempt) {
         staged = vault.storage.stage(make_backup_id(created, backup_kind::safety));
     }
@@ -108,7 +108,7 @@ result<manifest> keep_damaged_copy(Vault& vault, const std::filesystem::path& fi
         m.size_bytes = file_size_or_zero(s.path);
         DBSAFE_TRY(m.checksum, hash_file(s.path));
         m.sqlite_version = sqlite3_libversion();
-        m.method = "file-copy";
+        m.method = std::string(file_copy_method);
         return vault.storage.commit(s, std::move(m));
     }();
     if (!copied) vault.storage.discard(s);

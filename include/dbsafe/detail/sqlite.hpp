@@ -210,15 +210,21 @@ inline error classify_open_failure(const error& e, const std::filesystem::path& 
         // a file another user's checkpoint may be changing, and a torn copy is worse than none.
         const auto shm = path.string() + "-shm";
         return error(e.code,
-                     "cannot read " + path.string() + ": it is in WAL mode, and reading a WAL "
-                     "database needs its shared-memory file " + shm + " (and -wal), which "
-                     "this user cannot create or write (the database or its directory is not "
-                     "writable for this user; " + e.message + "). Run dbsafe as a user who "
-                     "can write to " + path.parent_path().string() +
-                     " (e.g. the database's owner), or make it writable; if nothing can be "
-                     "writing the database (a read-only snapshot or mount), copy it with "
-                     "`sqlite3 'file:" + path.string() +
-                     "?immutable=1' '.backup COPY.db'` and back up the copy");
+                     "cannot read " + path.string() +
+                         ": it is in WAL mode, and reading a WAL "
+                         "database needs its shared-memory file " +
+                         shm +
+                         " (and -wal), which "
+                         "this user cannot create or write (the database or its directory is not "
+                         "writable for this user; " +
+                         e.message +
+                         "). Run dbsafe as a user who "
+                         "can write to " +
+                         path.parent_path().string() +
+                         " (e.g. the database's owner), or make it writable; if nothing can be "
+                         "writing the database (a read-only snapshot or mount), copy it with "
+                         "`sqlite3 'file:" +
+                         path.string() + "?immutable=1' '.backup COPY.db'` and back up the copy");
     }
     if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
         return error(errc::not_a_database,
