@@ -112,6 +112,13 @@ TEST(CliRestoreTo, WritesANewFileAndTouchesNoLiveDatabase) {
     const auto again = run("restore app.db --to copy.db --dir bk --latest");
     EXPECT_EQ(again.exit_code, 1);
     EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+
+    // A compressed backup is decompressed on the way (builds with the zstd backend).
+    if (run("backup app.db --dir zbk --compress zstd").exit_code == 0) {
+        const auto unpacked = run("restore app.db --to unpacked.db --dir zbk --latest");
+        ASSERT_EQ(unpacked.exit_code, 0) << unpacked.err;
+        EXPECT_EQ(dump_rows(run.work / "unpacked.db"), changed);
+    }
 }
 
 TEST(CliPaths, FileColonDatabaseIsItself) {
