@@ -244,7 +244,9 @@ TEST_P(RestoreDamage, RestoresTheBackupRowByRowAndKeepsWhatWasThere) {
             backup_file{safety.value().path, &safety.value().description}));
         if (kind != damage::empty) {
             EXPECT_EQ(bytes_of(safety.value().path), damaged);
-            // The byte copy is no SQLite image: health verifies the newest backup that is one.
+            // The byte copy is no SQLite image: verify checks its checksum only, and health
+            // verifies the newest backup that is one.
+            EXPECT_TRUE(v.verify(safety.value().description.id));
             const auto health = v.health();
             ASSERT_TRUE(health);
             EXPECT_FALSE(health.value().has(health_check::verification_failed))
