@@ -108,6 +108,21 @@ TEST(SourceIdentity, ManifestRecordsTheCanonicalPathAndFileIdentityThroughSymlin
     EXPECT_FALSE(is_backup_of(m, dir / "vol" / "other.db"));
 }
 
+TEST(SourceIdentity, AMovedDatabaseNeedsTheOverrideAndTheRefusalSaysItLooksMoved) {
+    temp_dir dir;
+    test::create_sample_db(dir / "app.db", 20);
+    auto v = make_vault(dir / "bk");
+    const auto id = v.backup(dir / "app.db").value().id;
+    fs::rename(dir / "app.db", dir / "renamed.db");
+    const auto refused = v.restore(dir / "renamed.db", {.id = id});
+    ASSERT_FALSE(refused);
+    EXPECT_TRUE(refused.error().is(errc::other_database));
+    EXPECT_NE(refused.error().message.find("probably moved or renamed"), std::string::npos)
+        << refused.error().message;
+    const auto forced = v.restore(dir / "renamed.db", {.id = id, .allow_other_database = true});
+    EXPECT_TRUE(forced) << forced.error().message;
+}
+
 TEST(SourceIdentity, OldManifestsMatchByCanonicalAbsolutePathOrRelativeFileNameOnly) {
     temp_dir dir;
     manifest legacy;

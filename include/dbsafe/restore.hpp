@@ -375,7 +375,7 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     if (auto ok = vault.verification.verify(backup_file{chosen.path, &chosen.description}); !ok) {
         return untouched(ok.error(), "it failed verification: ");
     }
-    if (live.connection() == nullptr && !path_exists_nofollow(live.file())) {
+    if (live.connection() == nullptr && !exists_nofollow(live.file())) {
         return restore_new_file(chosen, live.file(), opts, report, started, false);
     }
 
@@ -498,7 +498,7 @@ result<restore_report> run_restore_to(Vault& vault, const std::filesystem::path&
         return error(errc::invalid_argument,
                      "restore needs the id of a backup (see `dbsafe list`)");
     }
-    if (path_exists_nofollow(to)) {
+    if (exists_nofollow(to)) {
         return error(std::make_error_code(std::errc::file_exists),
                      "not writing backup " + opts.id + " to " + to.string() +
                          ": it already exists, and --to writes a new file only. Choose a new "

@@ -21,14 +21,13 @@
 // source with no file (":memory:", empty) matches no database.
 #pragma once
 
-#include <sys/stat.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "dbsafe/detail/posix_file.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/storage/storage_target.hpp"
@@ -47,10 +46,9 @@ inline std::string canonical_source_path(const std::filesystem::path& database) 
 // Records `database` (a file) as the source of `m`.
 inline void record_source(manifest& m, const std::filesystem::path& database) {
     m.source_path = canonical_source_path(database);
-    struct stat st {};
-    if (::stat(database.c_str(), &st) == 0) {
-        m.source_device = static_cast<std::uint64_t>(st.st_dev);
-        m.source_inode = static_cast<std::uint64_t>(st.st_ino);
+    if (const auto id = detail::identity_of(database)) {
+        m.source_device = id->device;
+        m.source_inode = id->inode;
     }
 }
 
@@ -80,10 +78,9 @@ inline result<void> require_backup_of(const manifest& m, const std::filesystem::
     if (allow_other_database || is_backup_of(m, database)) return success();
     const std::string live = canonical_source_path(database);
     std::string hint;
-    struct stat st {};
-    if (m.source_device && m.source_inode && ::stat(database.c_str(), &st) == 0 &&
-        static_cast<std::uint64_t>(st.st_dev) == *m.source_device &&
-        static_cast<std::uint64_t>(st.st_ino) == *m.source_inode) {
+    const auto now = detail::identity_of(database);
+    if (m.source_device && m.source_inode && now &&
+        *now == detail::file_identity{*m.source_device, *m.source_inode}) {
         hint = " (" + live +
                " is the same file the backup was taken from, by device and inode: it was "
                "probably moved or renamed)";

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -174,6 +175,35 @@ inline result<void> rename_no_replace(const std::filesystem::path& from,
     }
     if (::unlink(from.c_str()) != 0) return os_error(errno, "cannot remove", from);
     return success();
+}
+
+// Atomically gives `from` the name `to`, replacing whatever file is at `to`.
+inline result<void> rename_replace(const std::filesystem::path& from,
+                                   const std::filesystem::path& to) {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+        return os_error(errno, "cannot rename " + from.string() + " onto", to);
+    }
+    return success();
+}
+
+// Whether anything (a file, a symlink, even a dangling one) stands at `p`. An error other than
+// "no such file" counts as something: callers use this to refuse writing there.
+inline bool exists_nofollow(const std::filesystem::path& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 || errno != ENOENT;
+}
+
+// The file's identity (st_dev, st_ino), following symlinks; nullopt when it cannot be stat'ed.
+struct file_identity {
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+    friend bool operator==(const file_identity&, const file_identity&) = default;
+};
+inline std::optional<file_identity> identity_of(const std::filesystem::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return std::nullopt;
+    return file_identity{static_cast<std::uint64_t>(st.st_dev),
+                         static_cast<std::uint64_t>(st.st_ino)};
 }
 
 inline result<void> remove_file(const std::filesystem::path& p) {

@@ -16,10 +16,7 @@
 // messages say to stop the application first.
 #pragma once
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -40,12 +37,6 @@
 #include "dbsafe/storage/storage_target.hpp"
 
 namespace dbsafe::detail {
-
-// What stands at `p` (without following a last-component symlink): nothing, or something.
-inline bool path_exists_nofollow(const std::filesystem::path& p) {
-    struct stat st {};
-    return ::lstat(p.c_str(), &st) == 0 || errno != ENOENT;
-}
 
 // A non-empty `-wal` or `-journal` beside `target` holds changes that belong to the file at
 // `target` (a WAL's committed transactions, a hot journal's rollback). SQLite would apply it to
@@ -164,13 +155,7 @@ inline result<void> write_database_file(
             side += suffix;
             DBSAFE_TRYV(remove_file(side));
         }
-        if (replace) {
-            if (::rename(tmp.c_str(), target.c_str()) != 0) {
-                return os_error(errno, "cannot rename onto", target);
-            }
-        } else {
-            DBSAFE_TRYV(rename_no_replace(tmp, target));
-        }
+        DBSAFE_TRYV(replace ? rename_replace(tmp, target) : rename_no_replace(tmp, target));
         return sync_directory(dir);
     }();
     if (!written) {
