@@ -83,7 +83,8 @@ pid_t spawn_restore(const scenario& s, const fs::path& live, int self_kill_after
     auto v = make_vault(s.backups);
     restore_options o;
     o.id = s.backup_id;
-    o.pages_per_step = 2;  // many steps: many moments inside the copy
+    o.allow_other_database = true;  // one backup, restored into a fresh copy per trial
+    o.pages_per_step = 2;           // many steps: many moments inside the copy
     int steps = 0;
     o.on_progress = [&](const progress& p) {
         if (self_kill_after_steps >= 0 && ++steps > self_kill_after_steps &&

@@ -251,6 +251,9 @@ TEST_P(RestoreModes, RepairsADamagedLiveDatabaseAndKeepsTheDamageAsTheSafetyBack
     EXPECT_FALSE(v.verify_file(safety.value().path));
 }
 
+// Issue 13 item 5 changed this test: a missing path (a typo) is refused because the backup is
+// of another database (restore now creates a missing database that IS the backup's source,
+// see restore_source_test.cpp), and a non-SQLite file needs --replace-damaged.
 TEST(Restore, RefusesMissingOrNonSqliteLiveDatabase) {
     temp_dir dir;
     const auto live = dir / "live.db";
@@ -260,14 +263,18 @@ TEST(Restore, RefusesMissingOrNonSqliteLiveDatabase) {
 
     const auto missing = v.restore(dir / "nope.db", {.id = id});
     ASSERT_FALSE(missing);
-    EXPECT_TRUE(missing.error().is(errc::not_found)) << missing.error().message;
+    EXPECT_TRUE(missing.error().is(errc::other_database)) << missing.error().message;
     EXPECT_FALSE(fs::exists(dir / "nope.db"));
 
     const auto text = dir / "notes.txt";
     std::ofstream(text) << std::string(5000, 'x');
-    const auto not_db = v.restore(text, {.id = id});
+    restore_options opts;
+    opts.id = id;
+    opts.allow_other_database = true;
+    const auto not_db = v.restore(text, opts);
     ASSERT_FALSE(not_db);
     EXPECT_TRUE(not_db.error().is(errc::not_a_database)) << not_db.error().message;
+    EXPECT_NE(not_db.error().message.find("--replace-damaged"), std::string::npos);
     EXPECT_EQ(fs::file_size(text), 5000u);
     EXPECT_EQ(count_kind(v, backup_kind::safety), 0u);
 }
@@ -281,7 +288,8 @@ TEST(Restore, RefusesBackupWithADifferentPageSize) {
     const auto live = dir / "live.db";
     test::create_sample_db(live, 50);
     const auto before = dump_rows(live);
-    const auto done = v.restore(live, {.id = id});
+    // Another database's backup since issue 13: the override lets the page-size check speak.
+    const auto done = v.restore(live, {.id = id, .allow_other_database = true});
     ASSERT_FALSE(done);
     EXPECT_TRUE(done.error().is(errc::unsupported)) << done.error().message;
     EXPECT_NE(done.error().message.find("page size 1024"), std::string::npos);

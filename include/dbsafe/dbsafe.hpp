@@ -35,6 +35,7 @@
 #include "dbsafe/snapshot/online_backup.hpp"
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
 #include "dbsafe/snapshot/vacuum_into.hpp"
+#include "dbsafe/source_identity.hpp"
 #include "dbsafe/storage/local_directory.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 #include "dbsafe/vault.hpp"

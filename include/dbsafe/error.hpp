@@ -35,6 +35,7 @@ enum class errc {
     restore_failed,        // a restore failed and the database was recovered (or not: see message)
     migration_failed,      // a guarded migration failed and was rolled back
     unsupported,           // a valid request this build or platform cannot serve
+    other_database,        // the backup is of another database (restore needs an override)
 };
 
 class errc_category final : public std::error_category {
@@ -80,6 +81,8 @@ class errc_category final : public std::error_category {
                 return "migration failed";
             case errc::unsupported:
                 return "unsupported";
+            case errc::other_database:
+                return "backup of another database";
         }
         return "unknown dbsafe error";
     }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/parse_units.hpp"
+#include "dbsafe/source_identity.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
@@ -31,6 +33,7 @@ struct health_options {
     std::chrono::seconds debris_grace{std::chrono::hours{24}};   // as prune_options: younger
                                                                  // debris may be a running backup
     std::optional<std::chrono::system_clock::time_point> now{};  // empty: the vault's clock
+    std::filesystem::path database{};  // only this database's backups (source_identity.hpp)
 };
 
 enum class health_check { no_backup, too_old, too_large, verification_failed, debris };
@@ -90,7 +93,8 @@ template <storage_target Storage, verifier Verifier>
 result<health_report> check_health(const Storage& storage, const Verifier& verification,
                                    std::chrono::system_clock::time_point now,
                                    const health_options& opts = {}) {
-    DBSAFE_TRY(const listing listed, storage.list());
+    DBSAFE_TRY(listing listed, storage.list());
+    if (!opts.database.empty()) detail::keep_backups_of(listed, opts.database);
     const std::string where = std::filesystem::path(storage.location()).string();
     health_report report;
     report.backup_count = listed.backups.size();
@@ -113,15 +117,25 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
                      " allowed: backups have stopped; check the schedule or cron job that runs "
                      "`dbsafe backup`"});
         }
-        if (opts.verify_newest) {
+        // Restore's byte copy of a damaged database is no SQLite image: the newest backup
+        // that is one is what a restore would use, so that is the one verified.
+        const manifest* image = nullptr;
+        for (const std::size_t i : detail::newest_first(listed.backups)) {
+            if (listed.backups[i].method != file_copy_method) {
+                image = &listed.backups[i];
+                break;
+            }
+        }
+        if (opts.verify_newest && image != nullptr) {
+            const manifest& newest_image = *image;
             auto checked = [&]() -> result<void> {
-                DBSAFE_TRY(auto readable, storage.open(newest.id));
+                DBSAFE_TRY(auto readable, storage.open(newest_image.id));
                 return verification.verify(backup_file{readable.path, &readable.description});
             }();
             if (!checked) {
                 report.findings.push_back(
                     {health_check::verification_failed,
-                     "the newest backup " + newest.id +
+                     "the newest backup " + newest_image.id +
                          " fails verification: " + checked.error().message +
                          "; do not rely on it: take a new backup and find out what damaged it"});
             }

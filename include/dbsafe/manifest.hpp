@@ -23,6 +23,11 @@ namespace dbsafe {
 
 inline constexpr int manifest_format_version = 1;
 
+// The method of restore's byte copy of a live database SQLite could not open (see
+// detail/restore_file.hpp): a `safety` backup that is not an SQLite image, so SQLite checks
+// fail on it by design; its checksum proves the copy is faithful.
+inline constexpr std::string_view file_copy_method = "file-copy";
+
 struct compression_info {
     std::string algorithm;  // "zstd"
     int level = 0;
@@ -34,7 +39,12 @@ struct manifest {
     std::string id;
     backup_kind kind = backup_kind::manual;
     std::chrono::system_clock::time_point created_at{};
-    std::string source_path;       // the live database, as given
+    // The live database this is a backup of (see source_identity.hpp): its canonical absolute
+    // path (0.1 manifests: the path as given, maybe relative), and the file's identity when
+    // the backup was taken, a hint that says "the same file, moved" in messages.
+    std::string source_path;
+    std::optional<std::uint64_t> source_device;
+    std::optional<std::uint64_t> source_inode;
     std::string file;              // data file name inside the backup directory
     std::uint64_t size_bytes = 0;  // of the (uncompressed) database image
     dbsafe::checksum checksum;     // of the (uncompressed) database image
@@ -45,7 +55,7 @@ struct manifest {
     std::string schema_policy = "user_version";
     std::vector<std::string> migrations;  // for migration-table schema policies
     std::int64_t user_version = 0;
-    std::string method;  // "backup-api" or "vacuum-into"
+    std::string method;  // "backup-api", "vacuum-into" or file_copy_method
     std::string dbsafe_version;
     double seconds = 0;  // wall time of the snapshot + verify
     std::optional<compression_info> compression;
@@ -125,6 +135,8 @@ inline nlohmann::json to_json(const manifest& m) {
                             {"compressed_size", m.compression->compressed_size}};
     }
     if (m.seal) j["seal"] = {{"algorithm", m.seal->algorithm}, {"hex", m.seal->hex}};
+    if (m.source_device) j["source_device"] = *m.source_device;
+    if (m.source_inode) j["source_inode"] = *m.source_inode;
     return j;
 }
 
@@ -191,6 +203,15 @@ inline result<manifest> parse_manifest(std::string_view text, const std::string&
         if (!created) return bad("created_at is not an ISO 8601 UTC time");
         m.created_at = *created;
         m.source_path = j.value("source_path", "");
+        if (j.contains("source_device") || j.contains("source_inode")) {
+            const auto device = detail::manifest_integer<std::uint64_t>(j, "source_device", {});
+            const auto inode = detail::manifest_integer<std::uint64_t>(j, "source_inode", {});
+            if (!device || !inode) {
+                return bad("source_device and source_inode must both be non-negative integers");
+            }
+            m.source_device = device;
+            m.source_inode = inode;
+        }
         m.file = j.at("file").get<std::string>();
         if (m.file != m.id + ".db" && !m.file.starts_with(m.id + ".db.")) {
             return bad("data file '" + m.file + "' does not belong to id '" + m.id + "'");

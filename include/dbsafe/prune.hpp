@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -26,6 +27,7 @@
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/parse_units.hpp"
 #include "dbsafe/retention/retention_policy.hpp"
+#include "dbsafe/source_identity.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 
 namespace dbsafe {
@@ -37,6 +39,9 @@ struct prune_options {
     std::chrono::seconds debris_grace{std::chrono::hours{24}};
     std::optional<std::chrono::system_clock::time_point> now{};  // empty: the vault's clock
     std::vector<std::string> protected_ids{};                    // kept whatever the policy says
+    // Only the backups of this database (source_identity.hpp); empty: every backup. Debris is
+    // swept either way: it belongs to no database.
+    std::filesystem::path database{};
 };
 
 struct pruned_backup {
@@ -159,6 +164,7 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
                            std::chrono::system_clock::time_point now,
                            const prune_options& opts = {}) {
     DBSAFE_TRY(listing listed, storage.list());
+    if (!opts.database.empty()) detail::keep_backups_of(listed, opts.database);
     prune_report report;
     report.now = now;
     report.dry_run = opts.dry_run;

@@ -39,11 +39,13 @@
 #include "dbsafe/backup_kind.hpp"
 #include "dbsafe/database_ref.hpp"
 #include "dbsafe/detail/fast_copy_vfs.hpp"
+#include "dbsafe/detail/restore_file.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/progress.hpp"
 #include "dbsafe/schema/schema_version.hpp"
+#include "dbsafe/source_identity.hpp"
 #include "dbsafe/verify/checksum_matches.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
@@ -62,11 +64,20 @@ struct restore_options {
     // 3x faster, but a disk read error arrives as SIGBUS (see verify/sqlite_checks.hpp). Off in
     // the library, on in the `dbsafe` tool.
     bool memory_mapped_check = false;
+    // A backup of another database (source_identity.hpp) is refused unless this is set: e.g.
+    // the live database was moved or renamed since the backup was taken.
+    bool allow_other_database = false;
+    // A live database damaged beyond opening (truncated, page 1 overwritten, not an SQLite
+    // file) cannot be restored in place. Set, its file is replaced instead, after a byte copy
+    // of it is kept as the safety backup (detail/restore_file.hpp). Stop the application
+    // first: a process that still has the file open would go on writing to the old one.
+    bool replace_damaged = false;
 };
 
 struct restore_report {
     manifest restored;  // the backup now in the live database
     manifest safety;    // the live database as it was, kept as a backup of kind `safety`
+                        // (empty id: there was none, the restore wrote a new file)
     std::string database;
     double verify_seconds = 0;  // verifying the backup, schema and page-size checks
     double safety_seconds = 0;  // taking and verifying the safety backup
@@ -120,7 +131,8 @@ inline result<live_database> open_live(const database_ref& ref, int busy_timeout
 // backup) into the main database of `dest`, as one write transaction on `dest`.
 inline result<void> copy_into_live(sqlite3* dest, sqlite3* src,
                                    const progress_callback& on_progress, int pages_per_step,
-                                   std::chrono::milliseconds busy_timeout) {
+                                   std::chrono::milliseconds busy_timeout,
+                                   bool* committed = nullptr) {
     using clock = std::chrono::steady_clock;
     const std::string what = "copy of " + database_name(src) + " into " + database_name(dest);
     DBSAFE_TRY(const auto page_size, query_int(src, "PRAGMA page_size"));
@@ -143,7 +155,12 @@ inline result<void> copy_into_live(sqlite3* dest, sqlite3* src,
             if (on_progress) {
                 on_progress(progress{total - left, total, static_cast<std::uint64_t>(page_size)});
             }
-            if (rc == SQLITE_DONE) break;
+            if (rc == SQLITE_DONE) {
+                // The step that returns DONE commits. Until then every failure leaves `dest`
+                // as it was: the backup's finish rolls its write transaction back.
+                if (committed != nullptr) *committed = true;
+                break;
+            }
             continue;
         }
         if (is_busy(rc)) {
@@ -155,7 +172,8 @@ inline result<void> copy_into_live(sqlite3* dest, sqlite3* src,
                 return error(errc::busy_timeout,
                              "the " + what + " waited " + std::to_string(busy_timeout.count()) +
                                  " ms for other connections' locks; close or finish them "
-                                 "(long reads, open transactions) and retry");
+                                 "(long reads, open transactions) and retry, or wait longer "
+                                 "(`--busy-timeout`, vault_options::busy_timeout)");
             }
             std::this_thread::sleep_for(backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
@@ -236,6 +254,96 @@ inline double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// The copy into the live database failed before it committed (a lock timeout, a full disk):
+// the live database is exactly as it was, so there is nothing to recover and the message says
+// so (it used to say "RECOVERY ALSO FAILED" when the recovery met the same lock).
+inline error copy_not_committed(const error& e, const std::string& id, const std::string& target,
+                                const std::string& safety_id,
+                                const std::filesystem::path& location) {
+    return error(e.code, "not restoring backup " + id + " into " + target + ": " + e.message +
+                             " (the live database was not changed: the copy is one transaction "
+                             "and it did not commit; safety backup " +
+                             safety_id + " was kept in " + location.string() + ")");
+}
+
+// The check restore_file.hpp runs on a new file: the same as on a live database.
+inline result<void> check_new_file(sqlite3* db, const new_file_checks& c) {
+    return check_live(db, c.required_tables, c.hook, c.memory_mapped);
+}
+
+// A missing live database, or `restore --to`: the verified backup becomes the new file
+// `target` (detail/restore_file.hpp). `replace` only for replace_damaged_live.
+inline result<restore_report> restore_new_file(const readable_backup& chosen,
+                                               const std::filesystem::path& target,
+                                               const restore_options& opts, restore_report& report,
+                                               std::chrono::steady_clock::time_point started,
+                                               bool replace, bool wal_mode = false) {
+    const std::string what = replace ? "the damaged database" : "a database that was there";
+    DBSAFE_TRYV(refuse_journal_beside(target, what));
+    report.verify_seconds = seconds_since(started);
+    const auto copy_started = std::chrono::steady_clock::now();
+    auto written = write_database_file(chosen.path, chosen.description.checksum, target,
+                                       chosen.description.id, replace,
+                                       new_file_checks{opts.required_tables, opts.after_restore,
+                                                       opts.memory_mapped_check, wal_mode},
+                                       check_new_file);
+    if (!written) {
+        return error(written.error().code, "not restoring backup " + chosen.description.id +
+                                               " into " + target.string() + ": " +
+                                               written.error().message + " (" + target.string() +
+                                               " was not changed)");
+    }
+    report.copy_seconds = seconds_since(copy_started);
+    report.database = target.string();
+    report.total_seconds = seconds_since(started);
+    return report;
+}
+
+// The live database cannot be opened as one (truncated, page 1 damaged, not an SQLite file):
+// with opts.replace_damaged, keep a byte copy of it as the safety backup and replace it.
+template <class Vault>
+result<restore_report> replace_damaged_live(Vault& vault, const readable_backup& chosen,
+                                            const std::filesystem::path& target,
+                                            const restore_options& opts, restore_report& report,
+                                            std::chrono::steady_clock::time_point started,
+                                            const error& damage) {
+    const std::string& id = chosen.description.id;
+    const std::string dir = vault.storage.location().string();
+    if (!opts.replace_damaged) {
+        return error(errc::not_a_database,
+                     "not restoring backup " + id + " into " + target.string() + ": " +
+                         damage.message +
+                         ". A database SQLite cannot open cannot be restored "
+                         "in place. If it is your damaged database, stop the application and "
+                         "rerun with --replace-damaged (restore_options::replace_damaged): a "
+                         "byte copy of the damaged file is kept as a safety backup, then the "
+                         "file is replaced. Or write the backup to a new file: `dbsafe restore "
+                         "--to NEW_PATH --dir " +
+                         dir + " --id " + id + "` (the live database was not changed)");
+    }
+    DBSAFE_TRYV(refuse_journal_beside(target, "the damaged database"));
+    const bool wal_mode = is_wal_file(target);
+    const auto safety_started = std::chrono::steady_clock::now();
+    auto kept = keep_damaged_copy(vault, target);
+    if (!kept) {
+        return error(kept.error().code, "not restoring backup " + id + " into " + target.string() +
+                                            ": the byte copy of the damaged "
+                                            "file could not be kept as a safety backup: " +
+                                            kept.error().message +
+                                            " (the live database was not changed)");
+    }
+    report.safety = std::move(kept).value();
+    report.safety_seconds = seconds_since(safety_started);
+    auto done = restore_new_file(chosen, target, opts, report, started, true, wal_mode);
+    if (!done) {
+        return error(done.error().code, done.error().message +
+                                            "; the damaged file's byte copy "
+                                            "is safety backup " +
+                                            report.safety.id + " in " + dir);
+    }
+    return done;
+}
+
 template <class Vault>
 result<restore_report> run_restore(Vault& vault, const database_ref& live,
                                    const restore_options& opts) {
@@ -261,11 +369,21 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     if (!opened_backup) return untouched(opened_backup.error(), "");
     auto chosen = std::move(opened_backup).value();
     report.restored = chosen.description;
+    if (!live.file().empty()) {
+        DBSAFE_TRYV(require_backup_of(chosen.description, live.file(), opts.allow_other_database));
+    }
     if (auto ok = vault.verification.verify(backup_file{chosen.path, &chosen.description}); !ok) {
         return untouched(ok.error(), "it failed verification: ");
     }
+    if (live.connection() == nullptr && !exists_nofollow(live.file())) {
+        return restore_new_file(chosen, live.file(), opts, report, started, false);
+    }
 
     auto opened = open_live(live, static_cast<int>(busy.count()));
+    if (!opened && opened.error().is(errc::not_a_database) && live.connection() == nullptr) {
+        return replace_damaged_live(vault, chosen, live.file(), opts, report, started,
+                                    opened.error());
+    }
     if (!opened) return untouched(opened.error(), "");
     live_database dest = std::move(opened).value();
     report.database = dest.name;
@@ -322,9 +440,13 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
 
     // 5 and 6.
     const auto copy_started = std::chrono::steady_clock::now();
+    bool committed = false;
     auto outcome = copy_into_live(dest.db, backup_db.value().get(), opts.on_progress,
-                                  opts.pages_per_step, busy);
+                                  opts.pages_per_step, busy, &committed);
     report.copy_seconds = seconds_since(copy_started);
+    if (!committed)
+        return copy_not_committed(outcome.error(), id, target, report.safety.id,
+                                  vault.storage.location());
     if (outcome) {
         const auto check_started = std::chrono::steady_clock::now();
         outcome =
@@ -365,6 +487,33 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
                                            "`dbsafe restore " +
                                            target + " --dir " + vault.storage.location().string() +
                                            " --id " + safety_id + "`");
+}
+
+// `restore --to`: the backup `opts.id` as the new file `to`; no live database is touched.
+template <class Vault>
+result<restore_report> run_restore_to(Vault& vault, const std::filesystem::path& to,
+                                      const restore_options& opts) {
+    const auto started = std::chrono::steady_clock::now();
+    if (opts.id.empty()) {
+        return error(errc::invalid_argument,
+                     "restore needs the id of a backup (see `dbsafe list`)");
+    }
+    if (exists_nofollow(to)) {
+        return error(std::make_error_code(std::errc::file_exists),
+                     "not writing backup " + opts.id + " to " + to.string() +
+                         ": it already exists, and --to writes a new file only. Choose a new "
+                         "path, or restore into that database with `dbsafe restore " +
+                         to.string() + " --dir " + vault.storage.location().string() + " --id " +
+                         opts.id + "` (nothing was changed)");
+    }
+    restore_report report;
+    DBSAFE_TRY(auto chosen, vault.storage.open(opts.id));
+    report.restored = chosen.description;
+    if (auto ok = vault.verification.verify(backup_file{chosen.path, &chosen.description}); !ok) {
+        return error(ok.error().code, "not writing backup " + opts.id + " to " + to.string() +
+                                          ": it failed verification: " + ok.error().message);
+    }
+    return restore_new_file(chosen, to, opts, report, started, false);
 }
 
 }  // namespace detail

@@ -34,6 +34,7 @@
 #include "dbsafe/schema/schema_version.hpp"
 #include "dbsafe/schema/user_version.hpp"
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
+#include "dbsafe/source_identity.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 #include "dbsafe/verify/verifier.hpp"
 #include "dbsafe/version.hpp"
@@ -123,7 +124,11 @@ struct basic_vault {
         m.id = staged.id;
         m.kind = opts.kind;
         m.created_at = created;
-        m.source_path = src.file.empty() ? detail::database_name(src.db) : src.file.string();
+        if (src.file.empty()) {
+            m.source_path = detail::database_name(src.db);
+        } else {
+            record_source(m, src.file);
+        }
         m.page_size = info.page_size;
         m.page_count = info.page_count;
         m.sqlite_version = sqlite3_libversion();
@@ -148,10 +153,13 @@ struct basic_vault {
         if (auto checked = opts.verify ? verification.verify(backup_file{staged.path, &m, true})
                                        : result<void>(success());
             !checked) {
-            return error(checked.error().code, "backup of " + m.source_path +
-                                                   " failed verification and was not "
-                                                   "published: " +
-                                                   checked.error().message);
+            const bool source_damaged = checked.error().is(errc::verification_failed);
+            return error(checked.error().code,
+                         "backup of " + m.source_path +
+                             (source_damaged ? " was not published: the SOURCE database is "
+                                               "damaged: "
+                                             : " failed verification and was not published: ") +
+                             checked.error().message);
         }
         m.seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -184,6 +192,14 @@ struct basic_vault {
     // backup first and automatic recovery from it; see restore.hpp for the steps.
     result<restore_report> restore(const database_ref& live, const restore_options& opts) {
         return detail::run_restore(*this, live, opts);
+    }
+
+    // Writes backup `opts.id` to the new file `to` (refused if anything stands there), through
+    // a temporary file beside it; touches no live database. Compressed backups are decompressed.
+    // opts.required_tables and opts.after_restore are checked on the new file.
+    result<restore_report> restore_to(const std::filesystem::path& to,
+                                      const restore_options& opts) {
+        return detail::run_restore_to(*this, to, opts);
     }
 
     // Checks any SQLite file (no manifest: no checksum to compare).

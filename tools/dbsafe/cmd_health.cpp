@@ -1,5 +1,5 @@
 // dbsafe health --dir DIR [--max-age 26h] [--max-total-size SIZE] [--check full|quick|none]
-//               [--debris-grace 24h] [--json]
+//               [--debris-grace 24h] [--db PATH] [--json]
 // Exit 0 when healthy, 1 when unhealthy (every finding listed), 2 on a usage error: made for
 // cron jobs and monitoring probes.
 #include <iostream>
@@ -16,6 +16,7 @@ struct health_args {
     std::string max_total_size;
     std::string check = "full";
     std::string debris_grace = "24h";
+    std::string db;
 };
 
 int run_health(const health_args& a) {
@@ -31,7 +32,8 @@ int run_health(const health_args& a) {
                         .max_total_size = std::nullopt,
                         .verify_newest = true,
                         .debris_grace = parse_duration(a.debris_grace).value(),
-                        .now = std::nullopt};
+                        .now = std::nullopt,
+                        .database = a.db};
     if (!a.max_age.empty()) opts.max_age = parse_duration(a.max_age).value();
     if (!a.max_total_size.empty()) opts.max_total_size = parse_size(a.max_total_size).value();
     auto checked = vault.health(opts);
@@ -72,6 +74,9 @@ void add_health_command(CLI::App& app, std::function<int()>& run) {
     auto* cmd = app.add_subcommand(
         "health", "Check that backups exist, are recent, fit the budget and verify (exit 0/1)");
     cmd->add_option("--dir", args->common.dir, "Backup directory")->required();
+    cmd->add_option(
+        "--db", args->db,
+        "Only the backups of this database (its path; see `dbsafe list`, SOURCE column)");
     cmd->add_option("--max-age", args->max_age,
                     "Unhealthy when the newest backup is older than this (h d w m y, e.g. 26h)")
         ->check(duration_validator());

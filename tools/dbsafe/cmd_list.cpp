@@ -1,28 +1,39 @@
-// dbsafe list --dir DIR [--json]
+// dbsafe list --dir DIR [--db PATH] [--json]
 #include <iostream>
 
 #include "cli.hpp"
 
 namespace dbsafe::cli {
 
+struct list_args : common_options {
+    std::string db;  // only the backups of this database
+};
+
 void add_list_command(CLI::App& app, std::function<int()>& run) {
-    auto args = std::make_shared<common_options>();
+    auto args = std::make_shared<list_args>();
     auto* cmd = app.add_subcommand("list", "List the backups in a directory, newest first");
     cmd->add_option("--dir", args->dir, "Backup directory")->required();
+    cmd->add_option("--db", args->db, "Only the backups of this database (its path)");
     cmd->add_flag("--json", args->json, "Print one JSON array of manifests");
     cmd->callback([args, &run] {
         run = [args] {
             const cli_storage storage{args->dir};
             auto listed = storage.list();
             if (!listed) return report(listed.error());
-            const auto& l = listed.value();
+            auto& l = listed.value();
+            if (!args->db.empty()) detail::keep_backups_of(l, args->db);
             if (args->json) {
                 nlohmann::json out = nlohmann::json::array();
                 for (const auto& m : l.backups) out.push_back(manifest_json(m));
                 print_json(out);
             } else {
-                if (l.backups.empty()) std::cout << "no backups in " << args->dir << "\n";
-                for (const auto& m : l.backups) std::cout << manifest_line(m) << "\n";
+                if (l.backups.empty()) {
+                    std::cout << "no backups" << (args->db.empty() ? "" : " of " + args->db)
+                              << " in " << args->dir << "\n";
+                }
+                for (const auto& m : l.backups) {
+                    std::cout << manifest_line(m) << "  " << m.source_path << "\n";
+                }
             }
             // Debris is reported, never hidden: it means a backup was interrupted.
             for (const auto& d : l.leftovers) {

@@ -28,6 +28,7 @@ struct prune_args {
     std::string now;
     std::string debris_grace = "24h";
     bool dry_run = false;
+    std::string db;
 };
 
 // The flags as a policy. Values were validated by the option checks, so value() cannot throw.
@@ -66,7 +67,8 @@ int run_prune(const prune_args& a) {
     prune_options opts{.dry_run = a.dry_run,
                        .debris_grace = parse_duration(a.debris_grace).value(),
                        .now = std::nullopt,
-                       .protected_ids = {}};
+                       .protected_ids = {},
+                       .database = a.db};
     if (!a.now.empty()) opts.now = detail::parse_iso8601(a.now);
     auto pruned = vault.prune(opts);
     if (!pruned) return report(pruned.error());
@@ -137,6 +139,9 @@ void add_prune_command(CLI::App& app, std::function<int()>& run) {
     auto* cmd = app.add_subcommand(
         "prune", "Delete backups the retention policy no longer keeps, and sweep old debris");
     cmd->add_option("--dir", args->common.dir, "Backup directory")->required();
+    cmd->add_option("--db", args->db,
+                    "Only the backups of this database (its path; see `dbsafe list`); "
+                    "retention applies to them alone");
     cmd->add_option("--keep-within", args->keep_within,
                     "Keep backups younger than this (h d w m y, e.g. 30d)")
         ->check(duration_validator());

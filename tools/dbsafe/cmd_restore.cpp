@@ -1,6 +1,8 @@
 // dbsafe restore DB --dir DIR (--id ID | --latest) [--schema user_version|migrations:TABLE|
 //                sql:QUERY] [--require-table NAME]... [--verify full|quick]
-//                [--allow-newer-schema] [--json]
+//                [--allow-newer-schema] [--allow-other-database] [--replace-damaged] [--json]
+// dbsafe restore [DB] --to NEW_PATH --dir DIR (--id ID | --latest): the backup as a new file;
+//                no live database is touched (DB names whose newest backup --latest takes).
 #include <iostream>
 
 #include "cli.hpp"
@@ -19,19 +21,37 @@ struct restore_args {
     std::vector<std::string> required;
     std::string verify = "full";
     bool allow_newer = false;
+    bool allow_other_database = false;
+    bool replace_damaged = false;
+    std::string to;
     double space_factor = 2.0;
     int busy_timeout_ms = 10000;
 };
 
-// --latest: the newest backup that is not a safety backup. Safety backups are restore's own
-// recovery points; picking one would make a second `restore --latest` undo the first.
-result<std::string> latest_id(const schema_vault& vault) {
-    DBSAFE_TRY(const listing l, vault.list());
+// --latest: the newest backup OF THIS DATABASE (source_identity.hpp) that is not a safety
+// backup. Safety backups are restore's own recovery points; picking one would make a second
+// `restore --latest` undo the first. Backups of other databases in the same directory are
+// never candidates, --allow-other-database or not: that flag needs an explicit --id.
+result<std::string> latest_id(const schema_vault& vault, const std::string& database) {
+    DBSAFE_TRY(listing l, vault.list());
+    const std::size_t all = l.backups.size();
+    detail::keep_backups_of(l, database);
     for (const auto& m : l.backups) {
         if (m.kind != backup_kind::safety) return m.id;
     }
-    return error(errc::not_found, "no backup to restore in " + vault.storage.location().string() +
-                                      " (safety backups are only restored by --id)");
+    const std::string dir = vault.storage.location().string();
+    const std::size_t others = all - l.backups.size();
+    return error(errc::not_found,
+                 "no backup of " + canonical_source_path(database) + " to restore in " + dir +
+                     " (safety backups are only restored by --id" +
+                     (others == 0 ? std::string()
+                                  : "; the " + std::to_string(others) +
+                                        " other backup(s) there are of other databases: `dbsafe "
+                                        "list --dir " +
+                                        dir +
+                                        "` shows their sources; if this database was moved, "
+                                        "restore one by --id with --allow-other-database") +
+                     ")");
 }
 
 int run_restore(const restore_args& a) {
@@ -48,7 +68,7 @@ int run_restore(const restore_args& a) {
                        .schema = parse_schema_policy(a.schema).value()};
     std::string id = a.id;
     if (a.latest) {
-        auto found = latest_id(vault);
+        auto found = latest_id(vault, a.database);
         if (!found) return report(found.error());
         id = found.value();
     }
@@ -58,13 +78,16 @@ int run_restore(const restore_args& a) {
     opts.required_tables = a.required;
     opts.on_progress = make_progress_bar();
     opts.memory_mapped_check = checks_memory_mapped();
-    auto done = vault.restore(a.database, opts);
+    opts.allow_other_database = a.allow_other_database;
+    opts.replace_damaged = a.replace_damaged;
+    auto done = a.to.empty() ? vault.restore(a.database, opts) : vault.restore_to(a.to, opts);
     if (!done) return report(done.error());
     const restore_report& r = done.value();
     if (a.common.json) {
         nlohmann::json j = {{"database", json_path(r.database)},
                             {"restored", manifest_json(r.restored)},
-                            {"safety_backup", manifest_json(r.safety)},
+                            {"safety_backup", r.safety.id.empty() ? nlohmann::json(nullptr)
+                                                                  : manifest_json(r.safety)},
                             {"seconds",
                              {{"verify", r.verify_seconds},
                               {"safety_backup", r.safety_seconds},
@@ -75,10 +98,14 @@ int run_restore(const restore_args& a) {
     } else {
         std::cout << "restored " << r.restored.id << " (" << to_string(r.restored.kind) << ", "
                   << detail::format_iso8601(r.restored.created_at) << ", schema "
-                  << r.restored.schema_version << ") into " << r.database << "\n"
-                  << "  safety backup of the previous content: " << r.safety.id << " in "
-                  << a.common.dir << "\n"
-                  << "  verify " << r.verify_seconds << " s, safety backup " << r.safety_seconds
+                  << r.restored.schema_version << ") into " << r.database << "\n";
+        if (r.safety.id.empty()) {
+            std::cout << "  (a new file: there was no previous content to keep)\n";
+        } else {
+            std::cout << "  safety backup of the previous content: " << r.safety.id << " in "
+                      << a.common.dir << "\n";
+        }
+        std::cout << "  verify " << r.verify_seconds << " s, safety backup " << r.safety_seconds
                   << " s, copy " << r.copy_seconds << " s, check " << r.check_seconds
                   << " s, total " << r.total_seconds << " s\n";
     }
@@ -93,7 +120,12 @@ void add_restore_command(CLI::App& app, std::function<int()>& run) {
         "restore",
         "Restore a backup into a live database (verified; a safety backup is taken first and "
         "restored automatically if anything fails)");
-    cmd->add_option("database", args->database, "The live SQLite database file")->required();
+    cmd->add_option("database", args->database,
+                    "The live SQLite database file (with --to: optional, names the database "
+                    "whose newest backup --latest takes)");
+    cmd->add_option("--to", args->to,
+                    "Write the backup to this NEW file instead (refused if it exists); no live "
+                    "database is touched");
     cmd->add_option("--dir", args->common.dir, "Backup directory")->required();
     auto* id = cmd->add_option("--id", args->id, "The backup to restore (see `dbsafe list`)")
                    ->check(id_validator());
@@ -109,6 +141,12 @@ void add_restore_command(CLI::App& app, std::function<int()>& run) {
         ->check(CLI::IsMember({"full", "quick"}));
     cmd->add_flag("--allow-newer-schema", args->allow_newer,
                   "Restore even if the backup's schema is newer than the live database's");
+    cmd->add_flag("--allow-other-database", args->allow_other_database,
+                  "Restore a backup (by --id) whose source is another database, e.g. this "
+                  "database before it was moved or renamed");
+    cmd->add_flag("--replace-damaged", args->replace_damaged,
+                  "Replace a live database SQLite cannot open (truncated, damaged header), "
+                  "keeping a byte copy of it as the safety backup; stop the application first");
     cmd->add_option("--space-factor", args->space_factor,
                     "Free space required for the safety backup, in multiples of database + WAL "
                     "(default 2, 0 = off)")
@@ -119,6 +157,15 @@ void add_restore_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_flag("--json", args->common.json, "Print the outcome as one JSON line");
     cmd->callback([args, &run] {
         if (args->id.empty() && !args->latest) throw CLI::RequiredError("--id or --latest");
+        if (args->database.empty() && args->to.empty()) {
+            throw CLI::RequiredError("database (or --to NEW_PATH)");
+        }
+        if (args->database.empty() && args->latest) {
+            throw CLI::ValidationError("--latest",
+                                       "with --to, name the database whose newest backup to "
+                                       "take (dbsafe restore DB --to NEW_PATH --latest), or "
+                                       "give --id");
+        }
         run = [args] { return run_restore(*args); };
     });
 }

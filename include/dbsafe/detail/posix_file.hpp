@@ -12,10 +12,12 @@
 #include <sys/syscall.h>
 #endif
 
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -76,6 +78,13 @@ inline result<unique_fd> create_exclusive(const std::filesystem::path& p, mode_t
         }
         return os_error(err, "cannot create", p);
     }
+    return unique_fd(fd);
+}
+
+// Opens an existing file (one dbsafe created, e.g. a staged backup) for writing.
+inline result<unique_fd> open_for_writing(const std::filesystem::path& p) {
+    const int fd = ::open(p.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return os_error(errno, "cannot open for writing", p);
     return unique_fd(fd);
 }
 
@@ -169,13 +178,64 @@ inline result<void> rename_no_replace(const std::filesystem::path& from,
     return success();
 }
 
+// Atomically gives `from` the name `to`, replacing whatever file is at `to`.
+inline result<void> rename_replace(const std::filesystem::path& from,
+                                   const std::filesystem::path& to) {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+        return os_error(errno, "cannot rename " + from.string() + " onto", to);
+    }
+    return success();
+}
+
+// Whether anything (a file, a symlink, even a dangling one) stands at `p`. An error other than
+// "no such file" counts as something: callers use this to refuse writing there.
+inline bool exists_nofollow(const std::filesystem::path& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 || errno != ENOENT;
+}
+
+// The file's identity (st_dev, st_ino), following symlinks; nullopt when it cannot be stat'ed.
+struct file_identity {
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+    friend bool operator==(const file_identity&, const file_identity&) = default;
+};
+inline std::optional<file_identity> identity_of(const std::filesystem::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return std::nullopt;
+    return file_identity{static_cast<std::uint64_t>(st.st_dev),
+                         static_cast<std::uint64_t>(st.st_ino)};
+}
+
 inline result<void> remove_file(const std::filesystem::path& p) {
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) return os_error(errno, "cannot remove", p);
     return success();
 }
 
+// "s3://bucket/x", "sftp://host/d": a URL, not a directory. Taken as a path it would become a
+// local folder named "s3:", and backups would land where nobody looks; dbsafe stores backups
+// in local directories only, so any `scheme://` is an error before anything is created.
+inline result<void> refuse_url(const std::filesystem::path& dir) {
+    const std::string s = dir.string();
+    const auto end = s.find("://");
+    if (end == std::string::npos || end == 0 ||
+        std::isalpha(static_cast<unsigned char>(s[0])) == 0) {
+        return success();
+    }
+    for (std::size_t i = 0; i < end; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (std::isalnum(c) == 0 && c != '+' && c != '-' && c != '.') return success();
+    }
+    return error(errc::unsupported,
+                 "backup directory " + s + " is a URL (" + s.substr(0, end) +
+                     "://), not a local directory: dbsafe stores backups in local directories "
+                     "only; mount the remote storage and give its local path (nothing was "
+                     "created)");
+}
+
 // Creates `dir` (and parents) with mode 0700 when missing; refuses a symlink or a non-directory.
 inline result<void> ensure_directory(const std::filesystem::path& dir) {
+    DBSAFE_TRYV(refuse_url(dir));
     struct stat st {};
     if (::lstat(dir.c_str(), &st) == 0) {
         if (S_ISLNK(st.st_mode)) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,12 +45,33 @@ inline bool is_busy(int rc) noexcept {
 
 enum class open_mode { read_only, read_write, create };
 
-// Opens `path` without following a symlink in its last component. Missing files are an error
-// unless `mode` is create: dbsafe never creates a database by accident.
-// `vfs` names a registered VFS (nullptr: SQLite's default), e.g. detail::fast_read_vfs().
+// The name dbsafe hands SQLite for the file `path`: absolute, every directory resolved
+// (symlinks included), the last component exactly as given. Every path dbsafe gives SQLite (an
+// open, a VACUUM INTO target) goes through here, for two reasons:
+//  - SQLite's unix VFS resolves symlinks itself and, under SQLITE_OPEN_NOFOLLOW, refuses a
+//    symlink in ANY component (SQLITE_CANTOPEN_SYMLINK): a database under `/srv` -> a volume
+//    could not be opened. dbsafe refuses a symlink only as the last component; with the
+//    directories resolved here, SQLite finds no other.
+//  - SQLite built with SQLITE_USE_URI=1 (Debian's) reads any name starting with "file:" as a
+//    URI, whatever the open flags say: "file:other.db" would open other.db, and
+//    "file:m.db?mode=memory" an empty in-memory database. An absolute name starts with "/",
+//    so it is always read as a path, byte for byte ("?", "#" and "%" included).
+inline std::filesystem::path sqlite_filename(const std::filesystem::path& path) {
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(path, ec);
+    if (ec || absolute.filename().empty()) return absolute.empty() ? path : absolute;
+    auto dir = std::filesystem::weakly_canonical(absolute.parent_path(), ec);
+    if (ec) dir = absolute.parent_path();
+    return dir / absolute.filename();
+}
+
+// Opens `path` without following a symlink in its last component (symlinked directories above
+// it are fine). Missing files are an error unless `mode` is create: dbsafe never creates a
+// database by accident. `vfs` names a registered VFS (nullptr: SQLite's default), e.g.
+// detail::fast_read_vfs().
 inline result<connection> open_database(const std::filesystem::path& path, open_mode mode,
                                         int busy_timeout_ms = 5000, const char* vfs = nullptr) {
-    int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_URI;
+    int flags = SQLITE_OPEN_NOFOLLOW;
     switch (mode) {
         case open_mode::read_only:
             flags |= SQLITE_OPEN_READONLY;
@@ -69,9 +91,17 @@ inline result<connection> open_database(const std::filesystem::path& path, open_
                          "creates a database it was asked to read)",
                      path.string());
     }
+    if (std::filesystem::is_symlink(path, ec)) {
+        const auto target = std::filesystem::read_symlink(path, ec);
+        return error(errc::symlink_refused,
+                     "cannot open " + path.string() + ": it is a symlink (to " + target.string() +
+                         "); dbsafe opens a database only by its own name, never through a "
+                         "symlink: give the path of the file itself");
+    }
     sqlite3* raw = nullptr;
-    // A plain path, not a URI: escape nothing, let SQLite see the file name as it is.
-    const int rc = sqlite3_open_v2(path.c_str(), &raw, flags & ~SQLITE_OPEN_URI, vfs);
+    // A path, never a URI (no SQLITE_OPEN_URI, and sqlite_filename() keeps SQLITE_USE_URI
+    // builds from reading "file:..." as one).
+    const int rc = sqlite3_open_v2(sqlite_filename(path).c_str(), &raw, flags, vfs);
     connection db(raw);
     if (rc != SQLITE_OK) {
         return sqlite_error(rc, "cannot open " + path.string() + ": " + describe(raw, rc),
@@ -165,10 +195,42 @@ inline result<std::vector<std::string>> query_column(sqlite3* db, std::string_vi
     return rows;
 }
 
+// Whether the file's header says WAL mode (bytes 18 and 19, the read and write versions, are 2).
+inline bool is_wal_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    char header[20] = {};
+    if (!in.read(header, sizeof header)) return false;
+    return std::string_view(header, 16) == std::string_view("SQLite format 3\0", 16) &&
+           header[18] == 2 && header[19] == 2;
+}
+
 // Maps SQLite's NOTADB (and a corrupt header) to our not_a_database, so a caller who points
 // dbsafe at a text file gets "not an SQLite database", not "file is not a database (26)".
 inline error classify_open_failure(const error& e, const std::filesystem::path& path) {
     const int rc = e.code.category() == sqlite_category() ? (e.code.value() & 0xff) : 0;
+    if (rc == SQLITE_READONLY && is_wal_file(path)) {
+        // Reading a WAL database writes its -shm (and -wal) beside it. A user who may read the
+        // file but not write it or its directory gets SQLite's bare "attempt to write a
+        // readonly database". dbsafe does not fall back to `immutable=1`: it would read
+        // a file another user's checkpoint may be changing, and a torn copy is worse than none.
+        const auto shm = path.string() + "-shm";
+        return error(e.code,
+                     "cannot read " + path.string() +
+                         ": it is in WAL mode, and reading a WAL "
+                         "database needs its shared-memory file " +
+                         shm +
+                         " (and -wal), which "
+                         "this user cannot create or write (the database or its directory is not "
+                         "writable for this user; " +
+                         e.message +
+                         "). Run dbsafe as a user who "
+                         "can write to " +
+                         path.parent_path().string() +
+                         " (e.g. the database's owner), or make it writable; if nothing can be "
+                         "writing the database (a read-only snapshot or mount), copy it with "
+                         "`sqlite3 'file:" +
+                         path.string() + "?immutable=1' '.backup COPY.db'` and back up the copy");
+    }
     if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
         return error(errc::not_a_database,
                      path.string() + " is not a readable SQLite database (" + e.message +

@@ -41,7 +41,8 @@ struct vacuum_into {
                 const_cast<std::stop_token*>(&ctx.stop));
         }
         DBSAFE_TRY(auto st, detail::prepare(source, "VACUUM INTO ?1"));
-        const std::string name = target.string();
+        // A path, never a URI: see detail::sqlite_filename.
+        const std::string name = detail::sqlite_filename(target).string();
         sqlite3_bind_text(st.get(), 1, name.c_str(), static_cast<int>(name.size()),
                           SQLITE_TRANSIENT);
         const int rc = sqlite3_step(st.get());

@@ -135,6 +135,7 @@ class local_directory {
     }
 
     [[nodiscard]] result<listing> list() const {
+        DBSAFE_TRYV(detail::refuse_url(dir_));
         listing out;
         std::error_code ec;
         if (!std::filesystem::exists(dir_, ec)) return out;  // no directory: no backups yet
@@ -228,6 +229,7 @@ class local_directory {
 
     [[nodiscard]] result<manifest> load_manifest(std::string_view id) const {
         DBSAFE_TRYV(validate_id(id));
+        DBSAFE_TRYV(detail::refuse_url(dir_));
         const auto path = manifest_path(id);
         auto text = detail::read_small_file(path, max_manifest_bytes);
         if (!text) {

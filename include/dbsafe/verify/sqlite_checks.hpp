@@ -26,11 +26,21 @@ namespace detail {
 
 inline result<void> run_check_pragma(const backup_file& f, std::string_view pragma,
                                      int max_messages, bool memory_mapped) {
+    // checksum_fresh: the vault is checking the snapshot it just took (a page-for-page copy of
+    // the source), so the damage is the source database's, and a new backup would copy it again.
     const auto fail = [&](const std::string& why) {
         return error(errc::verification_failed,
                      std::string(pragma) + " failed on " + f.path.string() + ": " + why +
-                         " (this backup is damaged: do not restore it; take a new backup or "
-                         "use an older one)");
+                         (f.checksum_fresh
+                              ? " (this is the snapshot just taken, a page-for-page copy of the "
+                                "SOURCE database: the source database is damaged, and a new "
+                                "backup would copy the same damage. Confirm with `sqlite3 DB "
+                                "'PRAGMA integrity_check'`, then restore the database from a "
+                                "previous backup (`dbsafe restore DB --dir DIR --latest` keeps "
+                                "the damaged file as a safety backup) or salvage it with "
+                                "sqlite3's `.recover`)"
+                              : " (this backup is damaged: do not restore it; take a new backup "
+                                "or use an older one)"));
     };
     auto db = open_database(f.path, open_mode::read_only);
     if (!db) {

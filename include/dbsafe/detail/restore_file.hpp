@@ -1,0 +1,168 @@
+// Restore by file: the cases the page copy of restore.hpp cannot serve, because there is no
+// live database SQLite can open:
+//  - the live database is missing: the backup becomes a new file (nothing to keep);
+//  - `restore --to PATH` (basic_vault::restore_to): the same, into a path that must be new;
+//  - the live database is damaged beyond opening (truncated, page 1 garbage): with
+//    restore_options::replace_damaged, a byte copy of the damaged file is kept as the safety
+//    backup (SQLite cannot read it, so it cannot copy it page by page), then the file is
+//    replaced.
+// The new content is written beside the target as `<target>.dbsafe-<id>.tmp` (O_EXCL,
+// O_NOFOLLOW), fsynced, checked (checksum against the manifest, quick_check, required tables,
+// the caller's hook), renamed into place, and the directory fsynced: a kill -9 at any moment
+// leaves the target as it was (missing, or the damaged file) or the whole backup, plus at most
+// the temporary file, which names the backup it came from.
+// A rename replaces the file under any process that still has it open: it keeps writing to the
+// old, unlinked file. The replacement is therefore explicit (replace_damaged), and its
+// messages say to stop the application first.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dbsafe/backup_id.hpp"
+#include "dbsafe/backup_kind.hpp"
+#include "dbsafe/checksum.hpp"
+#include "dbsafe/detail/posix_file.hpp"
+#include "dbsafe/detail/sqlite.hpp"
+#include "dbsafe/error.hpp"
+#include "dbsafe/free_space.hpp"
+#include "dbsafe/manifest.hpp"
+#include "dbsafe/source_identity.hpp"
+#include "dbsafe/storage/storage_target.hpp"
+
+namespace dbsafe::detail {
+
+// A non-empty `-wal` or `-journal` beside `target` holds changes that belong to the file at
+// `target` (a WAL's committed transactions, a hot journal's rollback). SQLite would apply it to
+// whatever file is put there, so nothing is written there while one exists.
+inline result<void> refuse_journal_beside(const std::filesystem::path& target,
+                                          const std::string& what) {
+    for (const char* suffix : {"-wal", "-journal"}) {
+        auto side = target;
+        side += suffix;
+        if (file_size_or_zero(side) > 0 || std::filesystem::is_symlink(side)) {
+            return error(errc::invalid_argument,
+                         "not restoring into " + target.string() + ": " + side.string() +
+                             " exists beside it and may hold changes of " + what +
+                             " that SQLite would apply to the restored file. Stop every "
+                             "application using " +
+                             target.string() +
+                             " (closing it cleanly folds the file in); if it is still there, "
+                             "move it aside (keep it) and retry (nothing was changed)");
+        }
+    }
+    return success();
+}
+
+// Copies `from` into the open, empty `to_fd` and fsyncs it.
+inline result<void> copy_bytes(const std::filesystem::path& from, int to_fd,
+                               const std::filesystem::path& to) {
+    DBSAFE_TRY(auto in, open_for_read(from));
+    std::vector<std::byte> buf(std::size_t{4} << 20);
+    for (std::uint64_t offset = 0;;) {
+        DBSAFE_TRY(const std::size_t n, read_at(in.get(), buf, offset, from));
+        if (n == 0) break;
+        DBSAFE_TRYV(write_all(to_fd, std::span(buf).first(n), to));
+        offset += n;
+    }
+    return sync_fd(to_fd, to);
+}
+
+// Keeps the damaged live file, byte for byte, as a backup of kind `safety` (method
+// "file-copy": not an SQLite image, its checksum proves the copy is faithful).
+template <class Vault>
+result<manifest> keep_damaged_copy(Vault& vault, const std::filesystem::path& file) {
+    DBSAFE_TRYV(check_free_space(file, vault.storage.location(), vault.options.space_factor,
+                                 vault.options.free_space));
+    const auto created = vault.now();
+    auto staged = vault.storage.stage(make_backup_id(created, backup_kind::safety));
+    for (int attempt = 0; !staged && attempt < 8 && staged.error().code == std::errc::file_exists;
+         ++attempt) {
+        staged = vault.storage.stage(make_backup_id(created, backup_kind::safety));
+    }
+    if (!staged) return staged.as_failure();
+    const staged_backup& s = staged.value();
+    auto copied = [&]() -> result<manifest> {
+        DBSAFE_TRY(auto fd, open_for_writing(s.path));
+        DBSAFE_TRYV(copy_bytes(file, fd.get(), s.path));
+        manifest m;
+        m.id = s.id;
+        m.kind = backup_kind::safety;
+        m.created_at = created;
+        record_source(m, file);
+        m.size_bytes = file_size_or_zero(s.path);
+        DBSAFE_TRY(m.checksum, hash_file(s.path));
+        m.sqlite_version = sqlite3_libversion();
+        m.method = std::string(file_copy_method);
+        return vault.storage.commit(s, std::move(m));
+    }();
+    if (!copied) vault.storage.discard(s);
+    return copied;
+}
+
+struct new_file_checks {
+    std::vector<std::string> required_tables;
+    std::function<result<void>(sqlite3*)> hook;
+    bool memory_mapped = false;
+    // Backups are rollback-journal images. When the replaced file's header still says WAL
+    // (a truncated database), the new file is put back in WAL mode, as the application had it.
+    bool wal_mode = false;
+};
+
+// Writes the verified backup `image` (an uncompressed SQLite file whose checksum is
+// `expected`) to `target` via a temporary file beside it. `replace`: an existing file at
+// `target` is replaced (the damaged-database case); otherwise `target` must not exist.
+// `check` is restore.hpp's check_live, passed in to keep one definition.
+inline result<void> write_database_file(
+    const std::filesystem::path& image, const checksum& expected,
+    const std::filesystem::path& target, const std::string& id, bool replace,
+    const new_file_checks& checks,
+    const std::function<result<void>(sqlite3*, const new_file_checks&)>& check) {
+    const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+    if (std::error_code ec; !std::filesystem::is_directory(dir, ec)) {
+        return error(errc::not_found, "not restoring into " + target.string() + ": directory " +
+                                          dir.string() +
+                                          " does not exist; create it first (nothing was "
+                                          "changed)");
+    }
+    auto tmp = target;
+    tmp += ".dbsafe-" + id + ".tmp";
+    DBSAFE_TRY(auto fd, create_exclusive(tmp));
+    auto written = [&]() -> result<void> {
+        DBSAFE_TRYV(copy_bytes(image, fd.get(), tmp));
+        fd.reset();
+        DBSAFE_TRY(const auto actual, hash_file(tmp));
+        if (actual != expected) {
+            return error(errc::checksum_mismatch,
+                         "the copy " + tmp.string() + " hashes to " + actual.hex +
+                             ", not the backup's " + expected.hex +
+                             " (a disk or memory error while copying; retry)");
+        }
+        {
+            DBSAFE_TRY(auto db, open_database(tmp, open_mode::read_write));
+            DBSAFE_TRYV(check(db.get(), checks));
+            if (checks.wal_mode) DBSAFE_TRYV(exec(db.get(), "PRAGMA journal_mode=WAL"));
+        }
+        // Opening a WAL image leaves nothing once closed; be sure before the rename.
+        for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+            auto side = tmp;
+            side += suffix;
+            DBSAFE_TRYV(remove_file(side));
+        }
+        DBSAFE_TRYV(replace ? rename_replace(tmp, target) : rename_no_replace(tmp, target));
+        return sync_directory(dir);
+    }();
+    if (!written) {
+        fd.reset();
+        (void)remove_file(tmp);
+    }
+    return written;
+}
+
+}  // namespace dbsafe::detail
