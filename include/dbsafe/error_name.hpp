@@ -58,6 +58,8 @@ inline const char* errc_name(errc e) noexcept {
             return "migration_failed";
         case errc::unsupported:
             return "unsupported";
+        case errc::other_database:
+            return "other_database";
     }
     return nullptr;
 }
