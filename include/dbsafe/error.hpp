@@ -35,6 +35,7 @@ enum class errc {
     restore_failed,        // a restore failed and the database was recovered (or not: see message)
     migration_failed,      // a guarded migration failed and was rolled back
     unsupported,           // a valid request this build or platform cannot serve
+    migration_in_progress,  // a guarded migration of the database is running in another process
 };
 
 class errc_category final : public std::error_category {
@@ -80,6 +81,8 @@ class errc_category final : public std::error_category {
                 return "migration failed";
             case errc::unsupported:
                 return "unsupported";
+            case errc::migration_in_progress:
+                return "a migration of the database is in progress";
         }
         return "unknown dbsafe error";
     }
@@ -91,6 +94,7 @@ class errc_category final : public std::error_category {
             case errc::not_found:
                 return std::errc::no_such_file_or_directory;
             case errc::busy_timeout:
+            case errc::migration_in_progress:
                 return std::errc::resource_unavailable_try_again;
             case errc::insufficient_space:
                 return std::errc::no_space_on_device;
