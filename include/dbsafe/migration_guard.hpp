@@ -18,9 +18,9 @@
 // no callback, to stderr: it must never pass silently); an explicit rollback() returns it and
 // rollback_error() keeps it. A failed rollback keeps the record, so `dbsafe recover` retries.
 //
-// ATTACH and DETACH are refused on a guarded connection (an authorizer, installed for the
-// guard's life): only the main database is backed up and rolled back, so a migration that
-// wrote to an attached database could not be undone. SQLite cannot tell the previous
+// ATTACH and DETACH (and so VACUUM INTO) are refused on a guarded connection (an authorizer,
+// installed for the guard's life): only the main database is backed up and rolled back, so a
+// migration that wrote to an attached database could not be undone. SQLite cannot tell the previous
 // authorizer, so the guard cannot chain to it: a connection with its own authorizer loses it
 // when the guard is opened (it is removed, not restored, when the guard ends).
 //
@@ -220,8 +220,8 @@ class migration_guard {
                 rollback_error_ = error(
                     removed.error().code,
                     "the migration was rolled back (the database is as it was before), but its "
-                    "record could not be removed: " + removed.error().message + "; remove " +
-                        record_.path.string() +
+                    "record could not be removed: " +
+                        removed.error().message + "; remove " + record_.path.string() +
                         " (a later recovery would restore the same pre-migration backup again)");
                 record_.fd.reset();
                 return *rollback_error_;
@@ -241,17 +241,14 @@ class migration_guard {
     // Whether the migration tried to ATTACH or DETACH (and was refused).
     [[nodiscard]] bool attach_refused() const noexcept { return attach_ && attach_->refused; }
     // The migration record (empty path for an in-memory database).
-    [[nodiscard]] const std::filesystem::path& record_path() const noexcept {
-        return record_.path;
-    }
+    [[nodiscard]] const std::filesystem::path& record_path() const noexcept { return record_.path; }
 
   private:
     using restore_fn =
         std::function<result<restore_report>(const database_ref&, const restore_options&)>;
 
     migration_guard(const database_ref& target, manifest backup, std::string directory,
-                    restore_fn restore, migration_guard_options options,
-                    detail::held_record record)
+                    restore_fn restore, migration_guard_options options, detail::held_record record)
         : target_(target),
           backup_(std::move(backup)),
           directory_(std::move(directory)),
@@ -268,9 +265,13 @@ class migration_guard {
         bool refused = false;
     };
 
-    static int refuse_attach(void* state, int action, const char* /*arg1*/, const char* /*arg2*/,
+    // VACUUM attaches a temporary database ('' as the file name) to rebuild into: allowed, as
+    // is any temporary database (nothing in it outlives the connection). VACUUM INTO 'file'
+    // attaches its target and is refused with ATTACH.
+    static int refuse_attach(void* state, int action, const char* file, const char* /*arg2*/,
                              const char* /*database*/, const char* /*trigger*/) {
         if (action != SQLITE_ATTACH && action != SQLITE_DETACH) return SQLITE_OK;
+        if (action == SQLITE_ATTACH && file != nullptr && *file == '\0') return SQLITE_OK;
         static_cast<attach_state*>(state)->refused = true;
         return SQLITE_DENY;
     }
@@ -312,7 +313,7 @@ class migration_guard {
     std::string directory_;
     restore_fn restore_;
     migration_guard_options options_;
-    detail::held_record record_;             // locked while the guard is active
+    detail::held_record record_;            // locked while the guard is active
     std::unique_ptr<attach_state> attach_;  // the authorizer's state: stable across moves
     state state_ = state::active;
     std::optional<error> rollback_error_;
@@ -348,9 +349,9 @@ result<manifest> run_guarded(Vault& vault, sqlite3* db, Migration&& migration,
     if (guard.attach_refused()) {
         failure = error(errc::unsupported,
                         failure->message +
-                            " (ATTACH and DETACH are refused inside a guarded migration: only "
-                            "the main database is backed up and rolled back; migrate each "
-                            "database with its own guard)");
+                            " (ATTACH, DETACH and VACUUM INTO are refused inside a guarded "
+                            "migration: only the main database is backed up and rolled back; "
+                            "migrate each database with its own guard)");
     }
     auto rolled = guard.rollback();
     if (rolled) {

@@ -62,23 +62,19 @@ struct migration_record {
 
 // What vault.recover() did.
 struct recovery_report {
-    bool rolled_back = false;            // false: no interrupted migration of this database
-    migration_record record{};           // the interrupted migration (when rolled_back)
+    bool rolled_back = false;             // false: no interrupted migration of this database
+    migration_record record{};            // the interrupted migration (when rolled_back)
     std::filesystem::path record_path{};  // removed after the rollback
-    restore_report restore{};            // the rollback (its safety backup holds what was there)
+    restore_report restore{};             // the rollback (its safety backup holds what was there)
 };
 
 namespace detail {
 
 inline nlohmann::json to_json(const migration_record& r) {
-    return {{"format", "dbsafe-migration-record"},
-            {"format_version", 1},
-            {"database", to_valid_utf8(r.database)},
-            {"backup_id", r.backup_id},
-            {"journal_mode", r.journal_mode},
-            {"pid", r.pid},
-            {"host", to_valid_utf8(r.host)},
-            {"started_at", format_iso8601(r.started_at)}};
+    return {{"format", "dbsafe-migration-record"},   {"format_version", 1},
+            {"database", to_valid_utf8(r.database)}, {"backup_id", r.backup_id},
+            {"journal_mode", r.journal_mode},        {"pid", r.pid},
+            {"host", to_valid_utf8(r.host)},         {"started_at", format_iso8601(r.started_at)}};
 }
 
 inline result<migration_record> parse_migration_record(const std::string& text,
@@ -130,8 +126,8 @@ inline std::string host_name() {
 }
 
 inline std::string describe(const migration_record& r) {
-    return "the migration of " + r.database + " started by pid " + std::to_string(r.pid) +
-           " on " + r.host + " at " + format_iso8601(r.started_at) + " (pre-migration backup " +
+    return "the migration of " + r.database + " started by pid " + std::to_string(r.pid) + " on " +
+           r.host + " at " + format_iso8601(r.started_at) + " (pre-migration backup " +
            r.backup_id + ")";
 }
 
@@ -241,7 +237,8 @@ inline result<std::optional<held_record>> lock_record(const std::filesystem::pat
                          "it); wait for it to finish, then retry");
     }
     // Locked, but is it still the record? Its owner may have removed it after we opened it.
-    struct stat by_fd {}, by_name {};
+    struct stat by_fd {
+    }, by_name{};
     if (::fstat(held.fd.get(), &by_fd) != 0) return os_error(errno, "cannot stat", p);
     if (::lstat(p.c_str(), &by_name) != 0 || by_fd.st_ino != by_name.st_ino ||
         by_fd.st_dev != by_name.st_dev) {
@@ -292,20 +289,24 @@ result<recovery_report> run_recover(Vault& vault, const database_ref& db) {
     o.allow_newer_schema = true;  // the backup is the state before the migration: older or equal
     auto restored = run_restore(vault, db, o);
     if (!restored) {
-        return error(restored.error().code,
-                     describe(r) + " was interrupted, and rolling it back failed: " +
-                         restored.error().message + ". The database may be half-migrated; the "
-                         "record " + held.front().path.string() +
-                         " is kept. Fix the cause and run `dbsafe recover " + r.database +
-                         " --dir " + dir.string() + "` again, or restore another backup "
-                         "(`dbsafe restore " + r.database + " --dir " + dir.string() +
-                         " --id ID`, which clears the record once it succeeded)");
+        return error(
+            restored.error().code,
+            describe(r) +
+                " was interrupted, and rolling it back failed: " + restored.error().message +
+                ". The database may be half-migrated; the "
+                "record " +
+                held.front().path.string() + " is kept. Fix the cause and run `dbsafe recover " +
+                r.database + " --dir " + dir.string() +
+                "` again, or restore another backup "
+                "(`dbsafe restore " +
+                r.database + " --dir " + dir.string() +
+                " --id ID`, which clears the record once it succeeded)");
     }
     report.restore = std::move(restored).value();
     if (auto mode = return_to_journal_mode(db, r.journal_mode); !mode) {
-        return error(mode.error().code,
-                     describe(r) + " was rolled back (safety backup " + report.restore.safety.id +
-                         "), but: " + mode.error().message);
+        return error(mode.error().code, describe(r) + " was rolled back (safety backup " +
+                                            report.restore.safety.id +
+                                            "), but: " + mode.error().message);
     }
     report.rolled_back = true;
     report.record = r;
@@ -329,8 +330,8 @@ result<restore_report> run_restore_clearing_records(Vault& vault, const database
             return error(removed.error().code,
                          "backup " + report.restored.id + " was restored into " + report.database +
                              ", but the record of an interrupted migration could not be "
-                             "removed: " + removed.error().message +
-                             "; remove " + h.path.string() +
+                             "removed: " +
+                             removed.error().message + "; remove " + h.path.string() +
                              " yourself, or `dbsafe recover` would roll the database back");
         }
     }
