@@ -271,7 +271,7 @@ TEST(MigrationGuard, KeepsALockedRecordWhileActiveAndRemovesItOnCommitAndRollbac
         // Held by this guard: recovery in the same process does not touch it either.
         const auto recovered = f.v.recover(f.live);
         ASSERT_FALSE(recovered);
-        EXPECT_TRUE(recovered.error().is(errc::migration_in_progress)) << recovered.error().message;
+        EXPECT_TRUE(recovered.error().is(errc::migration_running)) << recovered.error().message;
         migrate_halfway(db);
         ASSERT_TRUE(guard.commit());
         EXPECT_FALSE(fs::exists(guard.record_path()));
@@ -355,13 +355,13 @@ TEST(MigrationGuard, ALiveMigrationInAnotherProcessIsNeverRecoveredUnderIt) {
     const auto halfway = dump_rows(f.live);
     const auto recovered = f.v.recover(f.live);
     ASSERT_FALSE(recovered);
-    EXPECT_TRUE(recovered.error().is(errc::migration_in_progress)) << recovered.error().message;
+    EXPECT_TRUE(recovered.error().is(errc::migration_running)) << recovered.error().message;
     EXPECT_NE(recovered.error().message.find("pid " + std::to_string(pid)), std::string::npos)
         << recovered.error().message;
     const auto pre = records_in(f.dir / "backups").at(0).stem().string();
     const auto restored = f.v.restore(f.live, {.id = pre});
     ASSERT_FALSE(restored);
-    EXPECT_TRUE(restored.error().is(errc::migration_in_progress)) << restored.error().message;
+    EXPECT_TRUE(restored.error().is(errc::migration_running)) << restored.error().message;
     EXPECT_EQ(dump_rows(f.live), halfway) << "the running migration was not touched";
     ASSERT_EQ(::write(go[1], &c, 1), 1);
     int status = 0;

@@ -17,25 +17,25 @@ namespace dbsafe {
 
 enum class errc {
     ok = 0,
-    invalid_argument = 1,   // a caller's option or argument is out of range
-    not_found,              // database, backup id or directory does not exist
-    not_a_database,         // the file exists but is not an SQLite database
-    busy_timeout,           // the database stayed locked past the configured timeout
-    insufficient_space,     // the free-space guard refused to start
-    io_error,               // an operating-system call failed (see message)
-    symlink_refused,        // a symlink stands where dbsafe would write
-    invalid_id,             // a backup id that is not [0-9A-Za-z._-]+
-    invalid_manifest,       // a manifest that does not parse or does not describe its data file
-    verification_failed,    // integrity_check / quick_check reported problems
-    checksum_mismatch,      // the data file's hash differs from the manifest's
-    missing_tables,         // required tables are absent
-    cancelled,              // the caller's stop_token asked us to stop
-    in_transaction,         // an operation that cannot run inside an open transaction
-    schema_newer,           // a backup's schema is newer than the live database's
-    restore_failed,         // a restore failed and the database was recovered (or not: see message)
-    migration_failed,       // a guarded migration failed and was rolled back
-    unsupported,            // a valid request this build or platform cannot serve
-    migration_in_progress,  // a guarded migration of the database is running in another process
+    invalid_argument = 1,  // a caller's option or argument is out of range
+    not_found,             // database, backup id or directory does not exist
+    not_a_database,        // the file exists but is not an SQLite database
+    busy_timeout,          // the database stayed locked past the configured timeout
+    insufficient_space,    // the free-space guard refused to start
+    io_error,              // an operating-system call failed (see message)
+    symlink_refused,       // a symlink stands where dbsafe would write
+    invalid_id,            // a backup id that is not [0-9A-Za-z._-]+
+    invalid_manifest,      // a manifest that does not parse or does not describe its data file
+    verification_failed,   // integrity_check / quick_check reported problems
+    checksum_mismatch,     // the data file's hash differs from the manifest's
+    missing_tables,        // required tables are absent
+    cancelled,             // the caller's stop_token asked us to stop
+    in_transaction,        // an operation that cannot run inside an open transaction
+    schema_newer,          // a backup's schema is newer than the live database's
+    restore_failed,        // a restore failed and the database was recovered (or not: see message)
+    migration_failed,      // a guarded migration failed and was rolled back
+    unsupported,           // a valid request this build or platform cannot serve
+    migration_running,     // a guarded migration of the database runs in another process
 };
 
 class errc_category final : public std::error_category {
@@ -81,8 +81,8 @@ class errc_category final : public std::error_category {
                 return "migration failed";
             case errc::unsupported:
                 return "unsupported";
-            case errc::migration_in_progress:
-                return "a migration of the database is in progress";
+            case errc::migration_running:
+                return "a migration of the database is running";
         }
         return "unknown dbsafe error";
     }
@@ -94,7 +94,7 @@ class errc_category final : public std::error_category {
             case errc::not_found:
                 return std::errc::no_such_file_or_directory;
             case errc::busy_timeout:
-            case errc::migration_in_progress:
+            case errc::migration_running:
                 return std::errc::resource_unavailable_try_again;
             case errc::insufficient_space:
                 return std::errc::no_space_on_device;

@@ -217,7 +217,7 @@ inline result<std::vector<std::filesystem::path>> records_of(const std::filesyst
 }
 
 // Locks the record at `p`. nullopt: it vanished (its migration or recovery finished). An error
-// (errc::migration_in_progress) when another process — or another guard of this one — holds it.
+// (errc::migration_running) when another process — or another guard of this one — holds it.
 inline result<std::optional<held_record>> lock_record(const std::filesystem::path& p) {
     auto opened = open_for_read(p);
     if (!opened) {
@@ -231,7 +231,7 @@ inline result<std::optional<held_record>> lock_record(const std::filesystem::pat
     DBSAFE_TRY(held.record, parse_migration_record(text, p));
     DBSAFE_TRY(const bool locked, try_lock(held.fd.get(), p));
     if (!locked) {
-        return error(errc::migration_in_progress,
+        return error(errc::migration_running,
                      describe(held.record) + " is still running (its record " + p.string() +
                          " is locked by a live process: the migration itself, or a recovery of "
                          "it); wait for it to finish, then retry");

@@ -345,7 +345,10 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     const auto safety_started = std::chrono::steady_clock::now();
     auto safety = vault.backup(
         live, {.kind = backup_kind::safety, .on_progress = {}, .stop = {}, .verify = false});
-    if (!safety) return untouched(safety.error(), "the safety backup could not be taken: ");
+    if (!safety) {
+        (void)return_to_journal_mode(dest.db, live_journal_mode);  // step 3 may have left WAL
+        return untouched(safety.error(), "the safety backup could not be taken: ");
+    }
     report.safety = std::move(safety).value();
     report.safety_seconds = seconds_since(safety_started);
 
@@ -360,8 +363,12 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
             check_live(dest.db, opts.required_tables, opts.after_restore, opts.memory_mapped_check);
         report.check_seconds = seconds_since(check_started);
     }
-    if (outcome) outcome = return_to_journal_mode(dest.db, live_journal_mode);
     if (outcome) {
+        if (auto mode = return_to_journal_mode(dest.db, live_journal_mode); !mode) {
+            return error(mode.error().code, "backup " + id + " was restored into " + target +
+                                                " (safety backup " + report.safety.id + "), but " +
+                                                mode.error().message);
+        }
         report.total_seconds = seconds_since(started);
         return report;
     }
