@@ -3,9 +3,9 @@
 // After every kill, the next opener must find: the live database intact and holding its old or
 // its new content, every listed backup verifying, and debris (if any) reported and swept.
 //
-// The suite runs a few dozen trials per operation (>= 200 in all). scripts/crash_loop.sh runs
-// thousands by setting DBSAFE_CRASH_TRIALS (trials per operation); DBSAFE_CRASH_SEED replays a
-// run. Each test prints one "crash-loop:" summary line for docs/reliability.md.
+// The suite runs a few dozen trials per operation (>= 300 in all, 100 of them killing the
+// `dbsafe migrate` process). scripts/crash_loop.sh runs thousands by setting
+// DBSAFE_CRASH_TRIALS (trials per operation); DBSAFE_CRASH_SEED replays a run. Each test prints one "crash-loop:" summary line for docs/reliability.md.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
