@@ -195,7 +195,11 @@ inline result<std::vector<std::filesystem::path>> records_of(const std::filesyst
     std::vector<std::filesystem::path> candidates;
     for (auto it = std::filesystem::directory_iterator(dir, ec);
          !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-        if (it->path().filename().string().ends_with(migration_record_suffix)) {
+        // Only regular files: a FIFO or device planted under this name must not hang us, and
+        // dbsafe never writes a record through a symlink.
+        std::error_code type_ec;
+        if (it->path().filename().string().ends_with(migration_record_suffix) &&
+            it->symlink_status(type_ec).type() == std::filesystem::file_type::regular) {
             candidates.push_back(it->path());
         }
     }
@@ -322,8 +326,16 @@ result<recovery_report> run_recover(Vault& vault, const database_ref& db) {
 template <class Vault>
 result<restore_report> run_restore_clearing_records(Vault& vault, const database_ref& live,
                                                     const restore_options& opts) {
-    DBSAFE_TRY(auto held, lock_records(std::filesystem::path(vault.storage.location()),
-                                       canonical_database(live)));
+    auto locked =
+        lock_records(std::filesystem::path(vault.storage.location()), canonical_database(live));
+    if (!locked) {
+        return error(
+            locked.error().code,
+            "not restoring backup " + opts.id + " into " +
+                (live.file().empty() ? std::string("the database") : live.file().string()) + ": " +
+                locked.error().message + " (the live database was not changed)");
+    }
+    auto held = std::move(locked).value();
     DBSAFE_TRY(auto report, run_restore(vault, live, opts));
     for (auto& h : held) {
         if (auto removed = remove_migration_record(h); !removed) {
