@@ -5,7 +5,8 @@
 //
 // The suite runs a few dozen trials per operation (>= 300 in all, 100 of them killing the
 // `dbsafe migrate` process). scripts/crash_loop.sh runs thousands by setting
-// DBSAFE_CRASH_TRIALS (trials per operation); DBSAFE_CRASH_SEED replays a run. Each test prints one "crash-loop:" summary line for docs/reliability.md.
+// DBSAFE_CRASH_TRIALS (trials per operation); DBSAFE_CRASH_SEED replays a run. Each test
+// prints one "crash-loop:" summary line for docs/reliability.md.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
