@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the crash loops of tests/crash_loop_test.cpp with many trials: a child backs up,
-# restores, runs a guarded migration or prunes and is killed with SIGKILL at a random moment;
+# restores, runs a guarded migration (library, and `dbsafe migrate` followed by `dbsafe recover`)
+# or prunes and is killed with SIGKILL at a random moment;
 # after each kill the database and the backup directory are checked.
 # Usage: scripts/crash_loop.sh [--trials N per operation, default 1000] [--seed S] [build dir]
 set -euo pipefail
@@ -16,7 +17,7 @@ while (($#)); do
     esac
 done
 binary="$build/tests/crash_loop_test"
-[ -x "$binary" ] || { echo "crash_loop: build $binary first (cmake --build $build --target crash_loop_test)" >&2; exit 2; }
+[ -x "$binary" ] || { echo "crash_loop: build $binary first (cmake --build $build --target crash_loop_test dbsafe_cli)" >&2; exit 2; }
 export DBSAFE_CRASH_TRIALS=$trials
 [ -z "$seed" ] || export DBSAFE_CRASH_SEED=$seed
 start=$SECONDS

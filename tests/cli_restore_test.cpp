@@ -2,6 +2,7 @@
 // what they print, and the database afterwards.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <dbsafe/dbsafe.hpp>
@@ -163,6 +164,236 @@ TEST(CliMigrate, NoPreMigrationBackupMeansTheFileIsNotRun) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("blocked"), std::string::npos) << r.err;
     EXPECT_EQ(dbsafe::test::query_int(f.live, "SELECT count(*) FROM orders"), 300);
+}
+
+// --- Issue 13 item 12: no wrong successes from `migrate`.
+
+std::size_t files_in(const fs::path& dir) {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+        ++n;
+    }
+    return n;
+}
+
+TEST(CliMigrate, RefusesADirectoryABinaryOrANonUtf8FileBeforeTouchingAnything) {
+    cli_fixture f;
+    const auto before = dump_rows(f.live);
+    const auto nul = f.dir / "nul.sql";
+    {
+        std::ofstream out(nul, std::ios::binary);
+        out << "CREATE TABLE kept(x);";
+        out.put('\0');
+        out << "DROP TABLE orders;";
+    }
+    const auto latin1 = f.dir / "latin1.sql";
+    std::ofstream(latin1, std::ios::binary) << "INSERT INTO customers(name) VALUES ('caf\xe9');";
+    const auto missing = f.dir / "missing.sql";
+    for (const auto& [file, says] : {std::pair{f.dir.path(), std::string("is a directory")},
+                                     std::pair{nul, std::string("NUL byte at offset 21")},
+                                     std::pair{latin1, std::string("is not UTF-8")},
+                                     std::pair{missing, std::string("No such file")}}) {
+        const auto r = dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " + q(file));
+        EXPECT_EQ(r.exit_code, 1) << file;
+        EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("nothing was done"), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(dump_rows(f.live), before);
+    EXPECT_EQ(files_in(f.backups), 0u) << "no pre-migration backup for a refused file";
+}
+
+TEST(CliMigrate, AnEmptyOrCommentsOnlyFileIsNothingToMigrateAndTakesNoBackup) {
+    cli_fixture f;
+    const auto before = dump_rows(f.live);
+    const auto empty = f.dir / "empty.sql";
+    std::ofstream(empty) << "";
+    const auto comments = f.dir / "comments.sql";
+    std::ofstream(comments) << "-- nothing yet\n/* later */ ;\n";
+    for (const auto& file : {empty, comments}) {
+        const auto r = dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " + q(file));
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find("nothing to migrate"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("no backup was taken"), std::string::npos) << r.out;
+    }
+    const auto j = nlohmann::json::parse(
+        dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " + q(empty) + " --json")
+            .out);
+    EXPECT_EQ(j["nothing_to_migrate"], true);
+    EXPECT_TRUE(j["pre_migration_backup"].is_null());
+    EXPECT_EQ(files_in(f.backups), 0u);
+    EXPECT_EQ(dump_rows(f.live), before);
+}
+
+TEST(CliMigrate, AMigrationsTableThatDoesNotExistIsAnErrorNotASkippedCheck) {
+    cli_fixture f;
+    const auto before = dump_rows(f.live);
+    const auto sql = f.dir / "002.sql";
+    std::ofstream(sql) << "ALTER TABLE customers ADD COLUMN tier TEXT;\n";
+    const auto typo = dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " + q(sql) +
+                                            " --schema migrations:knex_migratoins");
+    EXPECT_EQ(typo.exit_code, 1);
+    EXPECT_NE(typo.err.find("has no table knex_migratoins"), std::string::npos) << typo.err;
+    EXPECT_EQ(files_in(f.backups), 0u);
+    EXPECT_EQ(dump_rows(f.live), before);
+    // Named by the file but not created by it: rolled back after the file ran.
+    const auto mentions = f.dir / "mentions.sql";
+    std::ofstream(mentions) << "DELETE FROM orders; -- knex_migrations comes later\n";
+    const auto later = dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " +
+                                             q(mentions) + " --schema migrations:knex_migrations");
+    EXPECT_EQ(later.exit_code, 1);
+    EXPECT_NE(later.err.find("rolled back"), std::string::npos) << later.err;
+    EXPECT_EQ(dump_rows(f.live), before);
+    // The first migration creates the table: fine.
+    const auto first = f.dir / "001.sql";
+    std::ofstream(first) << "CREATE TABLE knex_migrations(id INTEGER PRIMARY KEY, name TEXT);\n"
+                            "INSERT INTO knex_migrations(name) VALUES ('001_init');\n";
+    const auto created = dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " +
+                                               q(first) + " --schema migrations:knex_migrations");
+    EXPECT_EQ(created.exit_code, 0) << created.err;
+    // And restore refuses the typo too, instead of comparing nothing.
+    const auto id = dbsafe::local_directory{f.backups}.list().value().backups.at(0).id;
+    const auto restore = dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + " --id " + id +
+                                               " --schema migrations:knex_migratoins");
+    EXPECT_EQ(restore.exit_code, 1);
+    EXPECT_NE(restore.err.find("has no table knex_migratoins"), std::string::npos) << restore.err;
+}
+
+// --- Issue 13 item 2: one transaction where SQLite allows it.
+
+TEST(CliMigrate, RunsTheFileInOneTransactionUnlessItCannot) {
+    cli_fixture f;
+    const auto plain = f.dir / "plain.sql";
+    std::ofstream(plain) << "CREATE TABLE a(x);\nINSERT INTO a VALUES (1);\n";
+    auto r =
+        dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " + q(plain) + " --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["transaction"], "single");
+    for (const std::string breaker :
+         {"VACUUM;", "PRAGMA foreign_keys = ON;", "BEGIN; CREATE TABLE c(x); COMMIT;"}) {
+        const auto own = f.dir / "own.sql";
+        std::ofstream(own) << "CREATE TABLE IF NOT EXISTS b(x);\n" << breaker << "\n";
+        r = dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " + q(own));
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find("statement by statement: statement 2"), std::string::npos) << r.out;
+    }
+}
+
+// --- Issue 13 item 4: ATTACH is refused before anything happens.
+
+TEST(CliMigrate, AttachIsRefusedBeforeAnyBackupOrChange) {
+    cli_fixture f;
+    const auto before = dump_rows(f.live);
+    const auto other = f.dir / "other.db";
+    dbsafe::test::create_sample_db(other, 10);
+    const auto other_before = dump_rows(other);
+    const auto sql = f.dir / "attach.sql";
+    std::ofstream(sql) << "DELETE FROM orders;\n-- and the other one\nATTACH DATABASE " << q(other)
+                       << " AS o;\nDELETE FROM o.orders;\n";
+    const auto r = dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " + q(sql));
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("statement 2"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("ATTACH and DETACH are refused"), std::string::npos) << r.err;
+    EXPECT_EQ(dump_rows(f.live), before);
+    EXPECT_EQ(dump_rows(other), other_before);
+    EXPECT_EQ(files_in(f.backups), 0u);
+}
+
+// --- Issue 13 item 3: the rollback (and the advised restore) work after a page size change.
+
+TEST(CliMigrate, RollbackAndRestoreWorkAfterTheMigrationChangedThePageSize) {
+    for (const std::string mode : {"wal", "delete"}) {
+        SCOPED_TRACE(mode);
+        cli_fixture f;
+        dbsafe::test::exec(f.live, "PRAGMA journal_mode=" + mode);
+        const auto before = dump_rows(f.live);
+        const auto sql = f.dir / "pages.sql";
+        std::ofstream(sql) << "DELETE FROM orders WHERE id % 2 = 0;\n"
+                              "PRAGMA journal_mode=DELETE;\nPRAGMA page_size=8192;\nVACUUM;\n"
+                              "PRAGMA journal_mode="
+                           << mode << ";\nINSERT INTO no_such_table VALUES (1);\n";
+        const auto r = dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " + q(sql));
+        EXPECT_EQ(r.exit_code, 1);
+        EXPECT_NE(r.err.find("as it was before"), std::string::npos) << r.err;
+        EXPECT_EQ(dump_rows(f.live), before);
+        EXPECT_EQ(dbsafe::test::query_int(f.live, "PRAGMA page_size"), 4096);
+        {
+            dbsafe::test::db_handle h(f.live);
+            EXPECT_EQ(dbsafe::detail::query_text(h, "PRAGMA journal_mode").value(), mode);
+        }
+        // The same change made outside dbsafe, then `restore --id` of the pre-migration backup.
+        dbsafe::test::exec(f.live,
+                           "DELETE FROM customers WHERE id > 50; PRAGMA "
+                           "journal_mode=DELETE; PRAGMA page_size=1024; VACUUM; PRAGMA "
+                           "auto_vacuum=FULL; VACUUM; PRAGMA journal_mode=" +
+                               mode);
+        const auto id = dbsafe::local_directory{f.backups}.list().value().backups.back().id;
+        const auto restored = dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + " --id " + id);
+        EXPECT_EQ(restored.exit_code, 0) << restored.err;
+        EXPECT_EQ(dump_rows(f.live), before);
+        EXPECT_EQ(dbsafe::test::query_int(f.live, "PRAGMA page_size"), 4096);
+        EXPECT_EQ(dbsafe::test::query_int(f.live, "PRAGMA auto_vacuum"), 0);
+    }
+}
+
+// --- Issue 13 item 2: `dbsafe recover`, and the implicit recovery of migrate and restore.
+
+// What kill -9 leaves: a guard opened, half the migration committed, no commit, no rollback.
+void crash_halfway(const fs::path& live, const fs::path& backups) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        dbsafe::vault v{.storage = dbsafe::local_directory{backups}};
+        auto guard = dbsafe::migration_guard::open(v, live);
+        if (!guard) ::_exit(2);
+        dbsafe::test::exec(live, "DELETE FROM orders; CREATE TABLE half(x)");
+        ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(CliRecover, RollsBackAnInterruptedMigrationAndSaysSo) {
+    cli_fixture f;
+    const auto before = dump_rows(f.live);
+    crash_halfway(f.live, f.backups);
+    ASSERT_NE(dump_rows(f.live), before);
+    auto r = dbsafe_cli(f.dir, "recover " + q(f.live) + f.dir_arg + " --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["rolled_back"], true);
+    EXPECT_EQ(j["recovery"]["rolled_back_to"]["kind"], "pre_migration");
+    EXPECT_EQ(j["recovery"]["safety_backup"]["kind"], "safety");
+    EXPECT_EQ(dump_rows(f.live), before);
+    r = dbsafe_cli(f.dir, "recover " + q(f.live) + f.dir_arg);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("nothing to recover"), std::string::npos) << r.out;
+}
+
+TEST(CliRecover, MigrateAndRestoreRecoverImplicitly) {
+    cli_fixture f;
+    const auto before = dump_rows(f.live);
+    crash_halfway(f.live, f.backups);
+    const auto sql = f.dir / "next.sql";
+    std::ofstream(sql) << "CREATE TABLE next(x);\n";
+    auto r = dbsafe_cli(f.dir, "migrate " + q(f.live) + f.dir_arg + " --sql " + q(sql));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("recovered an interrupted migration"), std::string::npos) << r.out;
+    EXPECT_EQ(dbsafe::test::query_int(f.live, "SELECT count(*) FROM orders"), 300)
+        << "the new migration ran on the old state, not the half-migrated one";
+    EXPECT_EQ(dbsafe::test::query_int(
+                  f.live, "SELECT count(*) FROM sqlite_schema WHERE name IN ('half', 'next')"),
+              1);
+    // restore: a crash, then `restore --id` of another backup clears the record.
+    const auto pre = dbsafe::local_directory{f.backups}.list().value().backups.back().id;
+    crash_halfway(f.live, f.backups);
+    r = dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + " --id " + pre);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(dump_rows(f.live), before);
+    r = dbsafe_cli(f.dir, "recover " + q(f.live) + f.dir_arg);
+    EXPECT_NE(r.out.find("nothing to recover"), std::string::npos) << r.out;
+    EXPECT_EQ(dump_rows(f.live), before);
 }
 
 }  // namespace

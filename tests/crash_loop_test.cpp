@@ -3,9 +3,11 @@
 // After every kill, the next opener must find: the live database intact and holding its old or
 // its new content, every listed backup verifying, and debris (if any) reported and swept.
 //
-// The suite runs a few dozen trials per operation (>= 200 in all). scripts/crash_loop.sh runs
-// thousands by setting DBSAFE_CRASH_TRIALS (trials per operation); DBSAFE_CRASH_SEED replays a
-// run. Each test prints one "crash-loop:" summary line for docs/reliability.md.
+// The suite runs a few dozen trials per operation (>= 300 in all, 100 of them killing the
+// `dbsafe migrate` process). scripts/crash_loop.sh runs thousands by setting
+// DBSAFE_CRASH_TRIALS (trials per operation); DBSAFE_CRASH_SEED replays a run. Each test
+// prints one "crash-loop:" summary line for docs/reliability.md.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include <dbsafe/dbsafe.hpp>
 #include <dbsafe/migration_guard.hpp>
 #include <dbsafe/retention/keep_last.hpp>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "support/backup_checks.hpp"
+#include "support/child_process.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
 
@@ -134,6 +138,16 @@ void crash_loop(const char* what, int trials, const std::function<void()>& reset
     }
     stats.print(what, s, span);
     EXPECT_GT(stats.killed, trials / 4) << "the kills missed the operation";
+}
+
+::testing::AssertionResult no_migration_records(const std::filesystem::path& dir) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        if (e.path().extension() == ".migration") {
+            return ::testing::AssertionFailure() << "a migration record stayed: " << e.path();
+        }
+    }
+    return ::testing::AssertionSuccess();
 }
 
 void remove_all_backups(const std::filesystem::path& dir) {
@@ -249,10 +263,117 @@ TEST(CrashLoop, KilledGuardedMigrationLeavesOldOrMigratedContent) {
             return fail ? !r && r.error().is(errc::migration_failed) : static_cast<bool>(r);
         },
         [&] {
+            // Issue 13: whatever the kill interrupted, recovery leaves no record behind, and a
+            // migration that never reported success (every failing trial) is rolled back.
+            vault v{.storage = local_directory{dir}};
+            const auto recovered = v.recover(db);
+            ASSERT_TRUE(recovered) << recovered.error().message;
+            ASSERT_TRUE(no_migration_records(dir));
             reopen(db);
-            ASSERT_TRUE(live_intact(db, {old_rows, migrated_rows}));
+            if (trial % 2 == 0) {
+                ASSERT_TRUE(live_intact(db, {old_rows}));
+            } else {
+                ASSERT_TRUE(live_intact(db, {old_rows, migrated_rows}));
+            }
         },
         dir);
+}
+
+// --- Issue 13 item 2: `dbsafe migrate` (the real CLI process) killed at a random moment, then
+// `dbsafe recover` or the next `dbsafe migrate`: the database is the old or the fully migrated
+// one, never between, in both of migrate's ways of running a file.
+
+void run_cli_in_this_child(const std::vector<std::string>& argv) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+}
+
+void cli_migrate_loop(const char* what, const std::string& sql_text, int trials) {
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    const auto pristine = tmp / "pristine.db";
+    const auto dir = tmp / "backups";
+    const auto sql = tmp / "migration.sql";
+    const auto nothing = tmp / "nothing.sql";
+    std::ofstream(sql) << sql_text;
+    std::ofstream(nothing) << "-- no statement: migrate only recovers\n";
+    create_sample_db(pristine, 60, "wal");
+    const auto old_rows = dump_rows(pristine);
+    copy_database(pristine, db);
+    exec(db, sql_text);
+    const auto migrated_rows = dump_rows(db);
+    const std::string cli = DBSAFE_CLI_PATH;
+    int trial = 0, half_migrated = 0, rolled_back = 0;
+    crash_loop(
+        what, trials,
+        [&] {
+            copy_database(pristine, db);
+            std::filesystem::remove_all(dir);
+            ++trial;
+        },
+        [&] {
+            run_cli_in_this_child({cli, "migrate", db.string(), "--dir", dir.string(), "--sql",
+                                   sql.string(), "--verify", "quick"});
+            return false;
+        },
+        [&] {
+            {
+                reopen(db);
+                const auto rows = dump_rows(db);
+                half_migrated += rows != old_rows && rows != migrated_rows;
+            }
+            // Every other trial the next migrate (of a file with nothing to do) recovers.
+            const auto r =
+                trial % 2 == 0
+                    ? run({cli, "recover", db.string(), "--dir", dir.string()}, {}, tmp.path())
+                    : run({cli, "migrate", db.string(), "--dir", dir.string(), "--sql",
+                           nothing.string()},
+                          {}, tmp.path());
+            ASSERT_EQ(r.exit_code, 0) << r.err;
+            rolled_back += r.out.find("rolled back to pre-migration backup") != std::string::npos;
+            ASSERT_TRUE(no_migration_records(dir));
+            reopen(db);
+            ASSERT_TRUE(live_intact(db, {old_rows, migrated_rows}));
+            if (r.out.find("rolled back") != std::string::npos) {
+                ASSERT_EQ(dump_rows(db), old_rows);
+            }
+        },
+        dir);
+    std::printf(
+        "crash-loop: %s: %d kills left a half-migrated database, %d recoveries rolled "
+        "back to the pre-migration backup; every database ended old or fully migrated\n",
+        what, half_migrated, rolled_back);
+}
+
+// Six statements; VACUUM (which cannot run in a transaction) makes migrate commit them one by
+// one: the kills find every half-way state, and recovery must undo each.
+TEST(CrashLoop, KilledCliMigrateStatementByStatementEndsOldOrMigratedAfterRecover) {
+    cli_migrate_loop("dbsafe migrate (statement by statement) + recover",
+                     "ALTER TABLE customers ADD COLUMN tier INTEGER NOT NULL DEFAULT 1;\n"
+                     "UPDATE customers SET tier = 2 WHERE id % 2 = 0;\n"
+                     "DELETE FROM orders WHERE id % 5 = 0;\n"
+                     "CREATE TABLE tiers(id INTEGER PRIMARY KEY, name TEXT);\n"
+                     "INSERT INTO tiers VALUES (1, 'basic'), (2, 'gold');\n"
+                     "PRAGMA user_version = 2;\n"
+                     "VACUUM;\n",
+                     trials_per_operation(50));
+}
+
+TEST(CrashLoop, KilledCliMigrateInOneTransactionEndsOldOrMigratedAfterRecover) {
+    cli_migrate_loop("dbsafe migrate (one transaction) + recover",
+                     "ALTER TABLE customers ADD COLUMN tier INTEGER NOT NULL DEFAULT 1;\n"
+                     "UPDATE customers SET tier = 2 WHERE id % 2 = 0;\n"
+                     "DELETE FROM orders WHERE id % 5 = 0;\n"
+                     "CREATE TABLE tiers(id INTEGER PRIMARY KEY, name TEXT);\n"
+                     "INSERT INTO tiers VALUES (1, 'basic'), (2, 'gold');\n"
+                     "PRAGMA user_version = 2;\n",
+                     trials_per_operation(50));
 }
 
 TEST(CrashLoop, KilledPruneRemovesWholeBackupsOnly) {

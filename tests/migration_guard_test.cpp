@@ -1,14 +1,20 @@
 // migration_guard and run_guarded: no migration without a verified pre-migration backup, and
 // every way of leaving without commit() puts the database back as it was.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <dbsafe/dbsafe.hpp>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "support/child_process.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
 
@@ -222,6 +228,239 @@ TEST(RunGuarded, ExceptionBecomesAnErrorAndRollsBack) {
     EXPECT_TRUE(ran.error().is(errc::migration_failed));
     EXPECT_NE(ran.error().message.find("boom halfway"), std::string::npos);
     EXPECT_EQ(dump_rows(f.live), before);
+}
+
+// --- Issue 13 item 2: a crash during a guarded migration is rolled back, never left half-done.
+
+std::vector<fs::path> records_in(const fs::path& dir) {
+    std::vector<fs::path> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (e.path().extension() == ".migration") out.push_back(e.path());
+    }
+    return out;
+}
+
+// A process that opens a guard, migrates halfway (committed statements) and dies without
+// commit or rollback: what kill -9 leaves. The parent holds no connection across fork.
+void crash_halfway(fixture& f) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        auto guard = migration_guard::open(f.v, f.live);
+        if (!guard) ::_exit(2);
+        db_handle db(f.live);
+        migrate_halfway(db);
+        ::_exit(0);  // no destructor runs: the record stays, the kernel drops its lock
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(MigrationGuard, KeepsALockedRecordWhileActiveAndRemovesItOnCommitAndRollback) {
+    fixture f;
+    db_handle db(f.live);
+    {
+        auto guard = migration_guard::open(f.v, db.db).value();
+        ASSERT_TRUE(fs::exists(guard.record_path()));
+        EXPECT_EQ(guard.record_path().parent_path(), f.dir / "backups");
+        const auto record = nlohmann::json::parse(test::slurp(guard.record_path()));
+        EXPECT_EQ(record["database"], fs::canonical(f.live).string());
+        EXPECT_EQ(record["backup_id"], guard.backup().id);
+        EXPECT_EQ(record["pid"], ::getpid());
+        // Held by this guard: recovery in the same process does not touch it either.
+        const auto recovered = f.v.recover(f.live);
+        ASSERT_FALSE(recovered);
+        EXPECT_TRUE(recovered.error().is(errc::migration_running)) << recovered.error().message;
+        migrate_halfway(db);
+        ASSERT_TRUE(guard.commit());
+        EXPECT_FALSE(fs::exists(guard.record_path()));
+    }
+    {
+        auto guard = migration_guard::open(f.v, db.db).value();
+        ASSERT_TRUE(guard.rollback());
+        EXPECT_FALSE(fs::exists(guard.record_path()));
+    }
+    EXPECT_TRUE(records_in(f.dir / "backups").empty());
+}
+
+TEST(MigrationGuard, CrashedMigrationIsRolledBackByRecover) {
+    fixture f;
+    const auto before = dump_rows(f.live);
+    crash_halfway(f);
+    ASSERT_EQ(records_in(f.dir / "backups").size(), 1u);
+    ASSERT_NE(dump_rows(f.live), before) << "the crash left a half-migrated database";
+    const auto recovered = f.v.recover(f.live);
+    ASSERT_TRUE(recovered) << recovered.error().message;
+    EXPECT_TRUE(recovered.value().rolled_back);
+    EXPECT_EQ(recovered.value().restore.safety.kind, backup_kind::safety);
+    EXPECT_EQ(dump_rows(f.live), before);
+    EXPECT_TRUE(records_in(f.dir / "backups").empty());
+    const auto again = f.v.recover(f.live);
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(again.value().rolled_back) << "nothing left to do";
+}
+
+TEST(MigrationGuard, NextOpenRollsBackACrashedMigrationBeforeItsBackup) {
+    fixture f;
+    const auto before = dump_rows(f.live);
+    crash_halfway(f);
+    db_handle db(f.live);
+    bool told = false;
+    migration_guard_options o;
+    o.on_recovery = [&](const recovery_report& r) { told = r.rolled_back; };
+    {
+        auto guard = migration_guard::open(f.v, db.db, o);
+        ASSERT_TRUE(guard) << guard.error().message;
+        EXPECT_TRUE(told);
+        EXPECT_EQ(dump_rows(f.live), before) << "the new migration starts from the old state";
+        ASSERT_TRUE(guard.value().commit());
+    }
+    EXPECT_TRUE(records_in(f.dir / "backups").empty());
+}
+
+TEST(MigrationGuard, RestoreEndsACrashedMigrationAndClearsItsRecord) {
+    fixture f;
+    const auto before = dump_rows(f.live);
+    crash_halfway(f);
+    const auto record = records_in(f.dir / "backups").at(0);
+    const auto id = record.stem().string();
+    const auto done = f.v.restore(f.live, {.id = id});
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(dump_rows(f.live), before);
+    EXPECT_FALSE(fs::exists(record));
+}
+
+TEST(MigrationGuard, ALiveMigrationInAnotherProcessIsNeverRecoveredUnderIt) {
+    fixture f;
+    int ready[2];
+    int go[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(go), 0);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        auto guard = migration_guard::open(f.v, f.live);
+        if (!guard) ::_exit(2);
+        {
+            db_handle db(f.live);
+            migrate_halfway(db);
+        }
+        char c = 'r';
+        (void)!::write(ready[1], &c, 1);
+        (void)!::read(go[0], &c, 1);
+        ::_exit(guard.value().commit() ? 0 : 3);
+    }
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    const auto halfway = dump_rows(f.live);
+    const auto recovered = f.v.recover(f.live);
+    ASSERT_FALSE(recovered);
+    EXPECT_TRUE(recovered.error().is(errc::migration_running)) << recovered.error().message;
+    EXPECT_NE(recovered.error().message.find("pid " + std::to_string(pid)), std::string::npos)
+        << recovered.error().message;
+    const auto pre = records_in(f.dir / "backups").at(0).stem().string();
+    const auto restored = f.v.restore(f.live, {.id = pre});
+    ASSERT_FALSE(restored);
+    EXPECT_TRUE(restored.error().is(errc::migration_running)) << restored.error().message;
+    EXPECT_EQ(dump_rows(f.live), halfway) << "the running migration was not touched";
+    ASSERT_EQ(::write(go[1], &c, 1), 1);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    const auto after = f.v.recover(f.live);
+    ASSERT_TRUE(after) << after.error().message;
+    EXPECT_FALSE(after.value().rolled_back) << "the migration committed: nothing to recover";
+    EXPECT_EQ(dump_rows(f.live), halfway);
+    for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
+}
+
+TEST(MigrationGuard, RecordOfAnotherDatabaseIsIgnored) {
+    fixture f;
+    crash_halfway(f);
+    const auto other = f.dir / "other.db";
+    test::create_sample_db(other, 20);
+    const auto before = dump_rows(other);
+    const auto recovered = f.v.recover(other);
+    ASSERT_TRUE(recovered) << recovered.error().message;
+    EXPECT_FALSE(recovered.value().rolled_back);
+    EXPECT_EQ(dump_rows(other), before);
+    EXPECT_EQ(records_in(f.dir / "backups").size(), 1u) << "app.db's record stays for app.db";
+}
+
+TEST(MigrationGuard, RecordWhosePreMigrationBackupIsGoneIsKeptAndTheErrorSaysWhatToDo) {
+    fixture f;
+    crash_halfway(f);
+    const auto halfway = dump_rows(f.live);
+    const auto record = records_in(f.dir / "backups").at(0);
+    fs::remove(f.dir / "backups" / (record.stem().string() + ".db"));
+    const auto recovered = f.v.recover(f.live);
+    ASSERT_FALSE(recovered);
+    const auto& msg = recovered.error().message;
+    EXPECT_NE(msg.find(record.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("dbsafe restore"), std::string::npos) << msg;
+    EXPECT_TRUE(fs::exists(record));
+    EXPECT_EQ(dump_rows(f.live), halfway);
+    // And a new migration does not start on the half-migrated database.
+    db_handle db(f.live);
+    const auto opened = migration_guard::open(f.v, db.db);
+    ASSERT_FALSE(opened);
+    EXPECT_NE(opened.error().message.find("blocked"), std::string::npos);
+}
+
+// --- Issue 13 item 4: ATTACH inside a guarded migration is refused before it changes anything.
+
+TEST(RunGuarded, AttachIsRefusedSoTheRollbackMessageIsTrue) {
+    fixture f;
+    const auto before = dump_rows(f.live);
+    const auto other = f.dir / "other.db";
+    test::create_sample_db(other, 10);
+    const auto other_before = dump_rows(other);
+    db_handle db(f.live);
+    const auto ran = run_guarded(f.v, db.db, [&](sqlite3* c) -> result<void> {
+        migrate_halfway(c);
+        DBSAFE_TRYV(detail::exec(c, "ATTACH '" + other.string() + "' AS o"));
+        return detail::exec(c, "DELETE FROM o.orders");
+    });
+    ASSERT_FALSE(ran);
+    EXPECT_NE(ran.error().message.find("ATTACH, DETACH and VACUUM INTO are refused"),
+              std::string::npos)
+        << ran.error().message;
+    EXPECT_NE(ran.error().message.find("as it was before"), std::string::npos);
+    EXPECT_EQ(dump_rows(f.live), before);
+    EXPECT_EQ(dump_rows(other), other_before);
+    // The authorizer ends with the guard: the connection attaches again afterwards.
+    EXPECT_TRUE(detail::exec(db, "ATTACH '" + other.string() + "' AS o"));
+}
+
+// --- Issue 13 item 3: the rollback works whatever the migration did to the database's layout.
+
+TEST(RunGuarded, RollbackRestoresRowsPageSizeAutoVacuumAndJournalMode) {
+    for (const std::string mode : {"wal", "delete"}) {
+        for (const std::string layout :
+             {"PRAGMA journal_mode=DELETE; PRAGMA page_size=8192; VACUUM; PRAGMA journal_mode=WAL;",
+              "PRAGMA journal_mode=DELETE; PRAGMA page_size=1024; PRAGMA auto_vacuum=FULL; VACUUM;",
+              "PRAGMA journal_mode=WAL; PRAGMA auto_vacuum=INCREMENTAL; VACUUM;"}) {
+            SCOPED_TRACE(mode + ": " + layout);
+            fixture f;
+            test::exec(f.live, "PRAGMA journal_mode=" + mode);
+            const auto before = dump_rows(f.live);
+            db_handle db(f.live);
+            const auto ran = run_guarded(f.v, db.db, [&](sqlite3* c) -> result<void> {
+                migrate_halfway(c);
+                DBSAFE_TRYV(detail::exec(c, layout));
+                return detail::exec(c, "INSERT INTO no_such_table VALUES (1)");
+            });
+            ASSERT_FALSE(ran);
+            EXPECT_NE(ran.error().message.find("as it was before"), std::string::npos)
+                << ran.error().message;
+            EXPECT_EQ(dump_rows(f.live), before);
+            EXPECT_EQ(test::query_int(db, "PRAGMA page_size"), 4096);
+            EXPECT_EQ(test::query_int(db, "PRAGMA auto_vacuum"), 0);
+            EXPECT_EQ(detail::query_text(db, "PRAGMA journal_mode").value(), mode);
+            EXPECT_EQ(detail::query_text(db, "PRAGMA integrity_check").value(), "ok");
+            EXPECT_TRUE(records_in(f.dir / "backups").empty());
+        }
+    }
 }
 
 }  // namespace

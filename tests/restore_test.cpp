@@ -279,21 +279,78 @@ TEST(Restore, RefusesMissingOrNonSqliteLiveDatabase) {
     EXPECT_EQ(count_kind(v, backup_kind::safety), 0u);
 }
 
-TEST(Restore, RefusesBackupWithADifferentPageSize) {
+// Issue 13 item 3: the page size, auto_vacuum or journal mode of the live database changed
+// since the backup (a migration ran `PRAGMA page_size=8192; VACUUM;`). The restore puts the
+// backup's rows, page size and auto_vacuum back and keeps the live database's journal mode;
+// before, a WAL database refused every other page size (and 0.1's rollback failed with it).
+struct layout_change {
+    const char* name;
+    const char* sql;  // run on the live database after the backup (with its content changed)
+};
+
+constexpr layout_change layout_changes[] = {
+    {"page size 8192 (left WAL, VACUUM, back to WAL if it was)",
+     "PRAGMA journal_mode=DELETE; PRAGMA page_size=8192; VACUUM;"},
+    {"page size 1024", "PRAGMA journal_mode=DELETE; PRAGMA page_size=1024; VACUUM;"},
+    {"auto_vacuum=FULL", "PRAGMA auto_vacuum=FULL; VACUUM;"},
+    {"journal mode switched", ""},
+    {"page size 8192 and auto_vacuum=INCREMENTAL",
+     "PRAGMA journal_mode=DELETE; PRAGMA page_size=8192; PRAGMA auto_vacuum=INCREMENTAL; "
+     "VACUUM;"},
+};
+
+void restore_after_layout_change(const std::string& mode, const layout_change& change,
+                                 const std::string& final_mode) {
+    SCOPED_TRACE(mode + " database, " + change.name + ", then " + final_mode);
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 60, mode);
+    auto v = make_vault(dir);
+    const auto id = v.backup(live).value().id;
+    const auto before = dump_rows(live);
+    change_content(live);
+    test::exec(live, change.sql);
+    test::exec(live, "PRAGMA journal_mode=" + final_mode);
+    ASSERT_NE(dump_rows(live), before);
+
+    const auto done = v.restore(live, {.id = id});
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(dump_rows(live), before);
+    db_handle h(live);
+    EXPECT_EQ(test::query_int(h, "PRAGMA page_size"), 4096);
+    EXPECT_EQ(test::query_int(h, "PRAGMA auto_vacuum"), 0);
+    EXPECT_EQ(detail::query_text(h, "PRAGMA journal_mode").value(), final_mode);
+    EXPECT_EQ(detail::query_text(h, "PRAGMA integrity_check").value(), "ok");
+    // And the restored database takes writes (its pages and pointer maps are consistent).
+    test::exec(h, "INSERT INTO documents(body) VALUES (randomblob(20000)); DELETE FROM orders");
+    EXPECT_EQ(detail::query_text(h, "PRAGMA integrity_check").value(), "ok");
+}
+
+TEST(Restore, PutsBackThePageSizeAndAutoVacuumWhateverTheLiveDatabaseBecame) {
+    for (const std::string mode : {"wal", "delete"}) {
+        for (const auto& change : layout_changes) {
+            restore_after_layout_change(mode, change, mode);
+            if (std::string(change.sql).empty()) {
+                restore_after_layout_change(mode, change, mode == "wal" ? "delete" : "wal");
+            }
+        }
+    }
+}
+
+TEST(Restore, ABackupWithAnotherPageSizeGoesIntoAWalDatabaseAndItStaysWal) {
     temp_dir dir;
     const auto small_pages = dir / "small.db";
     test::exec(small_pages, "PRAGMA page_size=1024; CREATE TABLE t(x); INSERT INTO t VALUES (1)");
     auto v = make_vault(dir);
     const auto id = v.backup(small_pages).value().id;
     const auto live = dir / "live.db";
-    test::create_sample_db(live, 50);
-    const auto before = dump_rows(live);
-    // Another database's backup since issue 13: the override lets the page-size check speak.
+    test::create_sample_db(live, 50, "wal");
     const auto done = v.restore(live, {.id = id, .allow_other_database = true});
-    ASSERT_FALSE(done);
-    EXPECT_TRUE(done.error().is(errc::unsupported)) << done.error().message;
-    EXPECT_NE(done.error().message.find("page size 1024"), std::string::npos);
-    EXPECT_EQ(dump_rows(live), before);
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(dump_rows(live), dump_rows(small_pages));
+    EXPECT_EQ(test::query_int(live, "PRAGMA page_size"), 1024);
+    db_handle h(live);
+    EXPECT_EQ(detail::query_text(h, "PRAGMA journal_mode").value(), "wal");
 }
 
 TEST(Restore, RefusesWhenTheSafetyBackupDoesNotFit) {

@@ -36,6 +36,7 @@ enum class errc {
     migration_failed,      // a guarded migration failed and was rolled back
     unsupported,           // a valid request this build or platform cannot serve
     other_database,        // the backup is of another database (restore needs an override)
+    migration_running,     // a guarded migration of the database runs in another process
 };
 
 class errc_category final : public std::error_category {
@@ -83,6 +84,8 @@ class errc_category final : public std::error_category {
                 return "unsupported";
             case errc::other_database:
                 return "backup of another database";
+            case errc::migration_running:
+                return "a migration of the database is running";
         }
         return "unknown dbsafe error";
     }
@@ -94,6 +97,7 @@ class errc_category final : public std::error_category {
             case errc::not_found:
                 return std::errc::no_such_file_or_directory;
             case errc::busy_timeout:
+            case errc::migration_running:
                 return std::errc::resource_unavailable_try_again;
             case errc::insufficient_space:
                 return std::errc::no_space_on_device;

@@ -60,6 +60,8 @@ inline const char* errc_name(errc e) noexcept {
             return "unsupported";
         case errc::other_database:
             return "other_database";
+        case errc::migration_running:
+            return "migration_running";
     }
     return nullptr;
 }

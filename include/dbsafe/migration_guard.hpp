@@ -4,25 +4,40 @@
 //   ... run the migration on db ...                                     // may throw, return early
 //   DBSAFE_TRYV(guard.commit());                                        // keep it
 //
-// open() takes a verified `pre_migration` backup first; when that fails there is no guard, and
-// the migration must not run (the seed's rule: no migration without a backup). Leaving the
-// scope without commit() — an exception, an early return, a forgotten commit — rolls back: an
-// open transaction on the connection is rolled back, then the pre-migration backup is restored
-// into the connection with vault.restore() (safety backup and automatic recovery included).
+// open() first finishes an interrupted migration of the database (vault.recover), then takes a
+// verified `pre_migration` backup; when that fails there is no guard, and the migration must
+// not run (the seed's rule: no migration without a backup). Then it publishes a migration
+// record beside the backup (migration_record.hpp), durably, before the migration may change
+// anything: a crash at any moment until commit() has returned leaves the record, and the next
+// open(), vault.restore(), vault.recover() or `dbsafe recover` rolls the database back.
+// Leaving the scope without commit() — an exception, an early return, a forgotten commit —
+// rolls back: an open transaction on the connection is rolled back, then the pre-migration
+// backup is restored into the connection (safety backup and automatic recovery included) and
+// the database returns to its journal mode; then the record is removed.
 // The destructor is noexcept: a failed rollback goes to options.on_rollback_failure (or, with
 // no callback, to stderr: it must never pass silently); an explicit rollback() returns it and
-// rollback_error() keeps it.
+// rollback_error() keeps it. A failed rollback keeps the record, so `dbsafe recover` retries.
 //
-// The guard is type-erased over the vault (one std::function holding `vault.restore`), so it
-// is one plain type whatever policies the vault has: it can be a member, returned, stored.
+// ATTACH and DETACH (and so VACUUM INTO) are refused on a guarded connection (an authorizer,
+// installed for the guard's life): only the main database is backed up and rolled back, so a
+// migration that wrote to an attached database could not be undone. SQLite cannot tell the previous
+// authorizer, so the guard cannot chain to it: a connection with its own authorizer loses it
+// when the guard is opened (it is removed, not restored, when the guard ends).
+//
+// The guard is type-erased over the vault (one std::function holding the restore), so it is
+// one plain type whatever policies the vault has: it can be a member, returned, stored.
 // The vault must outlive the guard.
 #pragma once
 
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -34,6 +49,7 @@
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/migration_record.hpp"
 #include "dbsafe/restore.hpp"
 
 namespace dbsafe {
@@ -44,6 +60,8 @@ struct migration_guard_options {
     std::function<void(const error&)> on_rollback_failure{};
     // Called after every rollback that succeeded (logging, metrics).
     std::function<void(const restore_report&)> on_rollback{};
+    // Called when open() rolled back an earlier migration that a crash interrupted.
+    std::function<void(const recovery_report&)> on_recovery{};
 };
 
 class migration_guard {
@@ -62,19 +80,45 @@ class migration_guard {
                                                    " blocked: the connection is inside a "
                                                    "transaction; open the guard before BEGIN");
         }
+        const auto blocked = [&](const error& e, const std::string& why) {
+            return error(e.code, "migration of " + name + " blocked: " + why + e.message);
+        };
+        auto recovered = vault.recover(db);
+        if (!recovered) return blocked(recovered.error(), "");
+        if (recovered.value().rolled_back && options.on_recovery) {
+            options.on_recovery(recovered.value());
+        }
+        auto mode = detail::journal_mode_of(db);
+        if (!mode) return blocked(mode.error(), "");
         auto taken =
             vault.backup(db, {.kind = backup_kind::pre_migration, .on_progress = {}, .stop = {}});
         if (!taken) {
-            return error(taken.error().code, "migration of " + name +
-                                                 " blocked: no pre-migration backup could be "
-                                                 "taken, so the migration must not run: " +
-                                                 taken.error().message);
+            return blocked(taken.error(),
+                           "no pre-migration backup could be taken, so the migration must not "
+                           "run: ");
+        }
+        const std::string directory = vault.storage.location().string();
+        migration_record record{.database = detail::canonical_database(db),
+                                .backup_id = taken.value().id,
+                                .journal_mode = mode.value(),
+                                .pid = static_cast<long long>(::getpid()),
+                                .host = detail::host_name(),
+                                .started_at = std::chrono::system_clock::now()};
+        detail::held_record held;
+        if (!record.database.empty()) {  // an in-memory database does not outlive a crash
+            auto published = detail::publish_migration_record(directory, record);
+            if (!published) {
+                return blocked(published.error(),
+                               "the migration record (which lets a crash be rolled back) could "
+                               "not be written: ");
+            }
+            held = std::move(published).value();
         }
         restore_fn restore = [v = &vault](const database_ref& target, const restore_options& o) {
-            return v->restore(target, o);
+            return detail::run_restore(*v, target, o);  // not vault.restore: we hold the record
         };
-        return migration_guard(db, std::move(taken).value(), vault.storage.location().string(),
-                               std::move(restore), std::move(options));
+        return migration_guard(db, std::move(taken).value(), directory, std::move(restore),
+                               std::move(options), std::move(held));
     }
 
     migration_guard(migration_guard&& other) noexcept
@@ -83,6 +127,8 @@ class migration_guard {
           directory_(std::move(other.directory_)),
           restore_(std::move(other.restore_)),
           options_(std::move(other.options_)),
+          record_(std::move(other.record_)),
+          attach_(std::move(other.attach_)),
           state_(std::exchange(other.state_, state::committed)),  // the moved-from guard is inert
           rollback_error_(std::move(other.rollback_error_)) {}
     migration_guard& operator=(migration_guard&&) = delete;
@@ -120,6 +166,17 @@ class migration_guard {
                              detail::database_name(db) +
                              " is still open; COMMIT it before committing the guard");
         }
+        // Only once the record is gone is the migration kept: a crash before this line rolls
+        // it back, after it the migrated database stays. Either way, never a mix.
+        if (record_.fd) {
+            if (auto removed = detail::remove_migration_record(record_); !removed) {
+                return error(removed.error().code,
+                             "migration_guard::commit(): the migration record could not be "
+                             "removed, so the migration is not kept (the guard rolls it back): " +
+                                 removed.error().message);
+            }
+        }
+        stop_refusing_attach();
         state_ = state::committed;
         return success();
     }
@@ -131,21 +188,44 @@ class migration_guard {
                          "migration_guard::rollback(): the guard is " + std::string(state_name()));
         }
         if (sqlite3* db = target_.connection(); db != nullptr) release_connection(db);
+        stop_refusing_attach();
         restore_options o;
         o.id = backup_.id;
         // The pre-migration backup was taken from this database minutes ago: "newer" is moot.
         o.allow_newer_schema = true;
         o.required_tables = options_.required_tables;
         auto restored = restore_(target_, o);
+        if (restored) {
+            if (auto mode = detail::return_to_journal_mode(target_, record_.record.journal_mode);
+                !mode) {
+                restored = mode.error();
+            }
+        }
         if (!restored) {
             state_ = state::rollback_failed;
+            const std::string db = target_.file().empty() ? "DB" : target_.file().string();
             rollback_error_ =
                 error(restored.error().code,
                       "rollback of the migration failed: " + restored.error().message +
                           "; the pre-migration backup " + backup_.id + " is in " + directory_ +
-                          ": restore it with `dbsafe restore DB --dir " + directory_ + " --id " +
-                          backup_.id + "`");
+                          ": once the cause is fixed, run `dbsafe recover " + db + " --dir " +
+                          directory_ + "` (or restore it with `dbsafe restore " + db + " --dir " +
+                          directory_ + " --id " + backup_.id + "`)");
+            record_.fd.reset();  // the record stays, unlocked: recover may act on it now
             return *rollback_error_;
+        }
+        if (record_.fd) {
+            if (auto removed = detail::remove_migration_record(record_); !removed) {
+                state_ = state::rollback_failed;
+                rollback_error_ = error(
+                    removed.error().code,
+                    "the migration was rolled back (the database is as it was before), but its "
+                    "record could not be removed: " +
+                        removed.error().message + "; remove " + record_.path.string() +
+                        " (a later recovery would restore the same pre-migration backup again)");
+                record_.fd.reset();
+                return *rollback_error_;
+            }
         }
         state_ = state::rolled_back;
         if (options_.on_rollback) options_.on_rollback(restored.value());
@@ -158,18 +238,49 @@ class migration_guard {
     [[nodiscard]] const std::optional<error>& rollback_error() const noexcept {
         return rollback_error_;
     }
+    // Whether the migration tried to ATTACH or DETACH (and was refused).
+    [[nodiscard]] bool attach_refused() const noexcept { return attach_ && attach_->refused; }
+    // The migration record (empty path for an in-memory database).
+    [[nodiscard]] const std::filesystem::path& record_path() const noexcept { return record_.path; }
 
   private:
     using restore_fn =
         std::function<result<restore_report>(const database_ref&, const restore_options&)>;
 
     migration_guard(const database_ref& target, manifest backup, std::string directory,
-                    restore_fn restore, migration_guard_options options)
+                    restore_fn restore, migration_guard_options options, detail::held_record record)
         : target_(target),
           backup_(std::move(backup)),
           directory_(std::move(directory)),
           restore_(std::move(restore)),
-          options_(std::move(options)) {}
+          options_(std::move(options)),
+          record_(std::move(record)) {
+        if (sqlite3* db = target_.connection(); db != nullptr) {
+            attach_ = std::make_unique<attach_state>();
+            sqlite3_set_authorizer(db, &refuse_attach, attach_.get());
+        }
+    }
+
+    struct attach_state {
+        bool refused = false;
+    };
+
+    // VACUUM attaches a temporary database ('' as the file name) to rebuild into: allowed, as
+    // is any temporary database (nothing in it outlives the connection). VACUUM INTO 'file'
+    // attaches its target and is refused with ATTACH.
+    static int refuse_attach(void* state, int action, const char* file, const char* /*arg2*/,
+                             const char* /*database*/, const char* /*trigger*/) {
+        if (action != SQLITE_ATTACH && action != SQLITE_DETACH) return SQLITE_OK;
+        if (action == SQLITE_ATTACH && file != nullptr && *file == '\0') return SQLITE_OK;
+        static_cast<attach_state*>(state)->refused = true;
+        return SQLITE_DENY;
+    }
+
+    void stop_refusing_attach() noexcept {
+        if (sqlite3* db = target_.connection(); db != nullptr && attach_) {
+            sqlite3_set_authorizer(db, nullptr, nullptr);
+        }
+    }
 
     // A migration that failed halfway may leave a transaction open or a statement mid-step
     // (an exception thrown inside a row loop): both hold locks the restore needs.
@@ -202,6 +313,8 @@ class migration_guard {
     std::string directory_;
     restore_fn restore_;
     migration_guard_options options_;
+    detail::held_record record_;            // locked while the guard is active
+    std::unique_ptr<attach_state> attach_;  // the authorizer's state: stable across moves
     state state_ = state::active;
     std::optional<error> rollback_error_;
 };
@@ -232,6 +345,13 @@ result<manifest> run_guarded(Vault& vault, sqlite3* db, Migration&& migration,
             return guard.backup();
         else
             failure = committed.error();
+    }
+    if (guard.attach_refused()) {
+        failure = error(errc::unsupported,
+                        failure->message +
+                            " (ATTACH, DETACH and VACUUM INTO are refused inside a guarded "
+                            "migration: only the main database is backed up and rolled back; "
+                            "migrate each database with its own guard)");
     }
     auto rolled = guard.rollback();
     if (rolled) {

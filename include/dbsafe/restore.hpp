@@ -4,8 +4,10 @@
 // before the live database is touched:
 //   1. open and verify the backup with the vault's verifier (checksum, SQLite checks, tables);
 //   2. schema check with the vault's schema policy: a newer backup is refused (FR-015);
-//   3. page-size check: the backup API cannot change the page size of a WAL database, and we
-//      refuse it for rollback databases too, so the rule does not depend on the journal mode;
+//   3. page size and journal mode: a backup whose page size differs from a WAL database's is
+//      copied with the database out of WAL for the copy (see leave_wal_for_page_size); the
+//      live database keeps its journal mode (return_to_journal_mode), and takes the backup's
+//      page size and auto_vacuum, which are part of the content;
 //   4. a `safety` backup of the live database (free-space guard included) — the recovery
 //      point (FR-018). Checksummed, not checked by SQLite: it must hold the live database
 //      exactly as it is, and refusing to restore over a damaged database would refuse the very
@@ -190,6 +192,44 @@ inline result<void> copy_into_live(sqlite3* dest, sqlite3* src,
     // WAL index: a quick_check of 512 MiB takes 2.2 s before, 1.2 s after (measured). PASSIVE
     // never waits; in rollback-journal mode this is a no-op.
     (void)exec(dest, "PRAGMA wal_checkpoint(PASSIVE)");
+    return success();
+}
+
+// The backup API copies a backup with another page size into a database in a rollback-journal
+// mode (the page size changes with the copy), but not into a WAL database: there
+// sqlite3_backup_step fails with SQLITE_READONLY (SQLite's documentation of the backup API).
+// So a WAL database whose page size differs leaves WAL for the copy; switching journal modes
+// changes no content, and the copy stays one atomic transaction under the rollback journal.
+// Returns the live database's journal mode, for return_to_journal_mode after the copy.
+inline result<std::string> leave_wal_for_page_size(sqlite3* dest, sqlite3* src) {
+    DBSAFE_TRY(const auto mode, query_text(dest, "PRAGMA journal_mode"));
+    DBSAFE_TRY(const auto backup_page, query_int(src, "PRAGMA page_size"));
+    DBSAFE_TRY(const auto live_page, query_int(dest, "PRAGMA page_size"));
+    if (backup_page == live_page || mode != "wal") return mode;
+    DBSAFE_TRY(const auto left, query_text(dest, "PRAGMA journal_mode=DELETE"));
+    if (left != "delete") {
+        return error(errc::busy_timeout,
+                     "its page size " + std::to_string(backup_page) + " differs from the live " +
+                         "database's " + std::to_string(live_page) + ", and SQLite copies " +
+                         "another page size only into a database out of WAL mode; leaving WAL " +
+                         "needs every other connection to it closed: close them and retry");
+    }
+    return mode;
+}
+
+// After a copy the live database is back in the journal mode it had: a backup taken of a WAL
+// database may carry WAL's mark in its header, and a WAL database left WAL for the copy.
+inline result<void> return_to_journal_mode(sqlite3* db, const std::string& mode) {
+    if (mode.empty() || mode == "memory") return success();
+    DBSAFE_TRY(const auto now, query_text(db, "PRAGMA journal_mode"));
+    if (now == mode) return success();
+    DBSAFE_TRY(const auto set, query_text(db, "PRAGMA journal_mode=" + mode));
+    if (set != mode) {
+        return error(errc::busy_timeout,
+                     "the content of " + database_name(db) + " was copied, but it stays in " +
+                         "journal mode " + set + " instead of " + mode + ": close the other " +
+                         "connections to it and run `PRAGMA journal_mode=" + mode + "` on it");
+    }
     return success();
 }
 
@@ -394,6 +434,7 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     // Read ahead: the backup API reads the backup front to back (detail/fast_copy_vfs.hpp).
     auto backup_db = open_database(chosen.path, open_mode::read_only, 5000, fast_read_vfs());
     if (!backup_db) return untouched(backup_db.error(), "");
+    std::string live_journal_mode;
     {
         auto live_schema = vault.schema.read(dest.db);
         if (!live_schema) return untouched(live_schema.error(), "");
@@ -412,21 +453,9 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
                              "it; restore an older backup, or upgrade the application first "
                              "(the live database was not changed)");
         }
-        auto backup_page = query_int(backup_db.value().get(), "PRAGMA page_size");
-        if (!backup_page) return untouched(backup_page.error(), "");
-        auto live_page = query_int(dest.db, "PRAGMA page_size");
-        if (!live_page) return untouched(live_page.error(), "");
-        if (backup_page.value() != live_page.value()) {
-            return error(errc::unsupported,
-                         "not restoring backup " + id + " into " + target + ": its page size " +
-                             std::to_string(backup_page.value()) +
-                             " differs from the live "
-                             "database's " +
-                             std::to_string(live_page.value()) +
-                             "; SQLite cannot change the page size of a live (WAL) database in "
-                             "place. Stop the application and copy the file over instead "
-                             "(the live database was not changed)");
-        }
+        auto mode = leave_wal_for_page_size(dest.db, backup_db.value().get());
+        if (!mode) return untouched(mode.error(), "");
+        live_journal_mode = std::move(mode).value();
     }
     report.verify_seconds = seconds_since(started);
 
@@ -434,7 +463,10 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     const auto safety_started = std::chrono::steady_clock::now();
     auto safety = vault.backup(
         live, {.kind = backup_kind::safety, .on_progress = {}, .stop = {}, .verify = false});
-    if (!safety) return untouched(safety.error(), "the safety backup could not be taken: ");
+    if (!safety) {
+        (void)return_to_journal_mode(dest.db, live_journal_mode);  // step 3 may have left WAL
+        return untouched(safety.error(), "the safety backup could not be taken: ");
+    }
     report.safety = std::move(safety).value();
     report.safety_seconds = seconds_since(safety_started);
 
@@ -454,6 +486,11 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
         report.check_seconds = seconds_since(check_started);
     }
     if (outcome) {
+        if (auto mode = return_to_journal_mode(dest.db, live_journal_mode); !mode) {
+            return error(mode.error().code, "backup " + id + " was restored into " + target +
+                                                " (safety backup " + report.safety.id + "), but " +
+                                                mode.error().message);
+        }
         report.total_seconds = seconds_since(started);
         return report;
     }
@@ -467,7 +504,8 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
         DBSAFE_TRY(auto src,
                    open_database(readable.path, open_mode::read_only, 5000, fast_read_vfs()));
         DBSAFE_TRYV(copy_into_live(dest.db, src.get(), {}, -1, busy));
-        return check_live(dest.db, {}, {});
+        DBSAFE_TRYV(check_live(dest.db, {}, {}));
+        return return_to_journal_mode(dest.db, live_journal_mode);
     };
     const error& original = outcome.error();
     auto recovered = recover();

@@ -27,6 +27,7 @@
 #include "dbsafe/free_space.hpp"
 #include "dbsafe/health.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/migration_record.hpp"
 #include "dbsafe/progress.hpp"
 #include "dbsafe/prune.hpp"
 #include "dbsafe/restore.hpp"
@@ -189,9 +190,19 @@ struct basic_vault {
     }
 
     // Puts backup `opts.id` back into `live` (a path or the caller's connection), with a safety
-    // backup first and automatic recovery from it; see restore.hpp for the steps.
+    // backup first and automatic recovery from it; see restore.hpp for the steps. It also ends
+    // an interrupted guarded migration of `live` (migration_record.hpp): refused while one is
+    // running, its record removed once the restore succeeded.
     result<restore_report> restore(const database_ref& live, const restore_options& opts) {
-        return detail::run_restore(*this, live, opts);
+        return detail::run_restore_clearing_records(*this, live, opts);
+    }
+
+    // Finishes a guarded migration of `live` that a crash interrupted: when the backup
+    // directory holds its record, rolls `live` back to the pre-migration backup (a restore,
+    // safety backup included) and removes the record. Nothing to do is a success too
+    // (report.rolled_back == false). migration_guard::open() calls it first.
+    result<recovery_report> recover(const database_ref& live) {
+        return detail::run_recover(*this, live);
     }
 
     // Writes backup `opts.id` to the new file `to` (refused if anything stands there), through

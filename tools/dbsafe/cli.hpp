@@ -123,6 +123,7 @@ void add_list_command(CLI::App& app, std::function<int()>& run);
 void add_verify_command(CLI::App& app, std::function<int()>& run);
 void add_restore_command(CLI::App& app, std::function<int()>& run);
 void add_migrate_command(CLI::App& app, std::function<int()>& run);
+void add_recover_command(CLI::App& app, std::function<int()>& run);
 void add_prune_command(CLI::App& app, std::function<int()>& run);
 void add_health_command(CLI::App& app, std::function<int()>& run);
 

@@ -1,11 +1,22 @@
 // dbsafe migrate DB --dir DIR --sql FILE [--schema ...] [--verify full|quick] [--json]
-// Runs an SQL file under the migration guard: a verified pre-migration backup first (no backup,
-// no migration), then the statements; any error rolls the database back to that backup.
-#include <fstream>
+// Runs an SQL file under the migration guard: an interrupted earlier migration is rolled back
+// first (vault.recover), then a verified pre-migration backup (no backup, no migration), then
+// the statements — in one transaction when SQLite allows it — while a migration record in DIR
+// lets a crash be rolled back; any error rolls the database back to that backup.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
-#include <sstream>
+#include <optional>
+#include <variant>
 
 #include "cli.hpp"
+#include "recover_output.hpp"
 #include "schema_option.hpp"
 #include "units_option.hpp"
 
@@ -21,6 +32,165 @@ struct migrate_args {
     double space_factor = 2.0;
     int busy_timeout_ms = 10000;
 };
+
+// The offset of the first byte that is not part of valid UTF-8, or npos.
+std::size_t invalid_utf8_at(const std::string& s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        std::size_t n = c < 0x80           ? 1
+                        : (c >> 5) == 0x6  ? 2
+                        : (c >> 4) == 0xE  ? 3
+                        : (c >> 3) == 0x1E ? 4
+                                           : 0;
+        if (n == 0 || i + n > s.size() || (n == 2 && c < 0xC2) || (n == 4 && c > 0xF4)) return i;
+        for (std::size_t k = 1; k < n; ++k) {
+            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
+        }
+        i += n;
+    }
+    return std::string::npos;
+}
+
+// The SQL file, as text. Anything else is refused before the database is touched: a directory
+// (0.1 "migrated" it with 0 statements), an unreadable file, NUL bytes (SQLite stops reading at
+// the first one, so 0.1 silently dropped the rest) and bytes that are not UTF-8 (a binary file,
+// or another encoding that would put mojibake into the database). A UTF-8 BOM is skipped.
+result<std::string> read_sql_file(const std::string& path) {
+    const auto refuse = [&](const std::string& why) {
+        return error(errc::invalid_argument,
+                     "cannot migrate with SQL file " + path + ": " + why + "; nothing was done");
+    };
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return refuse(std::strerror(errno));
+    const detail::unique_fd owner(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return refuse(std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) return refuse("it is a directory (give one .sql file)");
+    std::string sql;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n == 0) break;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return refuse(std::string("read error: ") + std::strerror(errno));
+        }
+        sql.append(buf, static_cast<std::size_t>(n));
+    }
+    if (sql.starts_with("\xEF\xBB\xBF")) sql.erase(0, 3);
+    if (const auto nul = sql.find('\0'); nul != std::string::npos) {
+        return refuse("it contains a NUL byte at offset " + std::to_string(nul) +
+                      " (a binary file, or UTF-16: save it as UTF-8 text)");
+    }
+    if (const auto bad = invalid_utf8_at(sql); bad != std::string::npos) {
+        return refuse("byte " + std::to_string(bad) +
+                      " is not UTF-8 (a binary file, or another encoding: convert it, e.g. "
+                      "`iconv -f latin1 -t utf-8`)");
+    }
+    return sql;
+}
+
+// One statement of the file as the scan before the migration sees it: its text, its first
+// keyword (upper case) and, for PRAGMA, the pragma's name (lower case, schema dropped).
+struct scanned_statement {
+    std::string text;
+    std::string keyword;
+    std::string pragma;
+};
+
+// Skips blanks, comments and empty statements (';') from `i`.
+std::size_t skip_blank(const std::string& s, std::size_t i) {
+    while (i < s.size()) {
+        if (std::isspace(static_cast<unsigned char>(s[i])) != 0 || s[i] == ';') {
+            ++i;
+        } else if (s.compare(i, 2, "--") == 0) {
+            i = s.find('\n', i);
+            if (i == std::string::npos) return s.size();
+        } else if (s.compare(i, 2, "/*") == 0) {
+            i = s.find("*/", i + 2);
+            if (i == std::string::npos) return s.size();
+            i += 2;
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+std::string word_at(const std::string& s, std::size_t& i) {
+    std::string w;
+    while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) != 0 || s[i] == '_')) {
+        w += s[i++];
+    }
+    return w;
+}
+
+// Splits the file into statements where SQLite would (sqlite3_complete knows strings,
+// comments and trigger bodies), dropping empty ones.
+std::vector<scanned_statement> scan_statements(const std::string& sql) {
+    std::vector<scanned_statement> out;
+    const auto add = [&](std::string text) {
+        scanned_statement st;
+        std::size_t i = skip_blank(text, 0);
+        st.keyword = word_at(text, i);
+        if (st.keyword.empty() && i >= text.size()) return;  // blanks, comments, a lone ';'
+        for (auto& c : st.keyword)
+            c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (st.keyword == "PRAGMA") {
+            i = skip_blank(text, i);
+            st.pragma = word_at(text, i);
+            if (i < text.size() && text[i] == '.') {
+                ++i;
+                st.pragma = word_at(text, i);
+            }
+            for (auto& c : st.pragma)
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        st.text = std::move(text);
+        out.push_back(std::move(st));
+    };
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < sql.size(); ++i) {
+        if (sql[i] != ';') continue;
+        std::string chunk = sql.substr(start, i + 1 - start);
+        if (sqlite3_complete(chunk.c_str()) != 0) {
+            add(std::move(chunk));
+            start = i + 1;
+        }
+    }
+    if (start < sql.size()) add(sql.substr(start));
+    return out;
+}
+
+std::string shortened(const std::string& text) {
+    const auto first = text.find_first_not_of(" \t\r\n");
+    std::string t = first == std::string::npos ? text : text.substr(first);
+    while (!t.empty() &&
+           (t.back() == ';' || std::isspace(static_cast<unsigned char>(t.back())) != 0)) {
+        t.pop_back();
+    }
+    return t.size() > 80 ? t.substr(0, 77) + "..." : t;
+}
+
+// Why the file cannot run as one transaction (empty: it can). Its own transaction control,
+// VACUUM, and PRAGMAs other than user_version/application_id (journal_mode, page_size,
+// foreign_keys, ... are refused or silently ignored inside a transaction) run statement by
+// statement instead; the migration record still rolls a crash back.
+std::string transaction_breaker(const std::vector<scanned_statement>& statements) {
+    static constexpr const char* control[] = {"BEGIN", "COMMIT", "END", "ROLLBACK", "VACUUM"};
+    for (std::size_t n = 0; n < statements.size(); ++n) {
+        const auto& st = statements[n];
+        const bool breaks =
+            std::find(std::begin(control), std::end(control), st.keyword) != std::end(control) ||
+            (st.keyword == "PRAGMA" && st.pragma != "user_version" &&
+             st.pragma != "application_id");
+        if (breaks) {
+            return "statement " + std::to_string(n + 1) + " (`" + shortened(st.text) + "`)";
+        }
+    }
+    return {};
+}
 
 // Runs every statement of `sql` in order; names the one that failed.
 result<int> run_statements(sqlite3* db, const std::string& sql, const std::string& file) {
@@ -52,14 +222,23 @@ result<int> run_statements(sqlite3* db, const std::string& sql, const std::strin
 }
 
 int run_migrate(const migrate_args& a) {
-    std::ifstream in(a.sql_file, std::ios::binary);
-    if (!in) {
-        return report(
-            error(errc::not_found, "cannot read SQL file " + a.sql_file + ": nothing was done"));
+    auto read = read_sql_file(a.sql_file);
+    if (!read) return report(read.error());
+    const std::string sql = std::move(read).value();
+    const auto scanned = scan_statements(sql);
+    for (std::size_t n = 0; n < scanned.size(); ++n) {
+        if (scanned[n].keyword == "ATTACH" || scanned[n].keyword == "DETACH") {
+            return report(error(errc::unsupported,
+                                "statement " + std::to_string(n + 1) + " of " + a.sql_file + " (`" +
+                                    shortened(scanned[n].text) +
+                                    "`) attaches or detaches a database: a guarded migration "
+                                    "backs up and rolls back only " +
+                                    a.database +
+                                    ", so ATTACH and DETACH are refused; migrate each database "
+                                    "with its own file. Nothing was done"));
+        }
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    const std::string sql = text.str();
+    const std::string breaker = transaction_breaker(scanned);
 
     check_level level{};
     parse_check_level(a.verify, level);
@@ -76,31 +255,77 @@ int run_migrate(const migrate_args& a) {
         detail::open_and_probe(a.database, detail::open_mode::read_write, a.busy_timeout_ms);
     if (!opened) return report(opened.error());
     sqlite3* db = opened.value().get();
+
+    // An earlier migration a crash interrupted is rolled back first, whatever this file holds.
+    auto recovered = vault.recover(db);
+    if (!recovered) {
+        return report(error(recovered.error().code, "migration of " + a.database +
+                                                        " blocked: " + recovered.error().message));
+    }
+    const recovery_report& recovery = recovered.value();
+    if (recovery.rolled_back && !a.common.json) std::cout << recovery_line(recovery) << "\n";
+
+    if (scanned.empty()) {  // only blanks and comments: say so, take no backup
+        if (a.common.json) {
+            nlohmann::json j = {{"database", a.database},
+                                {"sql", a.sql_file},
+                                {"statements", 0},
+                                {"nothing_to_migrate", true},
+                                {"recovered", recovery_json(recovery)},
+                                {"pre_migration_backup", nullptr}};
+            std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        } else {
+            std::cout << "nothing to migrate: " << a.sql_file
+                      << " holds no SQL statement (only blanks or comments); " << a.database
+                      << " was not changed and no backup was taken\n";
+        }
+        return exit_code::ok;
+    }
+
+    // --schema migrations:TABLE: a table that exists neither now nor after the file ran is a
+    // typo, which would silently turn restore's schema check off.
+    const auto& policy = vault.schema;
+    if (auto present = migration_table_present(db, policy); !present) {
+        return report(present.error());
+    } else if (!present.value() && !mentions(sql, migration_table_name(policy))) {
+        return report(
+            missing_migration_table(db, policy, "and " + a.sql_file + " does not create it"));
+    }
     auto before = vault.schema.read(db);
     if (!before) return report(before.error());
 
     int statements = 0;
+    const bool one_transaction = breaker.empty();
     auto guarded = run_guarded(vault, db, [&](sqlite3* c) -> result<void> {
+        if (one_transaction) DBSAFE_TRYV(detail::exec(c, "BEGIN IMMEDIATE"));
         DBSAFE_TRY(statements, run_statements(c, sql, a.sql_file));
+        DBSAFE_TRY(const bool present, migration_table_present(c, policy));
+        if (!present) return missing_migration_table(c, policy, "after " + a.sql_file + " ran");
+        if (one_transaction) DBSAFE_TRYV(detail::exec(c, "COMMIT"));
         return success();
     });
     if (!guarded) return report(guarded.error());
     auto after = vault.schema.read(db);
     if (!after) return report(after.error());
     const manifest& pre = guarded.value();
+    const std::string how =
+        one_transaction ? std::string("one transaction")
+                        : "statement by statement: " + breaker + " cannot run inside a transaction";
     if (a.common.json) {
         nlohmann::json j = {{"database", json_path(a.database)},
                             {"sql", json_path(a.sql_file)},
                             {"statements", statements},
+                            {"transaction", one_transaction ? "single" : "per_statement"},
                             {"schema_policy", vault.schema.name()},
                             {"schema_before", before.value().version},
                             {"schema_after", after.value().version},
+                            {"recovered", recovery_json(recovery)},
                             {"pre_migration_backup", manifest_json(pre)}};
         print_json(j);
     } else {
         std::cout << "migrated " << a.database << " with " << a.sql_file << " (" << statements
-                  << " statements): " << vault.schema.name() << " " << before.value().describe()
-                  << " -> " << after.value().describe() << "\n"
+                  << " statements, " << how << "): " << vault.schema.name() << " "
+                  << before.value().describe() << " -> " << after.value().describe() << "\n"
                   << "  pre-migration backup " << pre.id << " in " << a.common.dir << "\n";
     }
     return exit_code::ok;

@@ -66,6 +66,11 @@ int run_restore(const restore_args& a) {
                        .options = {.space_factor = a.space_factor,
                                    .busy_timeout = std::chrono::milliseconds(a.busy_timeout_ms)},
                        .schema = parse_schema_policy(a.schema).value()};
+    if (!a.allow_newer) {
+        if (auto checked = require_live_migration_table(a.database, vault.schema); !checked) {
+            return report(checked.error());
+        }
+    }
     std::string id = a.id;
     if (a.latest) {
         auto found = latest_id(vault, a.database);

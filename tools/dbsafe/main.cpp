@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
     add_verify_command(app, run);
     add_restore_command(app, run);
     add_migrate_command(app, run);
+    add_recover_command(app, run);
     add_prune_command(app, run);
     add_health_command(app, run);
     // `dbsafe help [COMMAND]`: the text of `dbsafe COMMAND --help`, for people who type it the

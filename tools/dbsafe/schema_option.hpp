@@ -2,7 +2,10 @@
 // --schema option that fills it.
 #pragma once
 
+#include <algorithm>
+#include <cctype>
 #include <string>
+#include <variant>
 
 #include "cli.hpp"
 
@@ -21,6 +24,57 @@ inline CLI::Option* add_schema_option(CLI::App* cmd, std::string& spec) {
             auto parsed = parse_schema_policy(s);
             return parsed ? std::string() : parsed.error().message;
         });
+}
+
+// --schema migrations:TABLE names a table. The library reads a missing table as "no migrations
+// yet" (a fresh database); the tool, where the name is typed, treats one that is nowhere to be
+// found as a typo: it would turn restore's schema check off without a word (issue 13).
+inline std::string migration_table_name(const any_schema& s) {
+    const auto* t = std::get_if<migration_table>(&s.policy);
+    return t != nullptr ? t->table : std::string();
+}
+
+// true when `db` has the policy's migration table, or the policy has none.
+inline result<bool> migration_table_present(sqlite3* db, const any_schema& s) {
+    const auto* t = std::get_if<migration_table>(&s.policy);
+    if (t == nullptr) return true;
+    return detail::any_row(db,
+                           "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name=?1 "
+                           "AND ?2=?2",
+                           t->table, t->column);
+}
+
+inline error missing_migration_table(sqlite3* db, const any_schema& s, const std::string& when) {
+    return error(errc::missing_tables,
+                 "--schema " + s.name() + ": " + detail::database_name(db) + " has no table " +
+                     migration_table_name(s) + " " + when +
+                     "; check the table name (the tables are listed by `sqlite3 DB .tables`)");
+}
+
+// `restore`: the live database must have the table, unless it has no table at all (fresh or
+// emptied: nothing to compare) or cannot be read (restore reports that itself). Without the
+// table every backup would compare as "not newer" and the schema check would never refuse.
+inline result<void> require_live_migration_table(const std::string& database, const any_schema& s) {
+    if (migration_table_name(s).empty()) return success();
+    auto opened = detail::open_database(database, detail::open_mode::read_only);
+    if (!opened) return success();
+    sqlite3* db = opened.value().get();
+    auto present = migration_table_present(db, s);
+    if (!present || present.value()) return success();
+    auto tables = detail::query_int(db, "SELECT count(*) FROM sqlite_schema WHERE type='table'");
+    if (!tables || tables.value() == 0) return success();
+    return missing_migration_table(db, s,
+                                   "although it has other tables, so the schema check would "
+                                   "compare nothing (if it really has none yet, pass "
+                                   "--allow-newer-schema); nothing was restored");
+}
+
+// Whether `sql` mentions `name` (case-insensitive), e.g. the CREATE TABLE of a first migration.
+inline bool mentions(const std::string& sql, const std::string& name) {
+    const auto lower = [](unsigned char c) { return std::tolower(c); };
+    return std::search(sql.begin(), sql.end(), name.begin(), name.end(), [&](char x, char y) {
+               return lower(static_cast<unsigned char>(x)) == lower(static_cast<unsigned char>(y));
+           }) != sql.end();
 }
 
 }  // namespace dbsafe::cli
