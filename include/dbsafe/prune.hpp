@@ -5,10 +5,10 @@
 //  - Each deletion goes through Storage::remove, which removes the manifest first and the data
 //    second: a crash in between leaves a data file without manifest (debris, which list and
 //    verify report and the next prune sweeps), never a manifest pointing at nothing.
-//  - Debris from an interrupted write is swept once untouched for `debris_grace` (see
-//    detail/debris_triage.hpp for why the grace period protects a backup in progress). Foreign
-//    debris (a manifest that does not parse) is reported, never deleted: it may be a newer
-//    dbsafe's backup.
+//  - Debris (only names dbsafe creates: storage/backup_file_names.hpp) is swept once untouched
+//    for `debris_grace` (see detail/debris_triage.hpp for why the grace period protects a backup
+//    in progress). Damaged backups (a manifest that does not parse or fails its checks) are
+//    reported as left_foreign, never deleted: a person must look. Other files are never seen.
 //  - `dry_run` computes and reports everything and changes nothing.
 #pragma once
 
@@ -50,7 +50,7 @@ enum class debris_action {
     removed,       // swept by this run
     would_remove,  // a dry run would sweep it
     left_recent,   // younger than the grace period: may be a backup in progress
-    left_foreign,  // not left by a dbsafe crash window: a person must look
+    left_foreign,  // a damaged backup (listing::damaged): a person must look
     failed,        // sweeping it failed (see note)
 };
 
@@ -114,12 +114,6 @@ namespace detail {
 inline swept_debris sweep_one(const debris& d, std::chrono::system_clock::time_point now,
                               const prune_options& opts, auto&& remove) {
     swept_debris out{d, debris_action::left_foreign, {}};
-    if (origin_of(d) == debris_origin::foreign) {
-        out.note = d.reason +
-                   "; not left by an interrupted dbsafe operation (it may belong to a "
-                   "newer dbsafe): inspect it and remove it by hand";
-        return out;
-    }
     auto age = untouched_for(d.path, now);
     if (!age) {
         // Gone since the listing (a concurrent prune or a backup that just published): fine.
@@ -200,6 +194,11 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
     for (const auto& d : listed.leftovers) {
         report.debris.push_back(detail::sweep_one(
             d, now, opts, [&](const debris& x) { return storage.remove_debris(x); }));
+    }
+    for (const auto& d : listed.damaged) {
+        report.debris.push_back({d, debris_action::left_foreign,
+                                 "a damaged backup, not debris: prune never deletes it; inspect "
+                                 "it and remove it by hand"});
     }
     return report;
 }
