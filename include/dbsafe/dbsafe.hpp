@@ -34,6 +34,8 @@
 #include "dbsafe/snapshot/online_backup.hpp"
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
 #include "dbsafe/snapshot/vacuum_into.hpp"
+#include "dbsafe/source_key.hpp"
+#include "dbsafe/storage/backup_file_names.hpp"
 #include "dbsafe/storage/local_directory.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 #include "dbsafe/vault.hpp"

@@ -1,7 +1,11 @@
 // prune: applies a retention plan to a backup directory and sweeps what crashes left behind.
 //
 //  - The plan comes from the retention policy alone (pure: manifests + now). Backups the policy
-//    does not mention, and `protected_ids`, are kept: deleting needs a reason.
+//    does not mention, and `protected_ids`, are kept: deleting needs a reason. So is the newest
+//    backup of each source database (and its newest non-safety one) unless
+//    `allow_delete_newest`: no policy can empty a directory by accident.
+//  - Only backups whose manifests passed their checks are planned (listing::backups): a damaged
+//    manifest's created_at or size never decides anything, and it is never deleted.
 //  - Each deletion goes through Storage::remove, which removes the manifest first and the data
 //    second: a crash in between leaves a data file without manifest (debris, which list and
 //    verify report and the next prune sweeps), never a manifest pointing at nothing.
@@ -16,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +31,7 @@
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/parse_units.hpp"
 #include "dbsafe/retention/retention_policy.hpp"
+#include "dbsafe/source_key.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 
 namespace dbsafe {
@@ -37,6 +43,11 @@ struct prune_options {
     std::chrono::seconds debris_grace{std::chrono::hours{24}};
     std::optional<std::chrono::system_clock::time_point> now{};  // empty: the vault's clock
     std::vector<std::string> protected_ids{};                    // kept whatever the policy says
+    // Every prune keeps the newest backup of each source database (source_key()), and its
+    // newest non-safety backup (what `restore --latest` picks), whatever the policy says: a
+    // zero-length window, a lone --keep-kind or a --now far ahead must never empty the
+    // directory. Only this flag (CLI: --allow-delete-newest) lets the policy delete them too.
+    bool allow_delete_newest = false;
 };
 
 struct pruned_backup {
@@ -161,6 +172,8 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
     std::unordered_map<std::string, const retention_decision*> by_id;
     for (const auto& d : plan) by_id.emplace(d.id, &d);
 
+    std::set<std::string> seen_sources;     // of which the newest backup was met
+    std::set<std::string> seen_restorable;  // of which the newest non-safety backup was met
     for (const std::size_t i : detail::newest_first(listed.backups)) {
         manifest& m = listed.backups[i];
         retention_decision decision{m.id, true, {"kept: the retention policy gave no decision"}};
@@ -172,6 +185,18 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
                 decision.keep = true;
                 decision.reasons = {"kept: protected (the backup just taken, or in use)"};
             }
+        }
+        // Newest first, so the first backup met of a source is its newest.
+        const std::string source = source_key(m);
+        const bool newest = seen_sources.insert(source).second;
+        const bool newest_restorable =
+            m.kind != backup_kind::safety && seen_restorable.insert(source).second;
+        if ((newest || newest_restorable) && !decision.keep && !opts.allow_delete_newest) {
+            decision.keep = true;
+            decision.reasons = {std::string("kept: the newest ") +
+                                (newest ? "backup" : "non-safety backup") + " of " +
+                                (source.empty() ? std::string("its database") : source) +
+                                " (every prune keeps it; --allow-delete-newest overrides)"};
         }
         report.backups.push_back({std::move(m), std::move(decision)});
     }

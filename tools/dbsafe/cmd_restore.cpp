@@ -3,6 +3,7 @@
 //                [--allow-newer-schema] [--json]
 #include <iostream>
 
+#include "backup_dir.hpp"
 #include "cli.hpp"
 #include "schema_option.hpp"
 
@@ -34,6 +35,7 @@ result<std::string> latest_id(const schema_vault& vault) {
 }
 
 int run_restore(const restore_args& a) {
+    if (auto present = require_backup_dir(a.common.dir); !present) return report(present.error());
     check_level level{};
     parse_check_level(a.verify, level);
     schema_vault vault{.storage = plain_writing_storage(a.common.dir),
