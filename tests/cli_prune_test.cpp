@@ -1,21 +1,19 @@
 // `dbsafe prune` and `dbsafe health` as users run them: the real binary in a child process, on
 // backups made by the library with a controlled clock, judged with --now.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <dbsafe/dbsafe.hpp>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fstream>
 
 #include "support/child_process.hpp"
 #include "support/sqlite_fixtures.hpp"
@@ -273,8 +271,8 @@ TEST_F(CliPrune, NeverTouchesALiveDatabaseKeptInTheBackupDirectory) {
     before.erase(debris.filename().string());
     ASSERT_TRUE(before.contains("app.db-wal"));
 
-    const auto r = cli({"prune", "--dir", here.string(), "--debris-grace", "0h", "--keep-last",
-                        "1"});
+    const auto r =
+        cli({"prune", "--dir", here.string(), "--debris-grace", "0h", "--keep-last", "1"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_FALSE(fs::exists(debris));
     const auto after = snapshot_dir(here);
@@ -300,9 +298,11 @@ TEST_F(CliPrune, RetentionNeverDeletesEverything) {
     const auto older = backup_aged(days{2});
     const auto newest = backup_aged(days{1});
     const auto before = snapshot_dir(dir);
-    for (const auto& flags : std::vector<std::vector<std::string>>{
-             {"--keep-within", "0d"}, {"--keep-within", "0h"}, {"--keep-hourly", "0"},
-             {"--keep-daily", "0"}, {"--keep-last", "0"}}) {
+    for (const auto& flags : std::vector<std::vector<std::string>>{{"--keep-within", "0d"},
+                                                                   {"--keep-within", "0h"},
+                                                                   {"--keep-hourly", "0"},
+                                                                   {"--keep-daily", "0"},
+                                                                   {"--keep-last", "0"}}) {
         const auto r = cli(prune_args(flags));
         EXPECT_EQ(r.exit_code, 2) << flags[0] << " " << flags[1] << ": " << r.err;
     }
@@ -318,13 +318,12 @@ TEST_F(CliPrune, RetentionNeverDeletesEverything) {
     EXPECT_FALSE(backup_exists(premig));
     EXPECT_NE(kind_only.out.find("the newest backup of"), std::string::npos) << kind_only.out;
 
-    const auto far = cli({"prune", "--dir", dir.string(), "--now", "2099-01-01",
-                          "--allow-future-now"});
+    const auto far =
+        cli({"prune", "--dir", dir.string(), "--now", "2099-01-01", "--allow-future-now"});
     ASSERT_EQ(far.exit_code, 0) << far.err;
     EXPECT_TRUE(backup_exists(newest));
     const auto forced = cli({"prune", "--dir", dir.string(), "--now", "2099-01-01",
-                             "--allow-future-now", "--keep-within", "1d",
-                             "--allow-delete-newest"});
+                             "--allow-future-now", "--keep-within", "1d", "--allow-delete-newest"});
     ASSERT_EQ(forced.exit_code, 0) << forced.err;
     EXPECT_FALSE(backup_exists(newest));
 }
@@ -393,7 +392,8 @@ TEST_F(CliPrune, TamperedManifestFieldsFailVerifyAndDecideNothing) {
     EXPECT_EQ(all.exit_code, 1);
     EXPECT_NE(all.out.find("FAILED  " + middle.id), std::string::npos) << all.out;
     const auto before = snapshot_dir(dir);
-    const std::string cap = std::to_string(oldest.size_bytes + middle.size_bytes + newest.size_bytes);
+    const std::string cap =
+        std::to_string(oldest.size_bytes + middle.size_bytes + newest.size_bytes);
     const auto pruned = cli(prune_args({"--max-total-size", cap}));
     EXPECT_EQ(pruned.exit_code, 0) << pruned.err;
     EXPECT_EQ(snapshot_dir(dir), before) << pruned.out;
@@ -407,8 +407,8 @@ TEST_F(CliPrune, TamperedManifestFieldsFailVerifyAndDecideNothing) {
     EXPECT_NE(t.out.find("created_at"), std::string::npos) << t.out;
     const fs::path live = tmp / "restored.db";
     dbsafe::test::create_sample_db(live, 5);
-    const auto restored = cli({"restore", live.string(), "--dir", dir.string(), "--latest",
-                               "--json"});
+    const auto restored =
+        cli({"restore", live.string(), "--dir", dir.string(), "--latest", "--json"});
     ASSERT_EQ(restored.exit_code, 0) << restored.err;
     EXPECT_NE(restored.out.find(newest.id), std::string::npos) << restored.out;
     EXPECT_EQ(restored.out.find(oldest.id), std::string::npos) << restored.out;
@@ -481,13 +481,13 @@ TEST_F(CliPrune, FifosInTheBackupDirectoryNeverHangAnything) {
     EXPECT_FALSE(ids.contains(ghost));
     EXPECT_EQ(ids.size(), 2U);
     for (const auto& name : {ghost + ".json", data_only + ".db", ghost + ".db.tmp"}) {
-        EXPECT_NE(listed.err.find(name), std::string::npos) << name << " not reported: "
-                                                            << listed.err;
+        EXPECT_NE(listed.err.find(name), std::string::npos)
+            << name << " not reported: " << listed.err;
     }
     EXPECT_NE(listed.err.find(piped), std::string::npos) << listed.err;  // a damaged backup
     // prune sweeps the planted FIFOs (never opening them) and leaves the damaged backup.
-    const auto swept = cli_with_timeout(tmp.path(), {"prune", "--dir", dir.string(),
-                                                     "--debris-grace", "0h"});
+    const auto swept =
+        cli_with_timeout(tmp.path(), {"prune", "--dir", dir.string(), "--debris-grace", "0h"});
     EXPECT_EQ(swept.exit_code, 0) << swept.err;
     EXPECT_FALSE(fs::exists(fs::symlink_status(dir / (ghost + ".json"))));
     EXPECT_TRUE(fs::exists(fs::symlink_status(dir / (piped + ".db"))));

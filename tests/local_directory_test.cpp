@@ -267,10 +267,10 @@ TEST_F(LocalDirectory, DebrisIsReportedNeverListedAsABackup) {
     const std::string late = "20261125T030000.000Z-safety-000003";
     const std::string garbage = "20261125T040000.000Z-manual-000004";
     const std::string lost_id = "20261125T050000.000Z-manual-000005";
-    write_text(dir / (crashed + ".db.tmp"), "half");   // died while copying
-    write_text(dir / (orphan + ".db"), "whole data");  // died before the manifest
-    write_text(dir / (late + ".json.tmp"), "{");       // died while writing the manifest
-    write_text(dir / (garbage + ".json"), "not json"); // damaged manifest
+    write_text(dir / (crashed + ".db.tmp"), "half");    // died while copying
+    write_text(dir / (orphan + ".db"), "whole data");   // died before the manifest
+    write_text(dir / (late + ".json.tmp"), "{");        // died while writing the manifest
+    write_text(dir / (garbage + ".json"), "not json");  // damaged manifest
     auto lost = sample_manifest(lost_id);               // manifest whose data is gone
     lost.compression.reset();
     lost.created_at = parse_generated_id(lost_id).value().created_at;

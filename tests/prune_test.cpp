@@ -348,7 +348,7 @@ TEST_F(PruneTest, EmptyOrMissingDirectoryIsNothingToDo) {
 TEST_F(PruneTest, NeverTouchesALiveDatabaseKeptInTheBackupDirectory) {
     const fs::path live = dir / "app.db";
     fs::create_directories(dir);
-    dbsafe::test::create_sample_db(live, 100);  // WAL mode
+    dbsafe::test::create_sample_db(live, 100);      // WAL mode
     dbsafe::test::db_handle open_connection(live);  // keeps app.db-wal and app.db-shm present
     dbsafe::test::exec(open_connection.db, "INSERT INTO counters VALUES ('open', 1)");
     for (const char* name : {"notes.txt", "other.db", "x.json", "x.db.tmp", "other.db-wal",

@@ -50,15 +50,15 @@ inline std::optional<std::chrono::system_clock::time_point> id_time(std::string_
     const auto digits = [&](std::size_t pos, std::size_t len) {
         return name.substr(pos, len).find_first_not_of("0123456789") == std::string_view::npos;
     };
-    if (name.size() < 20 || name[8] != 'T' || name[15] != '.' || name[19] != 'Z' ||
-        !digits(0, 8) || !digits(9, 6) || !digits(16, 3)) {
+    if (name.size() < 20 || name[8] != 'T' || name[15] != '.' || name[19] != 'Z' || !digits(0, 8) ||
+        !digits(9, 6) || !digits(16, 3)) {
         return std::nullopt;
     }
     const auto part = [&](std::size_t pos, std::size_t len) {
         return std::string(name.substr(pos, len));
     };
-    return parse_iso8601(part(0, 4) + "-" + part(4, 2) + "-" + part(6, 2) + "T" + part(9, 2) +
-                         ":" + part(11, 2) + ":" + part(13, 2) + "." + part(16, 3) + "Z");
+    return parse_iso8601(part(0, 4) + "-" + part(4, 2) + "-" + part(6, 2) + "T" + part(9, 2) + ":" +
+                         part(11, 2) + ":" + part(13, 2) + "." + part(16, 3) + "Z");
 }
 
 }  // namespace detail

@@ -205,9 +205,9 @@ inline std::vector<std::string> manifest_disagreements(const nlohmann::json& j, 
         if (!it->is_object() || it->value("algorithm", "") != self.algorithm ||
             it->value("hex", "") != self.hex) {
             out.push_back("manifest_checksum: the manifest's fields do not hash to the recorded " +
-                          (it->is_object() ? it->value("algorithm", "?") + " " +
-                                                 it->value("hex", "?")
-                                           : std::string("value")) +
+                          (it->is_object()
+                               ? it->value("algorithm", "?") + " " + it->value("hex", "?")
+                               : std::string("value")) +
                           " (" + self.hex + " now): a field was changed after the backup");
         }
     }

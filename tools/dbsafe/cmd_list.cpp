@@ -35,8 +35,8 @@ void add_list_command(CLI::App& app, std::function<int()>& run) {
                 std::cerr << "dbsafe: damaged backup: " << d.reason << "\n";
             }
             for (const auto& d : l.leftovers) {
-                std::cerr << "dbsafe: debris, not a backup: " << d.path.string() << " ("
-                          << d.reason << "); `dbsafe prune` removes it\n";
+                std::cerr << "dbsafe: debris, not a backup: " << d.path.string() << " (" << d.reason
+                          << "); `dbsafe prune` removes it\n";
             }
             return static_cast<int>(exit_code::ok);
         };

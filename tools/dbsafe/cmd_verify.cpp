@@ -93,8 +93,8 @@ int run_verify(const verify_args& a) {
             }
             for (const auto& d : listed.value().leftovers) {
                 debris_found.push_back({{"path", d.path.string()}, {"reason", d.reason}});
-                std::cerr << "dbsafe: debris, not a backup: " << d.path.string() << " ("
-                          << d.reason << "); `dbsafe prune` removes it\n";
+                std::cerr << "dbsafe: debris, not a backup: " << d.path.string() << " (" << d.reason
+                          << "); `dbsafe prune` removes it\n";
             }
             if (ids.empty() && listed.value().damaged.empty() && !a.common.json) {
                 std::cout << "no backups in " << a.common.dir << "\n";

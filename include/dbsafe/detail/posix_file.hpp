@@ -95,8 +95,9 @@ inline result<unique_fd> open_for_read(const std::filesystem::path& p) {
     if (::fstat(fd, &st) != 0) return os_error(errno, "cannot stat", p);
     if (!S_ISREG(st.st_mode)) {
         return error(errc::invalid_argument,
-                     p.string() + " is not a regular file (a FIFO, device, socket or directory): "
-                                  "dbsafe reads only regular files; remove or rename it");
+                     p.string() +
+                         " is not a regular file (a FIFO, device, socket or directory): "
+                         "dbsafe reads only regular files; remove or rename it");
     }
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {

@@ -42,7 +42,8 @@ inline std::optional<backup_file_name> parse_backup_file_name(std::string_view n
         if (suffix.ends_with(side)) {
             suffix.remove_suffix(side.size());
             if (suffix == ".db") return backup_file_name{id, backup_file_role::data};
-            if (suffix == ".db.tmp" || (suffix.starts_with(".unpacked-") && suffix.ends_with(".tmp"))) {
+            if (suffix == ".db.tmp" ||
+                (suffix.starts_with(".unpacked-") && suffix.ends_with(".tmp"))) {
                 break;  // checked below like the file it belongs to
             }
             return std::nullopt;

@@ -244,8 +244,8 @@ class local_directory {
         // Only names dbsafe creates, never a manifest that is a regular file (that is a backup:
         // remove(id)), never data whose manifest exists (a backup published since the listing).
         const auto name = detail::parse_backup_file_name(d.path.filename().string());
-        const bool manifest_file =
-            name && name->role == detail::backup_file_role::manifest && detail::is_regular_no_follow(d.path);
+        const bool manifest_file = name && name->role == detail::backup_file_role::manifest &&
+                                   detail::is_regular_no_follow(d.path);
         std::error_code ec;
         const bool owned_data = name && name->role == detail::backup_file_role::data &&
                                 std::filesystem::exists(manifest_path(name->id), ec);
