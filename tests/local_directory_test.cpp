@@ -426,4 +426,38 @@ TEST_F(LocalDirectory, OpenOfAnUnknownIdSaysHowToFindIds) {
     EXPECT_NE(opened.error().message.find("dbsafe list"), std::string::npos);
 }
 
+// Issue 13.10: a FIFO under a manifest, data or temp name is never opened (opening one for
+// reading blocks until a writer comes): list() returns at once and calls it debris; a manifest
+// whose data file is a FIFO is a damaged backup. An alarm turns a regression into a failure.
+TEST_F(LocalDirectory, FifosAreDebrisAndNeverOpened) {
+    publish(good);
+    const std::string ghost = "20261125T010000.000Z-manual-000001";
+    ASSERT_EQ(::mkfifo((dir / (ghost + ".json")).c_str(), 0600), 0);
+    ASSERT_EQ(::mkfifo((dir / (ghost + ".db.tmp")).c_str(), 0600), 0);
+    auto piped = sample_manifest(b2);
+    piped.compression.reset();
+    piped.created_at = parse_generated_id(b2).value().created_at;
+    piped.kind = backup_kind::manual;
+    piped.file = b2 + ".db";
+    write_text(dir / (b2 + ".json"), manifest_text(piped));
+    ASSERT_EQ(::mkfifo((dir / (b2 + ".db")).c_str(), 0600), 0);
+    ::alarm(20);
+    const auto listed = storage.list();
+    const auto opened = storage.open(b2);
+    ::alarm(0);
+    ASSERT_TRUE(listed) << listed.error().message;
+    ASSERT_EQ(listed.value().backups.size(), 1U);
+    std::set<std::string> names;
+    for (const auto& d : listed.value().leftovers) names.insert(d.path.filename().string());
+    EXPECT_EQ(names, (std::set<std::string>{ghost + ".json", ghost + ".db.tmp"}));
+    ASSERT_EQ(listed.value().damaged.size(), 1U);
+    EXPECT_NE(listed.value().damaged[0].reason.find("not a regular file"), std::string::npos);
+    ASSERT_FALSE(opened);
+    for (const auto& d : listed.value().leftovers) EXPECT_TRUE(storage.remove_debris(d));
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dir / (ghost + ".json"))));
+    const auto read = detail::open_for_read(dir / (b2 + ".db"));
+    ASSERT_FALSE(read);
+    EXPECT_NE(read.error().message.find("not a regular file"), std::string::npos);
+}
+
 }  // namespace
