@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "dbsafe/dbsafe.hpp"
+#include "support/manifest_edit.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
 
@@ -240,8 +241,7 @@ class DamagedArchive : public ::testing::Test {
         auto j = nlohmann::json::parse(read_bytes(manifest_file));
         edit(j);
         j["compression"]["compressed_size"] = fs::file_size(m_.data_path);
-        const checksum self = manifest_self_checksum(j);
-        j["manifest_checksum"] = {{"algorithm", self.algorithm}, {"hex", self.hex}};
+        test::reseal_manifest(j);
         write_bytes(manifest_file, j.dump(2));
     }
 
