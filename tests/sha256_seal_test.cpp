@@ -400,7 +400,7 @@ TEST_F(Sha256SealCli, BackupSha256SealsAndVerifyChecksTheSeal) {
     ASSERT_TRUE(edit_row_and_rewrite_checksum(storage, m));
     r = cli({"verify", "--dir", dir.string(), m.id, "--json"});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-    const json verdicts = json::parse(r.out);
+    const json verdicts = json::parse(r.out)["backups"];
     ASSERT_EQ(verdicts.size(), 1U) << r.out;
     EXPECT_FALSE(verdicts[0]["ok"].get<bool>());
     EXPECT_NE(verdicts[0]["error"].get<std::string>().find("SHA-256 seal mismatch"),

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -202,11 +203,12 @@ class local_directory {
                                                      " (it may be a complete backup, so nothing "
                                                      "was decided: retry once it is readable)");
                 }
+                std::error_code gone;
                 if (m) {
                     out.backups.push_back(std::move(m).value());
-                } else if (!m.error().is(errc::not_found)) {  // not_found: removed meanwhile
+                } else if (std::filesystem::exists(std::filesystem::symlink_status(path, gone))) {
                     out.damaged.push_back({path, m.error().message});
-                }
+                }  // else: removed since the directory was read
             }
         }
         std::sort(out.backups.begin(), out.backups.end(), [](const auto& a, const auto& b) {
@@ -282,29 +284,42 @@ class local_directory {
                                                      " (it was renamed or edited)");
         }
         m.data_path = dir_ / m.file;
+        // The data file as the manifest describes it. When the manifest itself checks out, a
+        // problem here is the data's (missing: not_found; other size: checksum_mismatch), else
+        // every disagreement is reported together as a damaged manifest.
+        std::optional<error> data_problem;
+        const std::string advice = " (do not restore it; use another backup)";
         struct stat st {};
         if (::lstat(m.data_path.c_str(), &st) != 0) {
             if (errno != ENOENT) return detail::os_error(errno, "cannot stat", m.data_path);
-            checked.disagreements.push_back("file: the data file " + m.data_path.string() +
-                                            " is missing: the backup is incomplete");
+            data_problem = error(errc::not_found, "file: the data file " + m.data_path.string() +
+                                                      " of backup " + m.id +
+                                                      " is missing: the backup is incomplete");
         } else if (!S_ISREG(st.st_mode)) {
-            checked.disagreements.push_back("file: " + m.data_path.string() +
-                                            " is not a regular file (a symlink, FIFO, device or "
-                                            "directory stands there)");
+            data_problem = error(errc::invalid_manifest,
+                                 "file: " + m.data_path.string() + " of backup " + m.id +
+                                     " is not a regular file (a symlink, FIFO, device or "
+                                     "directory stands there)" +
+                                     advice);
         } else {
             const auto actual = static_cast<std::uint64_t>(st.st_size);
             const bool archive = m.compression.has_value();
             const std::uint64_t recorded = archive ? m.compression->compressed_size : m.size_bytes;
             if (actual != recorded) {
-                checked.disagreements.push_back(
+                data_problem = error(
+                    errc::checksum_mismatch,
                     std::string(archive ? "compression.compressed_size" : "size_bytes") + ": " +
-                    std::to_string(recorded) + " bytes recorded, but " + m.data_path.string() +
-                    " has " + std::to_string(actual));
+                        std::to_string(recorded) + " bytes recorded for backup " + m.id + ", but " +
+                        m.data_path.string() + " has " + std::to_string(actual) +
+                        " (the data file was truncated or changed, or the manifest edited)" +
+                        advice);
             }
         }
         if (!checked.disagreements.empty()) {
+            if (data_problem) checked.disagreements.push_back(data_problem->message);
             return detail::manifest_disagrees(path.string(), checked.disagreements);
         }
+        if (data_problem) return *data_problem;
         return std::move(m);
     }
 
