@@ -15,6 +15,7 @@
 #include "dbsafe/backup_id.hpp"
 #include "dbsafe/backup_kind.hpp"
 #include "dbsafe/detail/iso8601.hpp"
+#include "dbsafe/storage/backup_file_names.hpp"
 
 namespace {
 
@@ -99,8 +100,36 @@ TEST(Error, TryMacrosPropagateTheFirstFailureAndBindValues) {
 
 TEST(BackupId, ValidIdsPass) {
     EXPECT_TRUE(validate_id("20261125T114458.123Z-manual-3fa9c1"));
-    EXPECT_TRUE(validate_id("a"));
-    EXPECT_TRUE(validate_id("x.db"));
+    EXPECT_TRUE(validate_id("20261125T114458.123Z-pre_migration-000000"));
+    EXPECT_TRUE(validate_id_chars("a"));
+    EXPECT_TRUE(validate_id_chars("x.db"));
+}
+
+// Issue 13.1: an id is exactly what make_backup_id() generates, so a file that merely uses the
+// allowed characters (the live app.db, x.json) is never taken for a backup's file.
+TEST(BackupId, OnlyTheGeneratedPatternIsAnId) {
+    for (const std::string& bad : std::vector<std::string>{
+             "a", "x.db", "app", "20261125T114458.123Z-manual-3fa9c",
+             "20261125T114458.123Z-manual-3FA9C1", "20261125T114458.123Z-hourly-3fa9c1",
+             "20261325T114458.123Z-manual-3fa9c1", "20261125T114458.123Z-manual-3fa9c1x",
+             "20261125T114458Z-manual-3fa9c1"}) {
+        const auto r = validate_id(bad);
+        ASSERT_FALSE(r) << "accepted '" << bad << "'";
+        EXPECT_TRUE(r.error().is(errc::invalid_id));
+    }
+    const auto parts = parse_generated_id("20261125T114458.123Z-safety-3fa9c1");
+    ASSERT_TRUE(parts);
+    EXPECT_EQ(parts->kind, backup_kind::safety);
+    EXPECT_EQ(detail::format_iso8601(parts->created_at), "2026-11-25T11:44:58.123Z");
+    EXPECT_FALSE(detail::parse_backup_file_name("app.db"));
+    EXPECT_FALSE(detail::parse_backup_file_name("20261125T114458.123Z-safety-3fa9c1.txt"));
+    EXPECT_FALSE(detail::parse_backup_file_name("20261125T114458.123Z-safety-3fa9c1.json-wal"));
+    for (const char* suffix : {".db", ".db.zst", ".json", ".db.tmp", ".json.tmp", ".db.zst.tmp",
+                               ".db.tmp-wal", ".db-shm", ".unpacked-12-3.tmp"}) {
+        EXPECT_TRUE(detail::parse_backup_file_name(
+            std::string("20261125T114458.123Z-safety-3fa9c1") + suffix))
+            << suffix;
+    }
 }
 
 TEST(BackupId, RejectsEverythingThatCouldNameAnotherPath) {

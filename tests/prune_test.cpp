@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
@@ -341,4 +342,177 @@ TEST_F(PruneTest, EmptyOrMissingDirectoryIsNothingToDo) {
     EXPECT_FALSE(fs::exists(dir)) << "prune must not create the directory";
 }
 
+// Issue 13.1: a live database kept in the backup directory, its WAL files and unrelated files
+// are not dbsafe's names, so prune never sees them, whatever the grace period; real debris (a
+// generated id plus a dbsafe suffix) is still swept.
+TEST_F(PruneTest, NeverTouchesALiveDatabaseKeptInTheBackupDirectory) {
+    const fs::path live = dir / "app.db";
+    fs::create_directories(dir);
+    dbsafe::test::create_sample_db(live, 100);      // WAL mode
+    dbsafe::test::db_handle open_connection(live);  // keeps app.db-wal and app.db-shm present
+    dbsafe::test::exec(open_connection.db, "INSERT INTO counters VALUES ('open', 1)");
+    for (const char* name : {"notes.txt", "other.db", "x.json", "x.db.tmp", "other.db-wal",
+                             "20261125T114458.123Z-manual-3fa9c1.txt", "backup.json.tmp"}) {
+        touch(dir / name, now - days{400}, std::string("not dbsafe's: ") + name);
+    }
+    const auto backup = vault.backup(live);
+    ASSERT_TRUE(backup) << backup.error().message;
+    auto before = snapshot_dir(dir);
+    ASSERT_TRUE(before.contains("app.db-wal"));
+    ASSERT_TRUE(before.contains("app.db-shm"));
+    before.erase(backup.value().id + ".db");
+    before.erase(backup.value().id + ".json");
+    const auto debris = dir / "20200101T000000.000Z-manual-000002.db.tmp";
+    touch(debris, now - days{2});
+
+    const auto listed = vault.list();
+    ASSERT_TRUE(listed);
+    ASSERT_EQ(listed.value().leftovers.size(), 1U);
+    EXPECT_EQ(listed.value().leftovers[0].path, debris);
+    EXPECT_TRUE(listed.value().damaged.empty());
+    const auto report = prune({.debris_grace = seconds{0}});
+    ASSERT_TRUE(report.complete());
+    ASSERT_EQ(report.debris.size(), 1U);
+    EXPECT_EQ(report.debris[0].action, dbsafe::debris_action::removed);
+    EXPECT_FALSE(fs::exists(debris));
+    auto after = snapshot_dir(dir);
+    after.erase(backup.value().id + ".db");
+    after.erase(backup.value().id + ".json");
+    for (const auto& [name, bytes] : before) {
+        EXPECT_TRUE(after.contains(name) && after[name] == bytes)
+            << name << ", which dbsafe did not create, was changed or removed";
+    }
+    EXPECT_EQ(after.size(), before.size());
+    EXPECT_EQ(dbsafe::test::query_int(open_connection.db, "SELECT count(*) FROM customers"), 100);
+}
+
+// Issue 13.8: no policy empties a directory. A policy that deletes everything (only safety
+// backups, or a --now decades ahead) still leaves the newest backup of each database.
+TEST_F(PruneTest, KeepsTheNewestBackupOfEachDatabaseWhateverThePolicy) {
+    const fs::path other_db = tmp / "other.db";
+    dbsafe::test::create_sample_db(other_db, 20);
+    const auto old_app = backup_aged(days{3}, backup_kind::pre_migration);
+    const auto new_app = backup_aged(days{2});
+    clock = now - days{1};
+    const auto other = vault.backup(other_db);
+    clock = now;
+    ASSERT_TRUE(other);
+    const auto report = dbsafe::prune(vault.storage, dbsafe::keep_kinds{backup_kind::safety},
+                                      now + years{50}, {.debris_grace = hours{24}});
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_TRUE(fs::exists(new_app.data_path));
+    EXPECT_TRUE(fs::exists(other.value().data_path));
+    EXPECT_FALSE(fs::exists(old_app.data_path));
+    EXPECT_NE(entry(report.value(), new_app.id).decision.reasons.at(0).find("newest"),
+              std::string::npos);
+
+    // Only the explicit flag lets the policy delete them.
+    const auto all = dbsafe::prune(vault.storage, dbsafe::keep_within{seconds{0}}, now + years{50},
+                                   {.allow_delete_newest = true});
+    ASSERT_TRUE(all);
+    EXPECT_EQ(all.value().deletions(), 2U);
+    EXPECT_TRUE(vault.list().value().backups.empty());
+}
+
+// The newest non-safety backup (what `restore --latest` picks) survives too.
+TEST_F(PruneTest, KeepsTheNewestRestorableBackupWhenASafetyBackupIsNewer) {
+    const auto manual = backup_aged(days{2});
+    const auto safety = backup_aged(days{1}, backup_kind::safety);
+    const auto report = dbsafe::prune(vault.storage, dbsafe::keep_within{hours{1}}, now);
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(fs::exists(manual.data_path));
+    EXPECT_TRUE(fs::exists(safety.data_path));
+}
+
+// Rewrites one field of a backup's manifest, keeping (or dropping) its manifest_checksum.
+void tamper(const fs::path& manifest_file, const std::string& field, const nlohmann::json& value,
+            bool drop_checksum = false) {
+    auto j = nlohmann::json::parse(slurp(manifest_file));
+    j[field] = value;
+    if (drop_checksum) j.erase("manifest_checksum");
+    std::ofstream(manifest_file, std::ios::trunc | std::ios::binary) << j.dump(2);
+}
+
+// Issue 13.7: one flipped bit in size_bytes made --max-total-size delete older backups. A
+// manifest whose size disagrees with its file decides nothing and is never deleted; with or
+// without the manifest's own checksum (a 0.1 manifest has none, its size is still compared).
+TEST_F(PruneTest, TamperedSizeBytesDrivesNoDeletion) {
+    for (const bool drop_checksum : {false, true}) {
+        SCOPED_TRACE(drop_checksum ? "without manifest_checksum" : "with manifest_checksum");
+        fs::remove_all(dir);
+        const auto oldest = backup_aged(days{3});
+        const auto middle = backup_aged(days{2});
+        const auto newest = backup_aged(days{1});
+        tamper(vault.storage.manifest_path(middle.id), "size_bytes",
+               middle.size_bytes ^ (std::uint64_t{1} << 40), drop_checksum);
+        const auto before = snapshot_dir(dir);
+        const std::uint64_t cap = oldest.size_bytes + middle.size_bytes + newest.size_bytes;
+        dbsafe::retention_rules policy;
+        policy.add(dbsafe::keep_within{days{30}}).add(dbsafe::max_total_size{cap});
+        const auto report = dbsafe::prune(vault.storage, policy, now);
+        ASSERT_TRUE(report) << report.error().message;
+        EXPECT_EQ(report.value().deletions(), 0U);
+        EXPECT_EQ(snapshot_dir(dir), before);
+        const auto listed = vault.list();
+        ASSERT_EQ(listed.value().damaged.size(), 1U);
+        EXPECT_NE(listed.value().damaged[0].reason.find("size_bytes"), std::string::npos)
+            << listed.value().damaged[0].reason;
+        const auto verified = vault.verify(middle.id);
+        ASSERT_FALSE(verified);
+        EXPECT_NE(verified.error().message.find("size_bytes"), std::string::npos);
+    }
+}
+
+// Issue 13.7: created_at 2026 -> 2036 made an old backup the "newest". It is checked against the
+// time in the id, so it is excluded from selection; the genuinely newest valid backup is first.
+TEST_F(PruneTest, TamperedCreatedAtIsNeverTheNewest) {
+    const auto old_backup = backup_aged(days{3});
+    const auto newest = backup_aged(days{1});
+    auto text = dbsafe::detail::format_iso8601(old_backup.created_at);
+    text.replace(0, 4, std::to_string(std::stoi(text.substr(0, 4)) + 10));
+    tamper(vault.storage.manifest_path(old_backup.id), "created_at", text);
+    const auto listed = vault.list();
+    ASSERT_TRUE(listed);
+    ASSERT_EQ(listed.value().backups.size(), 1U);
+    EXPECT_EQ(listed.value().backups[0].id, newest.id);
+    ASSERT_EQ(listed.value().damaged.size(), 1U);
+    EXPECT_NE(listed.value().damaged[0].reason.find("created_at"), std::string::npos);
+    EXPECT_NE(listed.value().damaged[0].reason.find("manifest_checksum"), std::string::npos);
+    const auto health = vault.health({.max_age = hours{30}, .verify_newest = true});
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health.value().newest->id, newest.id);
+    EXPECT_TRUE(health.value().has(dbsafe::health_check::damaged_backup));
+    // Never deleted by retention, whatever the policy.
+    const auto report = dbsafe::prune(vault.storage, dbsafe::keep_last{1}, now + years{20},
+                                      {.allow_delete_newest = true});
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(fs::exists(old_backup.data_path));
+    EXPECT_TRUE(fs::exists(vault.storage.manifest_path(old_backup.id)));
+}
+
 }  // namespace
+
+// A migration interrupted by a crash leaves <pre-migration id>.migration: recover() restores
+// that backup, so no policy may delete it first, and the record itself is never debris.
+TEST_F(PruneTest, KeepsTheBackupAnInterruptedMigrationNeedsAndNeverSweepsItsRecord) {
+    const auto pre = backup_aged(days{90}, backup_kind::manual);
+    backup_aged(days{1});
+    const auto record = dir / (pre.id + dbsafe::migration_record_suffix);
+    touch(record, now - days{90}, "{}");
+    const auto half_written = dir / (pre.id + ".migration.tmp");
+    touch(half_written, now - days{90}, "{");
+    const auto report = dbsafe::prune(vault.storage, dbsafe::keep_last{1}, now,
+                                      {.debris_grace = hours{24}});
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_TRUE(fs::exists(pre.data_path)) << "the backup a migration record names was deleted";
+    EXPECT_NE(entry(report.value(), pre.id).decision.reasons.at(0).find("migration record"),
+              std::string::npos);
+    EXPECT_TRUE(fs::exists(record)) << "prune removed a migration record";
+    EXPECT_FALSE(fs::exists(half_written)) << "an old, unfinished record write is debris";
+
+    fs::remove(record);  // recovered: the backup is an ordinary old backup again
+    const auto again =
+        dbsafe::prune(vault.storage, dbsafe::keep_last{1}, now, {.debris_grace = hours{24}});
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(fs::exists(pre.data_path));
+}

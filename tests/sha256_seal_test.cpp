@@ -18,6 +18,7 @@
 
 #include "dbsafe/dbsafe.hpp"
 #include "support/child_process.hpp"
+#include "support/manifest_edit.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
 #if defined(DBSAFE_TEST_ZSTD)
@@ -93,6 +94,7 @@ bool edit_row_and_rewrite_checksum(const local_directory& storage, const manifes
     write_bytes(m.data_path, bytes);
     json j = json::parse(read_bytes(storage.manifest_path(m.id)));
     j["checksum"]["hex"] = hash_file(m.data_path).value().hex;
+    dbsafe::test::reseal_manifest(j);
     write_bytes(storage.manifest_path(m.id), j.dump(2));
     return true;
 }
@@ -193,6 +195,7 @@ TEST_F(Sha256Seal, DefaultVaultVerifiesASealedBackupWithoutCheckingTheSeal) {
     // A wrong seal is not its business either: only a sealing verifier judges seals.
     json j = json::parse(read_bytes(sealer.storage.manifest_path(made.value().id)));
     j["seal"]["hex"] = std::string(64, '0');
+    dbsafe::test::reseal_manifest(j);
     write_bytes(sealer.storage.manifest_path(made.value().id), j.dump(2));
     EXPECT_TRUE(plain.verify(made.value().id));
     EXPECT_FALSE(sealer.verify(made.value().id));
@@ -224,6 +227,7 @@ TEST_F(Sha256Seal, UnsealedBackupsAndStrippedSealsFailUnderASealingVault) {
     ASSERT_TRUE(sealed) << sealed.error().message;
     json j = json::parse(read_bytes(sealing.storage.manifest_path(sealed.value().id)));
     j.erase("seal");
+    dbsafe::test::reseal_manifest(j);
     write_bytes(sealing.storage.manifest_path(sealed.value().id), j.dump(2));
     r = sealing.verify(sealed.value().id);
     ASSERT_FALSE(r);
@@ -250,6 +254,7 @@ TEST_F(Sha256Seal, ManifestParsesWellFormedSealsAndRejectsMalformedOnes) {
     const auto with_seal = [&](const json& seal) {
         json j = good;
         j["seal"] = seal;
+        dbsafe::test::reseal_manifest(j);
         return parse_manifest(j.dump(), "m.json");
     };
     const std::string hex = made.value().seal->hex;
@@ -349,6 +354,7 @@ TEST_F(Sha256Seal, CompressedBackupIsSealedUncompressedAndVerifiedAfterDecompres
     // A forged seal is reported naming the archive, not the temporary decompressed file.
     json j = json::parse(read_bytes(v.storage.directory().manifest_path(m.id)));
     j["seal"]["hex"] = std::string(64, 'f');
+    dbsafe::test::reseal_manifest(j);
     write_bytes(v.storage.directory().manifest_path(m.id), j.dump(2));
     auto caught = v.verify(m.id);
     ASSERT_FALSE(caught);
@@ -394,7 +400,7 @@ TEST_F(Sha256SealCli, BackupSha256SealsAndVerifyChecksTheSeal) {
     ASSERT_TRUE(edit_row_and_rewrite_checksum(storage, m));
     r = cli({"verify", "--dir", dir.string(), m.id, "--json"});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-    const json verdicts = json::parse(r.out);
+    const json verdicts = json::parse(r.out)["backups"];
     ASSERT_EQ(verdicts.size(), 1U) << r.out;
     EXPECT_FALSE(verdicts[0]["ok"].get<bool>());
     EXPECT_NE(verdicts[0]["error"].get<std::string>().find("SHA-256 seal mismatch"),

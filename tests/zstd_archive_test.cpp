@@ -18,12 +18,15 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "dbsafe/dbsafe.hpp"
+#include "support/manifest_edit.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
 
@@ -207,7 +210,9 @@ TEST(ZstdArchive, MixedDirectoryListsVerifiesOpensAndRemovesBoth) {
 }
 
 // Each damaged archive fails open() (so verify and restore) with the archive's path in the
-// message and leaves no decompressed temp file behind.
+// message and leaves no decompressed temp file behind, even when the manifest was rewritten to
+// match (a plain edit is already caught by the manifest's own checks, see
+// DamagedArchive.EditedManifestIsCaughtBeforeDecompressing).
 class DamagedArchive : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -229,6 +234,17 @@ class DamagedArchive : public ::testing::Test {
         return opened.error();
     }
 
+    // Rewrites the manifest as a careful tamperer would: edited, archive size updated and its
+    // manifest_checksum recomputed, so only the archive's own checks are left to catch it.
+    void reseal(const std::function<void(nlohmann::json&)>& edit) {
+        const auto manifest_file = tmp_ / "backups" / (m_.id + ".json");
+        auto j = nlohmann::json::parse(read_bytes(manifest_file));
+        edit(j);
+        j["compression"]["compressed_size"] = fs::file_size(m_.data_path);
+        test::reseal_manifest(j);
+        write_bytes(manifest_file, j.dump(2));
+    }
+
     test::temp_dir tmp_;
     fs::path db_;
     zstd_vault vault_ = make_vault(tmp_ / "backups");
@@ -238,6 +254,7 @@ class DamagedArchive : public ::testing::Test {
 
 TEST_F(DamagedArchive, TruncatedArchiveIsReported) {
     fs::resize_file(m_.data_path, fs::file_size(m_.data_path) - 100);
+    reseal([](nlohmann::json&) {});
     const error e = open_error();
     EXPECT_TRUE(e.is(errc::verification_failed)) << e.message;
     EXPECT_NE(e.message.find("truncated"), std::string::npos) << e.message;
@@ -252,12 +269,9 @@ TEST_F(DamagedArchive, FlippedBytesAreReported) {
 }
 
 TEST_F(DamagedArchive, ChecksumThatDiffersFromTheManifestIsReported) {
-    const auto manifest_file = tmp_ / "backups" / (m_.id + ".json");
-    std::string text = read_bytes(manifest_file);
-    const auto at = text.find(m_.checksum.hex);
-    ASSERT_NE(at, std::string::npos);
-    text[at] = text[at] == '0' ? '1' : '0';
-    write_bytes(manifest_file, text);
+    std::string hex = m_.checksum.hex;
+    hex[0] = hex[0] == '0' ? '1' : '0';
+    reseal([&](nlohmann::json& j) { j["checksum"]["hex"] = hex; });
     const error e = open_error();
     EXPECT_TRUE(e.is(errc::checksum_mismatch)) << e.message;
 }
@@ -269,12 +283,25 @@ TEST_F(DamagedArchive, ZstdFrameThatIsNotADatabaseIsReported) {
     write_bytes(text, std::string(m_.size_bytes, 'x'));
     fs::remove(m_.data_path);
     ASSERT_EQ(run("zstd -q '" + text.string() + "' -o '" + m_.data_path.string() + "'"), 0);
-    const auto manifest_file = tmp_ / "backups" / (m_.id + ".json");
-    std::string json = read_bytes(manifest_file);
-    json.replace(json.find(m_.checksum.hex), m_.checksum.hex.size(), hash_file(text).value().hex);
-    write_bytes(manifest_file, json);
+    reseal([&](nlohmann::json& j) { j["checksum"]["hex"] = hash_file(text).value().hex; });
     const error e = open_error();
     EXPECT_TRUE(e.is(errc::not_a_database)) << e.message;
+}
+
+// Issue 13.7: an edited manifest (checksum or archive size) fails its own checks, naming the field.
+TEST_F(DamagedArchive, EditedManifestIsCaughtBeforeDecompressing) {
+    const auto manifest_file = tmp_ / "backups" / (m_.id + ".json");
+    auto j = nlohmann::json::parse(read_bytes(manifest_file));
+    j["compression"]["compressed_size"] =
+        j["compression"]["compressed_size"].get<std::uint64_t>() ^ 1U;
+    write_bytes(manifest_file, j.dump(2));
+    const auto opened = vault_.storage.open(m_.id);
+    ASSERT_FALSE(opened);
+    EXPECT_TRUE(opened.error().is(errc::invalid_manifest));
+    EXPECT_NE(opened.error().message.find("compression.compressed_size"), std::string::npos)
+        << opened.error().message;
+    EXPECT_NE(opened.error().message.find("manifest_checksum"), std::string::npos);
+    EXPECT_EQ(names_in(tmp_ / "backups"), before_);
 }
 
 // Fork a child that runs `body` and reports its exit status; the child never returns to gtest.

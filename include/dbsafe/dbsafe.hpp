@@ -36,6 +36,7 @@
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
 #include "dbsafe/snapshot/vacuum_into.hpp"
 #include "dbsafe/source_identity.hpp"
+#include "dbsafe/storage/backup_file_names.hpp"
 #include "dbsafe/storage/local_directory.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 #include "dbsafe/vault.hpp"

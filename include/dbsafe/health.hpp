@@ -1,6 +1,7 @@
 // health: "are my backups healthy?" as a list of findings, each a sentence a person can act on.
 // Unhealthy when: there is no backup; the newest is older than max_age; the backups occupy more
-// than max_total_size; the newest fails verification; or debris is present. Everything is
+// than max_total_size; the newest fails verification; a backup's manifest fails its checks; or
+// debris is present. Everything is
 // checked and every finding reported (a monitoring check should not hide the second problem
 // behind the first).
 #pragma once
@@ -36,7 +37,14 @@ struct health_options {
     std::filesystem::path database{};  // only this database's backups (source_identity.hpp)
 };
 
-enum class health_check { no_backup, too_old, too_large, verification_failed, debris };
+enum class health_check {
+    no_backup,
+    too_old,
+    too_large,
+    verification_failed,
+    debris,
+    damaged_backup,  // a manifest that fails its checks (listing::damaged)
+};
 
 constexpr std::string_view to_string(health_check c) noexcept {
     switch (c) {
@@ -50,6 +58,8 @@ constexpr std::string_view to_string(health_check c) noexcept {
             return "verification_failed";
         case health_check::debris:
             return "debris";
+        case health_check::damaged_backup:
+            return "damaged_backup";
     }
     return "debris";
 }
@@ -149,14 +159,13 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
                  detail::format_bytes(*opts.max_total_size) +
                  " allowed: run `dbsafe prune` (e.g. with --max-total-size) or raise the limit"});
     }
+    for (const auto& d : listed.damaged) {
+        report.findings.push_back(
+            {health_check::damaged_backup,
+             d.path.string() + " is a damaged backup: " + d.reason +
+                 "; prune leaves it alone: inspect it and remove its files by hand"});
+    }
     for (const auto& d : listed.leftovers) {
-        if (detail::origin_of(d) == detail::debris_origin::foreign) {
-            report.findings.push_back(
-                {health_check::debris, d.path.string() + " is not a complete backup (" + d.reason +
-                                           "); prune leaves it alone: inspect it and remove it "
-                                           "by hand"});
-            continue;
-        }
         const auto age = detail::untouched_for(d.path, now);
         if (!age) {
             // Gone since the listing (a backup just published, or a prune swept it): fine.

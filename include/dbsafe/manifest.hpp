@@ -8,6 +8,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -173,9 +174,74 @@ std::optional<Int> manifest_integer(const nlohmann::json& object, const char* ke
 
 }  // namespace detail
 
-// Parses and validates a manifest. `origin` names the file in error messages. Ids and data
-// file names are checked here, so nothing from a manifest reaches a path unvalidated.
-inline result<manifest> parse_manifest(std::string_view text, const std::string& origin) {
+// The manifest's own checksum: xxh3-128 of the canonical text of every other field, i.e. the
+// manifest object without "manifest_checksum", dumped by nlohmann::json with no whitespace, keys
+// in byte order, strings as UTF-8 (see docs/format.md). Computed over the JSON, not the struct,
+// so fields added later, and fields this version does not know, are covered as they are.
+inline checksum manifest_self_checksum(nlohmann::json j) {
+    j.erase("manifest_checksum");
+    const std::string canonical = j.dump();
+    xxh3_128_hasher h;
+    h.update(std::as_bytes(std::span(canonical)));
+    return h.finish();
+}
+
+// The text written to <id>.json: to_json(m) sealed with its manifest_checksum.
+inline std::string manifest_text(const manifest& m) {
+    nlohmann::json j = to_json(m);
+    const checksum self = manifest_self_checksum(j);
+    j["manifest_checksum"] = {{"algorithm", self.algorithm}, {"hex", self.hex}};
+    return j.dump(2);
+}
+
+namespace detail {
+
+// A parsed manifest and every field that disagrees with what it can be checked against (its
+// own checksum, the time and kind in its id), one "field: why" each. Empty: all agree.
+struct checked_manifest {
+    manifest value;
+    std::vector<std::string> disagreements;
+};
+
+inline std::string manifest_advice() {
+    return " (it was edited or damaged: dbsafe will not select, restore or delete this backup; "
+           "check its data with `dbsafe verify --file`, and remove its files by hand if you no "
+           "longer need them)";
+}
+
+// The cross-checks of a manifest that need only the manifest itself.
+inline std::vector<std::string> manifest_disagreements(const nlohmann::json& j, const manifest& m) {
+    std::vector<std::string> out;
+    if (const auto it = j.find("manifest_checksum"); it != j.end()) {
+        const checksum self = manifest_self_checksum(j);
+        if (!it->is_object() || it->value("algorithm", "") != self.algorithm ||
+            it->value("hex", "") != self.hex) {
+            out.push_back("manifest_checksum: the manifest's fields do not hash to the recorded " +
+                          (it->is_object()
+                               ? it->value("algorithm", "?") + " " + it->value("hex", "?")
+                               : std::string("value")) +
+                          " (" + self.hex + " now): a field was changed after the backup");
+        }
+    }
+    if (const auto parts = parse_generated_id(m.id)) {
+        if (std::chrono::floor<std::chrono::milliseconds>(m.created_at) != parts->created_at) {
+            out.push_back("created_at: " + format_iso8601(m.created_at) +
+                          " disagrees with the time in the id, " +
+                          format_iso8601(parts->created_at));
+        }
+        if (m.kind != parts->kind) {
+            out.push_back("kind: " + std::string(to_string(m.kind)) +
+                          " disagrees with the kind in the id, " +
+                          std::string(to_string(parts->kind)));
+        }
+    }
+    return out;
+}
+
+// Parses a manifest: a malformed one (missing or mistyped field, unsafe id or file name) is an
+// error; one that parses is returned with its disagreements for the caller to add to and judge.
+inline result<checked_manifest> parse_manifest_fields(std::string_view text,
+                                                      const std::string& origin) {
     const auto bad = [&](const std::string& why) {
         return error(errc::invalid_manifest,
                      "manifest " + origin + " is invalid: " + why +
@@ -216,7 +282,7 @@ inline result<manifest> parse_manifest(std::string_view text, const std::string&
         if (m.file != m.id + ".db" && !m.file.starts_with(m.id + ".db.")) {
             return bad("data file '" + m.file + "' does not belong to id '" + m.id + "'");
         }
-        if (auto v = validate_id(m.file); !v) return bad(v.error().message);
+        if (auto v = validate_id_chars(m.file); !v) return bad(v.error().message);
         const auto size_bytes = detail::manifest_integer<std::uint64_t>(j, "size_bytes", {});
         if (!size_bytes) return bad("size_bytes is missing or not a non-negative integer");
         m.size_bytes = *size_bytes;
@@ -269,10 +335,33 @@ inline result<manifest> parse_manifest(std::string_view text, const std::string&
             }
             m.seal = std::move(seal);
         }
-        return m;
+        auto disagreements = manifest_disagreements(j, m);
+        return checked_manifest{std::move(m), std::move(disagreements)};
     } catch (const nlohmann::json::exception& e) {
         return bad(std::string("missing or mistyped field (") + e.what() + ")");
     }
+}
+
+// The error for a manifest whose fields disagree: every disagreement, by field name.
+inline error manifest_disagrees(const std::string& origin,
+                                const std::vector<std::string>& disagreements) {
+    std::string why;
+    for (const auto& d : disagreements) why += (why.empty() ? "" : "; ") + d;
+    return error(errc::invalid_manifest,
+                 "manifest " + origin + " fails its checks: " + why + manifest_advice());
+}
+
+}  // namespace detail
+
+// Parses and validates a manifest. `origin` names the file in error messages. Ids and data
+// file names are checked here, so nothing from a manifest reaches a path unvalidated; so are
+// the manifest's own checksum and the created_at and kind its id encodes.
+inline result<manifest> parse_manifest(std::string_view text, const std::string& origin) {
+    DBSAFE_TRY(auto checked, detail::parse_manifest_fields(text, origin));
+    if (!checked.disagreements.empty()) {
+        return detail::manifest_disagrees(origin, checked.disagreements);
+    }
+    return std::move(checked.value);
 }
 
 }  // namespace dbsafe

@@ -45,11 +45,10 @@
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/restore.hpp"
+#include "dbsafe/storage/backup_file_names.hpp"
 #include "dbsafe/storage/local_directory.hpp"
 
 namespace dbsafe {
-
-inline constexpr const char* migration_record_suffix = ".migration";
 
 struct migration_record {
     std::string database;      // canonical absolute path of the migrated database

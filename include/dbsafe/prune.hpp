@@ -1,14 +1,18 @@
 // prune: applies a retention plan to a backup directory and sweeps what crashes left behind.
 //
 //  - The plan comes from the retention policy alone (pure: manifests + now). Backups the policy
-//    does not mention, and `protected_ids`, are kept: deleting needs a reason.
+//    does not mention, and `protected_ids`, are kept: deleting needs a reason. So is the newest
+//    backup of each source database (and its newest non-safety one) unless
+//    `allow_delete_newest`: no policy can empty a directory by accident.
+//  - Only backups whose manifests passed their checks are planned (listing::backups): a damaged
+//    manifest's created_at or size never decides anything, and it is never deleted.
 //  - Each deletion goes through Storage::remove, which removes the manifest first and the data
 //    second: a crash in between leaves a data file without manifest (debris, which list and
 //    verify report and the next prune sweeps), never a manifest pointing at nothing.
-//  - Debris from an interrupted write is swept once untouched for `debris_grace` (see
-//    detail/debris_triage.hpp for why the grace period protects a backup in progress). Foreign
-//    debris (a manifest that does not parse) is reported, never deleted: it may be a newer
-//    dbsafe's backup.
+//  - Debris (only names dbsafe creates: storage/backup_file_names.hpp) is swept once untouched
+//    for `debris_grace` (see detail/debris_triage.hpp for why the grace period protects a backup
+//    in progress). Damaged backups (a manifest that does not parse or fails its checks) are
+//    reported as left_foreign, never deleted: a person must look. Other files are never seen.
 //  - `dry_run` computes and reports everything and changes nothing.
 #pragma once
 
@@ -17,6 +21,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -28,6 +33,7 @@
 #include "dbsafe/parse_units.hpp"
 #include "dbsafe/retention/retention_policy.hpp"
 #include "dbsafe/source_identity.hpp"
+#include "dbsafe/storage/backup_file_names.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 
 namespace dbsafe {
@@ -42,6 +48,11 @@ struct prune_options {
     // Only the backups of this database (source_identity.hpp); empty: every backup. Debris is
     // swept either way: it belongs to no database.
     std::filesystem::path database{};
+    // Every prune keeps the newest backup of each source database (source_key()), and its
+    // newest non-safety backup (what `restore --latest` picks), whatever the policy says: a
+    // zero-length window, a lone --keep-kind or a --now far ahead must never empty the
+    // directory. Only this flag (CLI: --allow-delete-newest) lets the policy delete them too.
+    bool allow_delete_newest = false;
 };
 
 struct pruned_backup {
@@ -55,7 +66,7 @@ enum class debris_action {
     removed,       // swept by this run
     would_remove,  // a dry run would sweep it
     left_recent,   // younger than the grace period: may be a backup in progress
-    left_foreign,  // not left by a dbsafe crash window: a person must look
+    left_foreign,  // a damaged backup (listing::damaged): a person must look
     failed,        // sweeping it failed (see note)
 };
 
@@ -119,12 +130,6 @@ namespace detail {
 inline swept_debris sweep_one(const debris& d, std::chrono::system_clock::time_point now,
                               const prune_options& opts, auto&& remove) {
     swept_debris out{d, debris_action::left_foreign, {}};
-    if (origin_of(d) == debris_origin::foreign) {
-        out.note = d.reason +
-                   "; not left by an interrupted dbsafe operation (it may belong to a "
-                   "newer dbsafe): inspect it and remove it by hand";
-        return out;
-    }
     auto age = untouched_for(d.path, now);
     if (!age) {
         // Gone since the listing (a concurrent prune or a backup that just published): fine.
@@ -173,6 +178,8 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
     std::unordered_map<std::string, const retention_decision*> by_id;
     for (const auto& d : plan) by_id.emplace(d.id, &d);
 
+    std::set<std::string> seen_sources;     // of which the newest backup was met
+    std::set<std::string> seen_restorable;  // of which the newest non-safety backup was met
     for (const std::size_t i : detail::newest_first(listed.backups)) {
         manifest& m = listed.backups[i];
         retention_decision decision{m.id, true, {"kept: the retention policy gave no decision"}};
@@ -184,6 +191,25 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
                 decision.keep = true;
                 decision.reasons = {"kept: protected (the backup just taken, or in use)"};
             }
+        }
+        // An interrupted migration's record names this backup: recover() needs it to roll the
+        // database back (migration_record.hpp), so no policy may delete it first.
+        if (!decision.keep &&
+            detail::is_regular_no_follow(storage.location() / (m.id + migration_record_suffix))) {
+            decision.keep = true;
+            decision.reasons = {"kept: a migration record points at it (run `dbsafe recover`)"};
+        }
+        // Newest first, so the first backup met of a source is its newest.
+        const std::string source = source_key(m);
+        const bool newest = seen_sources.insert(source).second;
+        const bool newest_restorable =
+            m.kind != backup_kind::safety && seen_restorable.insert(source).second;
+        if ((newest || newest_restorable) && !decision.keep && !opts.allow_delete_newest) {
+            decision.keep = true;
+            decision.reasons = {std::string("kept: the newest ") +
+                                (newest ? "backup" : "non-safety backup") + " of " +
+                                (source.empty() ? std::string("its database") : source) +
+                                " (every prune keeps it; --allow-delete-newest overrides)"};
         }
         report.backups.push_back({std::move(m), std::move(decision)});
     }
@@ -206,6 +232,11 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
     for (const auto& d : listed.leftovers) {
         report.debris.push_back(detail::sweep_one(
             d, now, opts, [&](const debris& x) { return storage.remove_debris(x); }));
+    }
+    for (const auto& d : listed.damaged) {
+        report.debris.push_back({d, debris_action::left_foreign,
+                                 "a damaged backup, not debris: prune never deletes it; inspect "
+                                 "it and remove it by hand"});
     }
     return report;
 }

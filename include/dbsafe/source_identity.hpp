@@ -62,6 +62,16 @@ inline bool is_backup_of(const manifest& m, const std::filesystem::path& databas
     return source.filename() == database.filename();  // a 0.1 manifest's relative path
 }
 
+// The key retention groups backups by when it keeps the newest of each database (prune.hpp):
+// equal keys are one database, by the rule above. A 0.1 manifest's relative path is its own
+// group (it cannot be placed more precisely without the working directory it was taken in).
+inline std::string source_key(const manifest& m) {
+    if (m.source_path.empty() || !std::filesystem::path(m.source_path).is_absolute()) {
+        return m.source_path;
+    }
+    return canonical_source_path(m.source_path);
+}
+
 namespace detail {
 
 // Drops from `l` the backups of every database but `database` (the `--db` filters).

@@ -4,6 +4,7 @@
 // cron jobs and monitoring probes.
 #include <iostream>
 
+#include "backup_dir.hpp"
 #include "cli.hpp"
 #include "units_option.hpp"
 
@@ -20,6 +21,7 @@ struct health_args {
 };
 
 int run_health(const health_args& a) {
+    if (auto present = require_backup_dir(a.common.dir); !present) return report(present.error());
     check_level level{};
     parse_check_level(a.check, level);
     const cli_vault vault{

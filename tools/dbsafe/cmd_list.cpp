@@ -1,6 +1,7 @@
 // dbsafe list --dir DIR [--db PATH] [--json]
 #include <iostream>
 
+#include "backup_dir.hpp"
 #include "cli.hpp"
 
 namespace dbsafe::cli {
@@ -17,6 +18,9 @@ void add_list_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_flag("--json", args->json, "Print one JSON array of manifests");
     cmd->callback([args, &run] {
         run = [args] {
+            if (auto present = require_backup_dir(args->dir); !present) {
+                return report(present.error());
+            }
             const cli_storage storage{args->dir};
             auto listed = storage.list();
             if (!listed) return report(listed.error());
@@ -35,10 +39,14 @@ void add_list_command(CLI::App& app, std::function<int()>& run) {
                     std::cout << manifest_line(m) << "  " << m.source_path << "\n";
                 }
             }
-            // Debris is reported, never hidden: it means a backup was interrupted.
+            // Debris and damaged backups are reported, never hidden: a backup was interrupted,
+            // or a manifest was damaged or edited. Other files in the directory are not dbsafe's.
+            for (const auto& d : l.damaged) {
+                std::cerr << "dbsafe: damaged backup: " << d.reason << "\n";
+            }
             for (const auto& d : l.leftovers) {
-                std::cerr << "dbsafe: not a complete backup: " << d.path.string() << " ("
-                          << d.reason << "); `dbsafe prune` removes it\n";
+                std::cerr << "dbsafe: debris, not a backup: " << d.path.string() << " (" << d.reason
+                          << "); `dbsafe prune` removes it\n";
             }
             return static_cast<int>(exit_code::ok);
         };

@@ -1,13 +1,17 @@
 // dbsafe prune --dir DIR [--keep-within 30d] [--keep-last N] [--keep-hourly N] [--keep-daily N]
 //              [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-kind KIND]...
-//              [--max-total-size 10GiB] [--now ISO8601] [--debris-grace 24h] [--dry-run] [--json]
+//              [--max-total-size 10GiB] [--now ISO8601] [--allow-future-now]
+//              [--allow-delete-newest] [--debris-grace 24h] [--dry-run] [--json]
 //
 // No keep flag means the default policy (30 days, pre_migration kept, newest kept); keep flags
-// replace it; --max-total-size trims either. Every flag value is checked while parsing, so a bad
-// one is a usage error (exit 2) before anything is listed, let alone deleted.
+// replace it; --max-total-size trims either. Whatever the flags, the newest backup of each
+// database is kept unless --allow-delete-newest. Every flag value is checked while parsing, so a
+// bad one (a zero-length window, a --now more than a day ahead without --allow-future-now) is a
+// usage error (exit 2) before anything is listed, let alone deleted.
 #include <iostream>
 #include <optional>
 
+#include "backup_dir.hpp"
 #include "cli.hpp"
 #include "units_option.hpp"
 
@@ -29,6 +33,8 @@ struct prune_args {
     std::string debris_grace = "24h";
     bool dry_run = false;
     std::string db;
+    bool allow_future_now = false;
+    bool allow_delete_newest = false;
 };
 
 // The flags as a policy. Values were validated by the option checks, so value() cannot throw.
@@ -58,6 +64,7 @@ std::string joined(const std::vector<std::string>& parts) {
 }
 
 int run_prune(const prune_args& a) {
+    if (auto present = require_backup_dir(a.common.dir); !present) return report(present.error());
     basic_vault<online_backup, standard_checks, retention_rules, cli_storage> vault{
         .storage = cli_storage{a.common.dir},
         .snapshot = {},
@@ -68,7 +75,8 @@ int run_prune(const prune_args& a) {
                        .debris_grace = parse_duration(a.debris_grace).value(),
                        .now = std::nullopt,
                        .protected_ids = {},
-                       .database = a.db};
+                       .database = a.db,
+                       .allow_delete_newest = a.allow_delete_newest};
     if (!a.now.empty()) opts.now = detail::parse_iso8601(a.now);
     auto pruned = vault.prune(opts);
     if (!pruned) return report(pruned.error());
@@ -143,8 +151,8 @@ void add_prune_command(CLI::App& app, std::function<int()>& run) {
                     "Only the backups of this database (its path; see `dbsafe list`); "
                     "retention applies to them alone");
     cmd->add_option("--keep-within", args->keep_within,
-                    "Keep backups younger than this (h d w m y, e.g. 30d)")
-        ->check(duration_validator());
+                    "Keep backups younger than this (h d w m y, e.g. 30d; not 0)")
+        ->check(window_validator());
     cmd->add_option("--keep-last", args->keep_last, "Keep the N newest backups")
         ->check(count_validator());
     cmd->add_option("--keep-hourly", args->keep_hourly,
@@ -170,15 +178,34 @@ void add_prune_command(CLI::App& app, std::function<int()>& run) {
                     "GiB TiB); never the newest backup nor a --keep-kind one")
         ->check(size_validator());
     cmd->add_option("--now", args->now,
-                    "Judge ages as of this UTC time (ISO 8601, e.g. 2026-11-25T12:00:00Z)")
+                    "Judge ages as of this UTC time (ISO 8601, e.g. 2026-11-25T12:00:00Z); more "
+                    "than a day ahead of the clock needs --allow-future-now")
         ->check(iso8601_validator());
+    cmd->add_flag("--allow-future-now", args->allow_future_now,
+                  "Accept a --now more than a day ahead of this machine's clock");
+    cmd->add_flag("--allow-delete-newest", args->allow_delete_newest,
+                  "Let the policy delete the newest backup of a database too (by default every "
+                  "prune keeps it, and the newest non-safety one)");
     cmd->add_option("--debris-grace", args->debris_grace,
                     "Leave debris younger than this: it may be a backup in progress (default 24h)")
         ->check(duration_validator());
     cmd->add_flag("--dry-run", args->dry_run, "Show what would be deleted; change nothing");
     cmd->add_flag("--json", args->common.json,
                   "Print one JSON array of {id, kind, created_at, action, reasons}");
-    cmd->callback([args, &run] { run = [args] { return run_prune(*args); }; });
+    cmd->callback([args, &run] {
+        // A --now far ahead makes every backup look old: confirm it is meant.
+        if (!args->now.empty() && !args->allow_future_now) {
+            const auto now = detail::parse_iso8601(args->now).value();
+            if (now > std::chrono::system_clock::now() + std::chrono::hours{24}) {
+                throw CLI::ValidationError(
+                    "--now", args->now +
+                                 " is more than a day after this machine's clock: every backup "
+                                 "would look that much older; add --allow-future-now if you "
+                                 "mean it");
+            }
+        }
+        run = [args] { return run_prune(*args); };
+    });
 }
 
 }  // namespace dbsafe::cli

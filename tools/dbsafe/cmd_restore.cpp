@@ -5,6 +5,7 @@
 //                no live database is touched (DB names whose newest backup --latest takes).
 #include <iostream>
 
+#include "backup_dir.hpp"
 #include "cli.hpp"
 #include "schema_option.hpp"
 #include "units_option.hpp"
@@ -55,6 +56,7 @@ result<std::string> latest_id(const schema_vault& vault, const std::string& data
 }
 
 int run_restore(const restore_args& a) {
+    if (auto present = require_backup_dir(a.common.dir); !present) return report(present.error());
     check_level level{};
     parse_check_level(a.verify, level);
     schema_vault vault{.storage = plain_writing_storage(a.common.dir),

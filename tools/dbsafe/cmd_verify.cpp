@@ -3,6 +3,7 @@
 // In builds with OpenSSL a manifest's SHA-256 seal is checked whenever it has one.
 #include <iostream>
 
+#include "backup_dir.hpp"
 #include "cli.hpp"
 #include "units_option.hpp"
 
@@ -41,6 +42,7 @@ int run_verify(const verify_args& a) {
         .retention = {},
         .options = {}};
     nlohmann::json results = nlohmann::json::array();
+    nlohmann::json debris_found = nlohmann::json::array();
     bool all_ok = true;
     const auto record = [&](const std::string& id, const std::string& path, const result<void>& r) {
         all_ok = all_ok && static_cast<bool>(r);
@@ -76,19 +78,26 @@ int run_verify(const verify_args& a) {
             record("", a.file, vault.verify_file(a.file));
         }
     } else {
+        if (auto present = require_backup_dir(a.common.dir); !present) {
+            return report(present.error());
+        }
         std::vector<std::string> ids = a.ids;
         if (ids.empty()) {
             auto listed = vault.list();
             if (!listed) return report(listed.error());
             for (const auto& m : listed.value().backups) ids.push_back(m.id);
-            for (const auto& d : listed.value().leftovers) {
-                all_ok = false;
-                const result<void> r =
-                    error(errc::invalid_manifest, d.path.string() + " is not a complete backup: " +
-                                                      d.reason + " (`dbsafe prune` removes it)");
-                record("", d.path.string(), r);
+            // A damaged backup fails (its manifest cannot be trusted); debris is no backup at
+            // all: a note, never a failure.
+            for (const auto& d : listed.value().damaged) {
+                record(d.path.stem().string(), d.path.string(),
+                       error(errc::invalid_manifest, d.reason));
             }
-            if (ids.empty() && listed.value().leftovers.empty() && !a.common.json) {
+            for (const auto& d : listed.value().leftovers) {
+                debris_found.push_back({{"path", d.path.string()}, {"reason", d.reason}});
+                std::cerr << "dbsafe: debris, not a backup: " << d.path.string() << " (" << d.reason
+                          << "); `dbsafe prune` removes it\n";
+            }
+            if (ids.empty() && listed.value().damaged.empty() && !a.common.json) {
                 std::cout << "no backups in " << a.common.dir << "\n";
             }
         }
@@ -99,7 +108,7 @@ int run_verify(const verify_args& a) {
             record(id, path, r ? result<void>(success()) : result<void>(r.error()));
         }
     }
-    if (a.common.json) print_json(results);
+    if (a.common.json) print_json({{"backups", results}, {"debris", debris_found}});
     if (!all_ok && !a.common.json) {
         std::cerr << "dbsafe: verification failed: do not restore the backups marked FAILED\n";
     }
@@ -124,7 +133,8 @@ void add_verify_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_flag("--require-seal", args->require_seal,
                   "Fail backups without a SHA-256 seal (seals are checked whenever present); "
                   "needs a build with OpenSSL");
-    cmd->add_flag("--json", args->common.json, "Print one JSON array of verdicts");
+    cmd->add_flag("--json", args->common.json,
+                  "Print one JSON object: {\"backups\": [verdicts], \"debris\": [..]}");
     cmd->callback([args, &run] {
         if (args->common.dir.empty() && args->file.empty()) {
             throw CLI::RequiredError("--dir or --file");

@@ -22,6 +22,22 @@ inline CLI::Validator duration_validator() {
             "DURATION"};
 }
 
+// A retention window: a duration longer than zero. A zero window keeps nothing, like --keep-last
+// 0, so it is a usage error rather than "delete everything but the newest".
+inline CLI::Validator window_validator() {
+    return {[](std::string& text) -> std::string {
+                auto parsed = parse_duration(text);
+                if (!parsed) return parsed.error().message;
+                if (parsed.value() <= std::chrono::seconds{0}) {
+                    return "invalid window '" + text +
+                           "': a zero-length window keeps nothing; give a positive duration "
+                           "such as 30d (leave the flag out to not keep by age)";
+                }
+                return {};
+            },
+            "DURATION"};
+}
+
 inline CLI::Validator size_validator() {
     return {[](std::string& text) -> std::string {
                 auto parsed = parse_size(text);

@@ -1,6 +1,7 @@
-// What prune and health make of a piece of debris: is it something dbsafe's own crash windows
-// leave behind (a temp file, a data file whose manifest was never written or was removed first),
-// and how long has nobody touched it.
+// What prune and health make of a piece of debris (a name dbsafe creates that is not a complete
+// backup: a temp file, a data file whose manifest was never written or was removed first, a FIFO
+// planted under such a name): how long has nobody touched it. Damaged backups (listing::damaged)
+// are not debris: a person must look at them, and nothing removes them.
 //
 // Age matters because a backup in progress looks exactly like debris: its `<id>.db.tmp` (and,
 // for a few milliseconds at commit, its `<id>.db` without a manifest) exists until it is
@@ -23,19 +24,6 @@
 #include "dbsafe/storage/storage_target.hpp"
 
 namespace dbsafe::detail {
-
-enum class debris_origin {
-    interrupted_write,  // *.tmp, or a data file without its manifest: safe to sweep when old
-    foreign,            // a manifest that does not parse (maybe a newer dbsafe's) or has lost its
-                        // data: no dbsafe crash window produces it, so a person must look
-};
-
-inline debris_origin origin_of(const debris& d) {
-    const std::string name = d.path.filename().string();
-    if (name.ends_with(".tmp")) return debris_origin::interrupted_write;
-    if (name.ends_with(".json")) return debris_origin::foreign;
-    return debris_origin::interrupted_write;
-}
 
 // Last modification time, without following a symlink.
 inline result<std::chrono::system_clock::time_point> modification_time(

@@ -88,8 +88,11 @@ inline result<unique_fd> open_for_writing(const std::filesystem::path& p) {
     return unique_fd(fd);
 }
 
+// Opens a regular file for reading. O_NONBLOCK, then a type check on the descriptor, then
+// blocking reads again: a FIFO or device planted under a name dbsafe reads (a backup directory
+// is writable by whoever planted it) is an error at once, never an open() that waits forever.
 inline result<unique_fd> open_for_read(const std::filesystem::path& p) {
-    const int fd = ::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    const int fd = ::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         const int err = errno;
         if (err == ENOENT) {
@@ -97,7 +100,27 @@ inline result<unique_fd> open_for_read(const std::filesystem::path& p) {
         }
         return os_error(err, "cannot open", p);
     }
-    return unique_fd(fd);
+    unique_fd guard(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return os_error(errno, "cannot stat", p);
+    if (!S_ISREG(st.st_mode)) {
+        return error(errc::invalid_argument,
+                     p.string() +
+                         " is not a regular file (a FIFO, device, socket or directory): "
+                         "dbsafe reads only regular files; remove or rename it");
+    }
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        return os_error(errno, "cannot configure", p);
+    }
+    return guard;
+}
+
+// True when `p` itself (not a symlink's target) is a regular file. Checked before a path is
+// handed to SQLite, which would block opening a FIFO.
+inline bool is_regular_no_follow(const std::filesystem::path& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 inline result<void> write_all(int fd, std::span<const std::byte> data,

@@ -3,14 +3,16 @@
 // Commit protocol (a kill -9 at any point leaves either no backup or a whole one):
 //   snapshot into <id>.db.tmp (created 0600, O_EXCL, O_NOFOLLOW) -> fsync -> rename to <id>.db
 //   -> write <id>.json.tmp -> fsync -> rename to <id>.json -> fsync the directory.
-// A backup exists exactly when its manifest exists; anything else is debris, which list()
-// reports and prune() sweeps. Removal goes the other way: manifest first, then data.
+// A backup exists exactly when its manifest exists; anything else with a name dbsafe creates is
+// debris, which list() reports and prune() sweeps; names dbsafe does not create are ignored
+// (see backup_file_names.hpp). Removal goes the other way: manifest first, then data.
 #pragma once
 
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -20,6 +22,7 @@
 #include "dbsafe/detail/posix_file.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/storage/backup_file_names.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 
 namespace dbsafe {
@@ -97,7 +100,7 @@ class local_directory {
         const auto data = data_path(staged.id);
         DBSAFE_TRYV(detail::sync_file(staged.path));
         DBSAFE_TRYV(detail::rename_no_replace(staged.path, data));
-        auto published = detail::publish_small_file(manifest_path(staged.id), to_json(m).dump(2));
+        auto published = detail::publish_small_file(manifest_path(staged.id), manifest_text(m));
         if (!published) {
             (void)detail::remove_file(data);  // no manifest, no backup: do not leave debris
             return published.as_failure();
@@ -134,31 +137,64 @@ class local_directory {
         }
     }
 
+    // Looks only at names dbsafe creates (storage/backup_file_names.hpp); anything else in the
+    // directory is not listed, not debris, never touched. A missing directory lists as empty
+    // (the CLI's commands refuse it, see tools/dbsafe/cli.hpp).
     [[nodiscard]] result<listing> list() const {
         DBSAFE_TRYV(detail::refuse_url(dir_));
         listing out;
         std::error_code ec;
         if (!std::filesystem::exists(dir_, ec)) return out;  // no directory: no backups yet
-        std::vector<std::string> names;
+        struct entry {
+            std::string name;
+            detail::backup_file_name parsed;
+            std::filesystem::file_type type;
+        };
+        std::vector<entry> entries;
         for (auto it = std::filesystem::directory_iterator(dir_, ec);
              !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-            names.push_back(it->path().filename().string());
+            std::string name = it->path().filename().string();
+            auto parsed = detail::parse_backup_file_name(name);
+            if (!parsed) continue;  // not dbsafe's
+            std::error_code type_ec;
+            const auto type = it->symlink_status(type_ec).type();  // never follows a symlink
+            if (type_ec) continue;  // gone since the directory was read
+            entries.push_back({std::move(name), std::move(*parsed), type});
         }
         if (ec) {
             return errno_error(
                 ec.value(), "cannot list backup directory " + dir_.string() + ": " + ec.message());
         }
-        std::sort(names.begin(), names.end());
-        const auto has = [&](const std::string& n) {
-            return std::binary_search(names.begin(), names.end(), n);
+        std::sort(entries.begin(), entries.end(),
+                  [](const entry& a, const entry& b) { return a.name < b.name; });
+        std::vector<std::string> names;
+        for (const auto& e : entries) names.push_back(e.name);
+        const auto has_manifest = [&](const std::string& id) {
+            return std::binary_search(names.begin(), names.end(), id + ".json");
         };
-        for (const auto& name : names) {
-            const auto path = dir_ / name;
-            if (name.ends_with(".tmp")) {
-                out.leftovers.push_back({path, "temporary file of an unfinished write"});
-            } else if (name.ends_with(".json")) {
-                const std::string id = name.substr(0, name.size() - 5);
-                auto m = load_manifest(id);
+        using std::filesystem::file_type;
+        for (const auto& e : entries) {
+            const auto path = dir_ / e.name;
+            if (e.type == file_type::directory) continue;  // not something dbsafe would remove
+            const bool planted = e.type != file_type::regular && e.type != file_type::symlink;
+            if (e.parsed.role == detail::backup_file_role::temporary) {
+                out.leftovers.push_back({path, planted ? "not a regular file (planted under the "
+                                                         "name of a dbsafe temporary file)"
+                                                       : "temporary file of an unfinished write"});
+            } else if (e.parsed.role == detail::backup_file_role::data) {
+                if (!has_manifest(e.parsed.id)) {
+                    out.leftovers.push_back(
+                        {path, planted ? "not a regular file (planted under the name of a "
+                                         "backup's data file)"
+                                       : "data file without a manifest (a backup interrupted "
+                                         "before it was published)"});
+                }
+            } else if (planted) {
+                // A FIFO or device named like a manifest: never opened, swept like debris.
+                out.leftovers.push_back(
+                    {path, "not a regular file (planted under the name of a manifest)"});
+            } else {
+                auto m = load_manifest(e.parsed.id);
                 if (!m && m.error().code.category() == std::generic_category()) {
                     // An OS error (EIO, EACCES) says nothing about the manifest: it may describe
                     // a complete backup. As debris, `restore --latest` would silently pick an
@@ -168,23 +204,12 @@ class local_directory {
                                                      " (it may be a complete backup, so nothing "
                                                      "was decided: retry once it is readable)");
                 }
-                if (!m) {
-                    out.leftovers.push_back({path, m.error().message});
-                } else if (!has(m.value().file)) {
-                    out.leftovers.push_back(
-                        {path, "manifest whose data file " + m.value().file + " is missing"});
-                } else {
+                std::error_code gone;
+                if (m) {
                     out.backups.push_back(std::move(m).value());
-                }
-            } else if (name.ends_with(".db") || name.find(".db.") != std::string::npos ||
-                       name.ends_with("-journal") || name.ends_with("-wal") ||
-                       name.ends_with("-shm")) {
-                const auto stem = name.substr(0, name.find(".db"));
-                if (!has(stem + ".json")) {
-                    out.leftovers.push_back({path,
-                                             "data file without a manifest (a backup "
-                                             "interrupted before it was published)"});
-                }
+                } else if (std::filesystem::exists(std::filesystem::symlink_status(path, gone))) {
+                    out.damaged.push_back({path, m.error().message});
+                }  // else: removed since the directory was read
             }
         }
         std::sort(out.backups.begin(), out.backups.end(), [](const auto& a, const auto& b) {
@@ -201,10 +226,6 @@ class local_directory {
                              ": open it through the matching backend (e.g. dbsafe::zstd_archive)");
         }
         const auto path = dir_ / m.file;
-        if (std::error_code ec; !std::filesystem::is_regular_file(path, ec)) {
-            return error(errc::not_found, "data file " + path.string() + " of backup " + m.id +
-                                              " is missing: the backup is incomplete");
-        }
         m.data_path = path;
         return readable_backup(std::move(m), path);
     }
@@ -223,10 +244,27 @@ class local_directory {
             return error(errc::invalid_argument,
                          d.path.string() + " is not inside " + dir_.string());
         }
+        // Only names dbsafe creates, never a manifest that is a regular file (that is a backup:
+        // remove(id)), never data whose manifest exists (a backup published since the listing).
+        const auto name = detail::parse_backup_file_name(d.path.filename().string());
+        const bool manifest_file = name && name->role == detail::backup_file_role::manifest &&
+                                   detail::is_regular_no_follow(d.path);
+        std::error_code ec;
+        const bool owned_data = name && name->role == detail::backup_file_role::data &&
+                                std::filesystem::exists(manifest_path(name->id), ec);
+        if (!name || manifest_file || owned_data || ec) {
+            return error(errc::invalid_argument, d.path.string() +
+                                                     " is not debris dbsafe may remove (not a "
+                                                     "name dbsafe creates, or part of a backup)");
+        }
         DBSAFE_TRYV(detail::remove_file(d.path));
         return detail::sync_directory(dir_);
     }
 
+    // Loads and checks a manifest: it must parse, match its own checksum, agree with the time
+    // and kind in its id, and describe a data file that is a regular file of the recorded size
+    // (compression.compressed_size for an archive, size_bytes otherwise). Any disagreement is
+    // invalid_manifest naming every field that disagrees; an OS error stays an OS error.
     [[nodiscard]] result<manifest> load_manifest(std::string_view id) const {
         DBSAFE_TRYV(validate_id(id));
         DBSAFE_TRYV(detail::refuse_url(dir_));
@@ -240,14 +278,51 @@ class local_directory {
             }
             return text.as_failure();
         }
-        DBSAFE_TRY(auto m, parse_manifest(text.value(), path.string()));
+        DBSAFE_TRY(auto checked, detail::parse_manifest_fields(text.value(), path.string()));
+        manifest& m = checked.value;
         if (m.id != id) {
             return error(errc::invalid_manifest, "manifest " + path.string() + " names id " + m.id +
                                                      ", not " + std::string(id) +
                                                      " (it was renamed or edited)");
         }
         m.data_path = dir_ / m.file;
-        return m;
+        // The data file as the manifest describes it. When the manifest itself checks out, a
+        // problem here is the data's (missing: not_found; other size: checksum_mismatch), else
+        // every disagreement is reported together as a damaged manifest.
+        std::optional<error> data_problem;
+        const std::string advice = " (do not restore it; use another backup)";
+        struct stat st {};
+        if (::lstat(m.data_path.c_str(), &st) != 0) {
+            if (errno != ENOENT) return detail::os_error(errno, "cannot stat", m.data_path);
+            data_problem = error(errc::not_found, "file: the data file " + m.data_path.string() +
+                                                      " of backup " + m.id +
+                                                      " is missing: the backup is incomplete");
+        } else if (!S_ISREG(st.st_mode)) {
+            data_problem = error(errc::invalid_manifest,
+                                 "file: " + m.data_path.string() + " of backup " + m.id +
+                                     " is not a regular file (a symlink, FIFO, device or "
+                                     "directory stands there)" +
+                                     advice);
+        } else {
+            const auto actual = static_cast<std::uint64_t>(st.st_size);
+            const bool archive = m.compression.has_value();
+            const std::uint64_t recorded = archive ? m.compression->compressed_size : m.size_bytes;
+            if (actual != recorded) {
+                data_problem = error(
+                    errc::checksum_mismatch,
+                    std::string(archive ? "compression.compressed_size" : "size_bytes") + ": " +
+                        std::to_string(recorded) + " bytes recorded for backup " + m.id + ", but " +
+                        m.data_path.string() + " has " + std::to_string(actual) +
+                        " (the data file was truncated or changed, or the manifest edited)" +
+                        advice);
+            }
+        }
+        if (!checked.disagreements.empty()) {
+            if (data_problem) checked.disagreements.push_back(data_problem->message);
+            return detail::manifest_disagrees(path.string(), checked.disagreements);
+        }
+        if (data_problem) return *data_problem;
+        return std::move(m);
     }
 
   private:

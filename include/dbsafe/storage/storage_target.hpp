@@ -25,16 +25,22 @@ struct staged_backup {
     bool fsynced = true;
 };
 
-// Something in a backup directory that is not a complete backup: a temp file, data without
-// its manifest, a manifest that does not parse. Reported by list/verify, swept by prune.
+// A file with a name dbsafe creates (storage/backup_file_names.hpp) that is not a complete
+// backup: a temp file, data without its manifest, a FIFO or device planted under such a name.
+// Reported by list/verify/health, swept by prune after its grace period. Files with any other
+// name are never debris: they are not dbsafe's.
 struct debris {
     std::filesystem::path path;
     std::string reason;
 };
 
 struct listing {
-    std::vector<manifest> backups;  // newest first
-    std::vector<debris> leftovers;
+    std::vector<manifest> backups;  // newest first; every field they are selected by checked
+    std::vector<debris> leftovers;  // debris, which prune sweeps
+    // Backups whose manifest fails its checks (does not parse, its own checksum or created_at
+    // disagrees, its data file is missing or of another size): `path` is the manifest. Never
+    // selected, never deleted by retention or prune; verify fails them, health reports them.
+    std::vector<debris> damaged{};
 };
 
 // A backup as a plain SQLite file to read. For a compressed target the file is a temporary

@@ -30,8 +30,8 @@
 //
 // Reading: open() decompresses by streaming into a 0600 temp file (in `scratch`, default the
 // backup directory; `<id>.unpacked-*.tmp`, so a crash leaves debris that prune sweeps) and
-// checks size, checksum and SQLite header against the manifest before anyone reads it; the
-// file is removed when the readable_backup goes away. Memory is bounded both ways (1 MiB
+// checks size (size_bytes), checksum and SQLite header against the manifest before anyone reads it;
+// the file is removed when the readable_backup goes away. Memory is bounded both ways (1 MiB
 // buffers plus libzstd's window and job buffers), whatever the database's size.
 #pragma once
 
@@ -456,9 +456,10 @@ inline result<void> unpack_zstd(const std::filesystem::path& archive, int out,
             }
             total += produced.size();
             if (total > m.size_bytes) {
-                return error(errc::checksum_mismatch, what + " decompresses to more than the " +
-                                                          std::to_string(m.size_bytes) +
-                                                          " bytes its manifest records" + advice);
+                return error(errc::checksum_mismatch,
+                             what + " decompresses to more than the " +
+                                 std::to_string(m.size_bytes) +
+                                 " bytes its manifest records (size_bytes)" + advice);
             }
             hash.update(produced);
             DBSAFE_TRYV(write_all(out, produced, out_path));
@@ -474,9 +475,9 @@ inline result<void> unpack_zstd(const std::filesystem::path& archive, int out,
                                                " bytes, not an SQLite database" + advice);
     }
     if (total != m.size_bytes) {
-        return error(errc::checksum_mismatch, what + " decompresses to " + std::to_string(total) +
-                                                  " bytes, its manifest records " +
-                                                  std::to_string(m.size_bytes) + advice);
+        return error(errc::checksum_mismatch,
+                     "size_bytes: " + what + " decompresses to " + std::to_string(total) +
+                         " bytes, its manifest records " + std::to_string(m.size_bytes) + advice);
     }
     if (m.checksum.algorithm == "xxh3-128") {
         if (const checksum actual = hash.finish(); actual.hex != m.checksum.hex) {
@@ -555,7 +556,7 @@ class zstd_archive {
         m.compression = compression_info{"zstd", settings_.level, stats.archive_bytes};
         DBSAFE_TRYV(detail::rename_no_replace(tmp, archive));
         auto published =
-            detail::publish_small_file(dir_.manifest_path(staged.id), to_json(m).dump(2));
+            detail::publish_small_file(dir_.manifest_path(staged.id), manifest_text(m));
         if (!published) {
             (void)detail::remove_file(archive);  // no manifest, no backup: leave no debris
             return published.as_failure();
