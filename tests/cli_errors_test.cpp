@@ -3,6 +3,7 @@
 // anything is touched; with --json every failure prints exactly one JSON document on stdout,
 // {"error": {"code", "message", "path"}}, with a stable snake_case code and an absolute path.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -36,9 +37,10 @@ class CliErrors : public ::testing::Test {
         dbsafe::test::exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1)");
     }
 
-    // Runs the CLI in the temp dir, so relative paths resolve there as a user's shell would.
+    // Runs the CLI in the temp dir, so relative paths resolve there as a user's shell would;
+    // a CLI that hangs (on a FIFO, say) is killed after 60 s and fails the test (exit 124).
     child_result cli(const std::vector<std::string>& args) {
-        std::vector<std::string> argv = {"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"",
+        std::vector<std::string> argv = {"/bin/sh", "-c", "cd \"$0\" && exec timeout 60 \"$@\"",
                                          tmp.path().string(), DBSAFE_CLI_PATH};
         argv.insert(argv.end(), args.begin(), args.end());
         return dbsafe::test::run(argv, {}, scratch.path());
@@ -80,7 +82,7 @@ TEST_F(CliErrors, FailureWithJsonPrintsOneErrorDocumentWithAnAbsolutePath) {
 TEST_F(CliErrors, EveryCommandFailingWithJsonPrintsOneErrorDocument) {
     ASSERT_EQ(cli({"backup", "app.db", "--dir", "backups"}).exit_code, 0);
     const std::vector<std::pair<std::vector<std::string>, std::string>> failures = {
-        {{"restore", "app.db", "--dir", "backups", "--id", "20000101T000000000Z-manual-aaaa",
+        {{"restore", "app.db", "--dir", "backups", "--id", "20000101T000000.000Z-manual-000000",
           "--json"},
          "not_found"},
         {{"migrate", "app.db", "--dir", "backups", "--sql", "no-such.sql", "--json"}, "not_found"},
@@ -92,6 +94,15 @@ TEST_F(CliErrors, EveryCommandFailingWithJsonPrintsOneErrorDocument) {
         EXPECT_EQ(r.exit_code, 1);
         expect_one_error_document(r, code);
     }
+}
+
+TEST_F(CliErrors, MigrateRefusesAFifoAsItsSqlFileWithoutWaitingForAWriter) {
+    ASSERT_EQ(::mkfifo((tmp / "m.sql").c_str(), 0600), 0);
+    const auto r = cli({"migrate", "app.db", "--dir", "backups", "--sql", "m.sql", "--json"});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    const json e = expect_one_error_document(r, "invalid_argument");
+    EXPECT_EQ(e["path"], (tmp / "m.sql").string());
+    EXPECT_FALSE(fs::exists(dir)) << "a pre-migration backup was taken for a refused file";
 }
 
 TEST_F(CliErrors, NotADatabaseHasItsOwnCodeAndNamesTheFile) {

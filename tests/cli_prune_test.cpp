@@ -405,10 +405,9 @@ TEST_F(CliPrune, TamperedManifestFieldsFailVerifyAndDecideNothing) {
     const auto t = cli({"verify", "--dir", dir.string(), oldest.id});
     EXPECT_EQ(t.exit_code, 1);
     EXPECT_NE(t.out.find("created_at"), std::string::npos) << t.out;
-    const fs::path live = tmp / "restored.db";
-    dbsafe::test::create_sample_db(live, 5);
+    // Into the database the backups are of: `--latest` considers only its backups.
     const auto restored =
-        cli({"restore", live.string(), "--dir", dir.string(), "--latest", "--json"});
+        cli({"restore", db.string(), "--dir", dir.string(), "--latest", "--json"});
     ASSERT_EQ(restored.exit_code, 0) << restored.err;
     EXPECT_NE(restored.out.find(newest.id), std::string::npos) << restored.out;
     EXPECT_EQ(restored.out.find(oldest.id), std::string::npos) << restored.out;
@@ -458,8 +457,7 @@ TEST_F(CliPrune, FifosInTheBackupDirectoryNeverHangAnything) {
         std::ofstream(dir / (piped + ".json")) << j.dump(2);
         ASSERT_EQ(::mkfifo((dir / (piped + ".db")).c_str(), 0600), 0);
     }
-    const fs::path live = tmp / "restored.db";
-    dbsafe::test::create_sample_db(live, 5);
+    const fs::path live = db;  // `restore --latest` considers only the backups of this database
     for (const auto& args : std::vector<std::vector<std::string>>{
              {"list", "--dir", dir.string()},
              {"verify", "--dir", dir.string()},

@@ -7,26 +7,32 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <dbsafe/detail/posix_file.hpp>
 #include <dbsafe/error.hpp>
 #include <string>
 
 namespace dbsafe::cli {
 
 inline result<void> require_backup_dir(const std::string& dir) {
+    DBSAFE_TRYV(detail::refuse_url(dir));  // "s3://b/x" is unsupported, not "does not exist"
     struct stat st {};
     if (::stat(dir.c_str(), &st) == 0) {
         if (S_ISDIR(st.st_mode)) return success();
-        return error(errc::invalid_argument, "backup directory " + dir +
-                                                 " is not a directory: pass the directory that "
-                                                 "holds the backups as --dir");
+        return error(errc::invalid_argument,
+                     "backup directory " + dir +
+                         " is not a directory: pass the directory that "
+                         "holds the backups as --dir",
+                     dir);
     }
     if (errno != ENOENT && errno != ENOTDIR) {
-        return errno_error(errno, "cannot open backup directory " + dir);
+        return errno_error(errno, "cannot open backup directory " + dir, dir);
     }
-    return error(errc::not_found, "backup directory " + dir +
-                                      " does not exist: check the --dir path (backups are "
-                                      "created there by `dbsafe backup DB --dir " +
-                                      dir + "`)");
+    return error(errc::not_found,
+                 "backup directory " + dir +
+                     " does not exist: check the --dir path (backups are "
+                     "created there by `dbsafe backup DB --dir " +
+                     dir + "`)",
+                 dir);
 }
 
 }  // namespace dbsafe::cli

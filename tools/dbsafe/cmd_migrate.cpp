@@ -59,14 +59,24 @@ std::size_t invalid_utf8_at(const std::string& s) {
 result<std::string> read_sql_file(const std::string& path) {
     const auto refuse = [&](const std::string& why) {
         return error(errc::invalid_argument,
-                     "cannot migrate with SQL file " + path + ": " + why + "; nothing was done");
+                     "cannot migrate with SQL file " + path + ": " + why + "; nothing was done",
+                     path);
     };
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return refuse(std::strerror(errno));
+    const auto os_refusal = [&](int err) {  // keeps errno's code: not_found stays not_found
+        error e = detail::os_error(err, "cannot read SQL file", path);
+        e.message += "; nothing was done";
+        if (err == ENOENT) e = error(errc::not_found, e.message, path);
+        return e;
+    };
+    // O_NONBLOCK: a FIFO given as --sql must not hang the command (it is refused below).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return os_refusal(errno);
     const detail::unique_fd owner(fd);
     struct stat st {};
-    if (::fstat(fd, &st) != 0) return refuse(std::strerror(errno));
+    if (::fstat(fd, &st) != 0) return os_refusal(errno);
     if (S_ISDIR(st.st_mode)) return refuse("it is a directory (give one .sql file)");
+    if (!S_ISREG(st.st_mode)) return refuse("it is not a regular file (a FIFO or a device)");
+    if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) return os_refusal(errno);
     std::string sql;
     char buf[65536];
     for (;;) {
