@@ -362,7 +362,7 @@ TEST(CrashLoop, KilledCliMigrateStatementByStatementEndsOldOrMigratedAfterRecove
                      "INSERT INTO tiers VALUES (1, 'basic'), (2, 'gold');\n"
                      "PRAGMA user_version = 2;\n"
                      "VACUUM;\n",
-                     trials_per_operation(50));
+                     trials_per_operation(100));
 }
 
 TEST(CrashLoop, KilledCliMigrateInOneTransactionEndsOldOrMigratedAfterRecover) {
@@ -373,7 +373,7 @@ TEST(CrashLoop, KilledCliMigrateInOneTransactionEndsOldOrMigratedAfterRecover) {
                      "CREATE TABLE tiers(id INTEGER PRIMARY KEY, name TEXT);\n"
                      "INSERT INTO tiers VALUES (1, 'basic'), (2, 'gold');\n"
                      "PRAGMA user_version = 2;\n",
-                     trials_per_operation(50));
+                     trials_per_operation(100));
 }
 
 TEST(CrashLoop, KilledPruneRemovesWholeBackupsOnly) {
