@@ -21,6 +21,7 @@
 #include <dbsafe/retention/keep_last.hpp>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <random>
 #include <string>
 #include <thread>
@@ -226,6 +227,91 @@ TEST(CrashLoop, KilledRestoreLeavesOldOrNewContentWal) {
 
 TEST(CrashLoop, KilledRestoreLeavesOldOrNewContentRollbackJournal) {
     restore_loop("delete", trials_per_operation(35));
+}
+
+std::string file_bytes(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::vector<std::filesystem::path> restore_temps_beside(const std::filesystem::path& db) {
+    std::vector<std::filesystem::path> out;
+    for (const auto& e : std::filesystem::directory_iterator(db.parent_path())) {
+        if (e.path().filename().string().starts_with(db.filename().string() + ".dbsafe-")) {
+            out.push_back(e.path());
+        }
+    }
+    return out;
+}
+
+// Restore by file (detail/restore_file.hpp): the live database is missing, or damaged beyond
+// opening and replaced (--replace-damaged). A kill at any moment leaves it as it was (missing,
+// or the damaged bytes) or the whole backup, never a part; the temporary file a kill leaves
+// beside it never blocks the next restore, which removes it.
+void restore_by_file_loop(bool damaged, int trials) {
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    const auto dir = tmp / "backups";
+    create_sample_db(db, 150, "delete");
+    const auto backup_rows = dump_rows(db);
+    std::string id;
+    {
+        vault v{.storage = local_directory{dir}};
+        auto made = v.backup(db);
+        ASSERT_TRUE(made) << made.error().message;
+        id = made.value().id;
+    }
+    std::string damaged_bytes = file_bytes(db);
+    damaged_bytes.replace(0, 16, "not a database!!");
+    int leftovers = 0;
+    crash_loop(
+        damaged ? "restore replacing a damaged database" : "restore into a missing database",
+        trials,
+        [&] {
+            std::filesystem::remove(db);
+            if (damaged) std::ofstream(db, std::ios::binary) << damaged_bytes;
+            local_directory storage{dir};
+            const auto listed = storage.list().value();
+            for (const auto& m : listed.backups) {
+                if (m.id != id) {
+                    ASSERT_TRUE(storage.remove(m.id));
+                }
+            }
+        },
+        [&] {
+            vault v{.storage = local_directory{dir}};
+            return static_cast<bool>(v.restore(db, {.id = id, .replace_damaged = damaged}));
+        },
+        [&] {
+            if (!restore_temps_beside(db).empty()) ++leftovers;
+            if (!std::filesystem::exists(db)) {
+                ASSERT_FALSE(damaged) << "the damaged database vanished";
+                return;
+            }
+            if (damaged && file_bytes(db) == damaged_bytes) return;  // untouched
+            reopen(db);
+            ASSERT_TRUE(live_intact(db, {backup_rows}));
+        },
+        dir);
+    // Whatever the kills left beside the database, one restore runs and cleans it up.
+    std::filesystem::remove(db);
+    vault v{.storage = local_directory{dir}};
+    const auto done = v.restore(db, {.id = id});
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_TRUE(live_intact(db, {backup_rows}));
+    EXPECT_TRUE(restore_temps_beside(db).empty()) << restore_temps_beside(db).front();
+    std::printf(
+        "crash-loop: %d trials left a temporary file beside the database; the next "
+        "restore removed every one\n",
+        leftovers);
+}
+
+TEST(CrashLoop, KilledRestoreIntoAMissingDatabaseLeavesNoneOrTheBackup) {
+    restore_by_file_loop(false, trials_per_operation(35));
+}
+
+TEST(CrashLoop, KilledRestoreReplacingADamagedDatabaseLeavesTheDamageOrTheBackup) {
+    restore_by_file_loop(true, trials_per_operation(35));
 }
 
 TEST(CrashLoop, KilledGuardedMigrationLeavesOldOrMigratedContent) {

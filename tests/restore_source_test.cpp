@@ -3,7 +3,9 @@
 // writes new files (`restore_to`); paths are paths (a "file:" name is a file, a URL is not a
 // directory, a symlinked parent directory works, a symlinked last component does not); and
 // restore's and backup's messages say what really happened.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -511,6 +513,39 @@ TEST(BackupMessages, ReadOnlyWalSourceSaysWhatToDo) {
     EXPECT_NE(message.find("app.db-shm"), std::string::npos) << message;
     EXPECT_NE(message.find("immutable=1"), std::string::npos) << message;
     EXPECT_NE(message.find("Run dbsafe as a user who can write to"), std::string::npos) << message;
+}
+
+}  // namespace
+
+namespace {
+
+// What a killed restore by file leaves beside the database is removed by the next one, but a
+// temporary file another restore holds locked, and any name that is not dbsafe's, stay.
+TEST(RestoreTemps, StaleOnesAreRemovedLockedOnesAndOtherNamesStay) {
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    const std::string id = "20261201T020637.698Z-manual-362d4a";
+    const auto stale = tmp / ("live.db.dbsafe-" + id + "-0123456789abcdef.tmp");
+    const auto stale_side = tmp / ("live.db.dbsafe-" + id + "-0123456789abcdef.tmp-journal");
+    const auto in_use = tmp / ("live.db.dbsafe-" + id + "-fedcba9876543210.tmp");
+    const auto foreign = {tmp / "live.db.dbsafe-notes.tmp", tmp / "other.db.dbsafe-x.tmp",
+                          tmp / ("other.db.dbsafe-" + id + "-0123456789abcdef.tmp")};
+    for (const auto& p : {stale, stale_side, in_use}) std::ofstream(p) << "partial";
+    for (const auto& p : foreign) std::ofstream(p) << "not dbsafe's";
+    const int fd = ::open(in_use.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // as a restore in another process holds it
+
+    detail::remove_stale_restore_temps(db);
+    EXPECT_FALSE(fs::exists(stale));
+    EXPECT_FALSE(fs::exists(stale_side));
+    EXPECT_TRUE(fs::exists(in_use)) << "a temporary file in use by a restore was removed";
+    for (const auto& p : foreign) EXPECT_TRUE(fs::exists(p)) << p;
+
+    ::close(fd);  // that restore was killed
+    detail::remove_stale_restore_temps(db);
+    EXPECT_FALSE(fs::exists(in_use));
+    for (const auto& p : foreign) EXPECT_TRUE(fs::exists(p)) << p;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <random>
 #include <string>
@@ -112,16 +113,26 @@ inline result<void> validate_id(std::string_view id) {
     return success();
 }
 
-inline std::string make_backup_id(std::chrono::system_clock::time_point now, backup_kind kind) {
+namespace detail {
+
+// `n` (at most 16) random lowercase hex digits: the tail of ids and of temporary names.
+inline std::string random_hex(std::size_t n) {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     static constexpr char digits[] = "0123456789abcdef";
-    std::string tail(6, '0');
+    std::string tail(n, '0');
     auto bits = rng();
     for (char& c : tail) {
         c = digits[bits & 0xfU];
         bits >>= 4U;
     }
-    return detail::format_compact(now) + "-" + std::string(to_string(kind)) + "-" + tail;
+    return tail;
+}
+
+}  // namespace detail
+
+inline std::string make_backup_id(std::chrono::system_clock::time_point now, backup_kind kind) {
+    return detail::format_compact(now) + "-" + std::string(to_string(kind)) + "-" +
+           detail::random_hex(6);
 }
 
 }  // namespace dbsafe

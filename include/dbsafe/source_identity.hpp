@@ -104,7 +104,8 @@ inline result<void> require_backup_of(const manifest& m, const std::filesystem::
                      live + " (`dbsafe list --dir DIR --db " + live + "`), or, if " + live +
                      " really is that database moved or renamed, pass --allow-other-database "
                      "(restore_options::allow_other_database) (the live database was not "
-                     "changed)");
+                     "changed)",
+                 live);
 }
 
 }  // namespace dbsafe

@@ -6,15 +6,20 @@
 //    restore_options::replace_damaged, a byte copy of the damaged file is kept as the safety
 //    backup (SQLite cannot read it, so it cannot copy it page by page), then the file is
 //    replaced.
-// The new content is written beside the target as `<target>.dbsafe-<id>.tmp` (O_EXCL,
-// O_NOFOLLOW), fsynced, checked (checksum against the manifest, quick_check, required tables,
-// the caller's hook), renamed into place, and the directory fsynced: a kill -9 at any moment
-// leaves the target as it was (missing, or the damaged file) or the whole backup, plus at most
-// the temporary file, which names the backup it came from.
+// The new content is written beside the target as `<target>.dbsafe-<id>-<random>.tmp` (O_EXCL,
+// O_NOFOLLOW, flock()ed while in use), fsynced, checked (checksum against the manifest,
+// quick_check, required tables, the caller's hook), renamed into place, and the directory
+// fsynced: a kill -9 at any moment leaves the target as it was (missing, or the damaged file)
+// or the whole backup, plus at most the temporary file, which names the backup it came from.
+// The next restore by file into the same target removes such leftovers (those no live process
+// holds locked), so a crash never blocks a retry nor leaves a database-sized file for good.
 // A rename replaces the file under any process that still has it open: it keeps writing to the
 // old, unlinked file. The replacement is therefore explicit (replace_damaged), and its
 // messages say to stop the application first.
 #pragma once
+
+#include <fcntl.h>
+#include <sys/file.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -23,6 +28,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dbsafe/backup_id.hpp"
@@ -106,6 +112,61 @@ result<manifest> keep_damaged_copy(Vault& vault, const std::filesystem::path& fi
     return copied;
 }
 
+// `<target name>.dbsafe-<backup id>-<16 hex digits>.tmp`, and SQLite's side files of one.
+inline bool is_restore_temp_name(const std::string& name, const std::string& target_name) {
+    std::string_view rest(name);
+    const std::string prefix = target_name + ".dbsafe-";
+    if (!rest.starts_with(prefix)) return false;
+    rest.remove_prefix(prefix.size());
+    for (const std::string_view side : {"-journal", "-wal", "-shm"}) {
+        if (rest.ends_with(side)) {
+            rest.remove_suffix(side.size());
+            break;
+        }
+    }
+    if (!rest.ends_with(".tmp") || rest.size() < 4 + 17) return false;
+    rest.remove_suffix(4);
+    const auto tail = rest.substr(rest.size() - 16);
+    if (rest[rest.size() - 17] != '-' ||
+        tail.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+        return false;
+    }
+    return parse_generated_id(rest.substr(0, rest.size() - 17)).has_value();
+}
+
+// Removes the temporary files a killed restore left beside `target`: only dbsafe's names, only
+// regular files, and only those whose flock() no live restore holds (it keeps its own locked
+// from creation to rename). Best effort: what cannot be removed now is left for the next time.
+inline void remove_stale_restore_temps(const std::filesystem::path& target) {
+    const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+    const std::string target_name = target.filename().string();
+    std::error_code ec;
+    std::vector<std::filesystem::path> stale;
+    for (auto it = std::filesystem::directory_iterator(dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        if (!is_restore_temp_name(name, target_name) || !is_regular_no_follow(it->path())) {
+            continue;
+        }
+        if (!name.ends_with(".tmp")) {  // a side file: stale once its temporary file is gone
+            const auto main_name = name.substr(0, name.rfind(".tmp") + 4);
+            if (!std::filesystem::exists(dir / main_name, ec)) stale.push_back(it->path());
+            continue;
+        }
+        const int fd = ::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) continue;
+        const unique_fd owner(fd);
+        if (::flock(fd, LOCK_EX | LOCK_NB) != 0) continue;  // a restore is writing it
+        // Unlinked while locked: a restore that had just created it fails its rename (the name
+        // is gone) instead of publishing a file it did not finish.
+        (void)remove_file(it->path());
+        for (const char* side : {"-journal", "-wal", "-shm"}) {
+            (void)remove_file(it->path().string() + side);
+        }
+    }
+    for (const auto& p : stale) (void)remove_file(p);
+}
+
 struct new_file_checks {
     std::vector<std::string> required_tables;
     std::function<result<void>(sqlite3*)> hook;
@@ -131,12 +192,18 @@ inline result<void> write_database_file(
                                           " does not exist; create it first (nothing was "
                                           "changed)");
     }
+    remove_stale_restore_temps(target);
     auto tmp = target;
-    tmp += ".dbsafe-" + id + ".tmp";
+    tmp += ".dbsafe-" + id + "-" + random_hex(16) + ".tmp";
     DBSAFE_TRY(auto fd, create_exclusive(tmp));
+    // Held until the rename: remove_stale_restore_temps() in another restore leaves it alone.
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        (void)remove_file(tmp);
+        return os_error(err, "cannot lock", tmp);
+    }
     auto written = [&]() -> result<void> {
         DBSAFE_TRYV(copy_bytes(image, fd.get(), tmp));
-        fd.reset();
         DBSAFE_TRY(const auto actual, hash_file(tmp));
         if (actual != expected) {
             return error(errc::checksum_mismatch,
@@ -157,7 +224,7 @@ inline result<void> write_database_file(
         }
         DBSAFE_TRYV(replace ? rename_replace(tmp, target) : rename_no_replace(tmp, target));
         return sync_directory(dir);
-    }();
+    }();  // fd (and its lock) is closed only now, after the rename
     if (!written) {
         fd.reset();
         (void)remove_file(tmp);
