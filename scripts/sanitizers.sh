@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 asan_targets=(dbsafe_cli fs_fault_preload error_test verify_test local_directory_test
               vault_backup_test restore_test fault_injection_test crash_loop_test
-              bad_input_test concurrency_test)
+              bad_input_test concurrency_test restore_source_test migration_guard_test)
 cmake --preset asan >/dev/null
 cmake --build build/asan -j2 --target "${asan_targets[@]}"
 # Leak checking stays on; the LD_PRELOAD fault shim sets its own ASAN_OPTIONS in the child.
