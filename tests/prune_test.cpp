@@ -501,8 +501,8 @@ TEST_F(PruneTest, KeepsTheBackupAnInterruptedMigrationNeedsAndNeverSweepsItsReco
     touch(record, now - days{90}, "{}");
     const auto half_written = dir / (pre.id + ".migration.tmp");
     touch(half_written, now - days{90}, "{");
-    const auto report = dbsafe::prune(vault.storage, dbsafe::keep_last{1}, now,
-                                      {.debris_grace = hours{24}});
+    const auto report =
+        dbsafe::prune(vault.storage, dbsafe::keep_last{1}, now, {.debris_grace = hours{24}});
     ASSERT_TRUE(report) << report.error().message;
     EXPECT_TRUE(fs::exists(pre.data_path)) << "the backup a migration record names was deleted";
     EXPECT_NE(entry(report.value(), pre.id).decision.reasons.at(0).find("migration record"),
