@@ -150,7 +150,10 @@ inline void remove_stale_restore_temps(const std::filesystem::path& target) {
         }
         if (!name.ends_with(".tmp")) {  // a side file: stale once its temporary file is gone
             const auto main_name = name.substr(0, name.rfind(".tmp") + 4);
-            if (!std::filesystem::exists(dir / main_name, ec)) stale.push_back(it->path());
+            std::error_code gone;  // not `ec`: that one ends the directory walk
+            if (!std::filesystem::exists(dir / main_name, gone) && !gone) {
+                stale.push_back(it->path());
+            }
             continue;
         }
         const int fd = ::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
