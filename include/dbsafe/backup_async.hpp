@@ -16,7 +16,8 @@
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/progress.hpp"
-#include "dbsafe/vault.hpp"
+#include "dbsafe/vault_like.hpp"
+#include "dbsafe/vault_options.hpp"
 
 namespace dbsafe {
 
@@ -58,6 +59,7 @@ class backup_task {
 
 template <class Vault>
 backup_task backup_async(Vault& vault, database_ref source, backup_options opts) {
+    detail::require_backup_taker<Vault>();
     backup_task task;
     std::promise<result<manifest>> promise;
     task.future_ = promise.get_future();

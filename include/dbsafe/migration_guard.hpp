@@ -51,6 +51,7 @@
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/migration_record.hpp"
 #include "dbsafe/restore.hpp"
+#include "dbsafe/vault_like.hpp"
 
 namespace dbsafe {
 
@@ -73,6 +74,7 @@ class migration_guard {
     template <class Vault>
     static result<migration_guard> open(Vault& vault, const database_ref& db,
                                         migration_guard_options options = {}) {
+        detail::require_vault_like<Vault>();
         const std::string name = db.connection() != nullptr ? detail::database_name(db.connection())
                                                             : db.file().string();
         if (db.connection() != nullptr && sqlite3_get_autocommit(db.connection()) == 0) {
@@ -83,7 +85,7 @@ class migration_guard {
         const auto blocked = [&](const error& e, const std::string& why) {
             return error(e.code, "migration of " + name + " blocked: " + why + e.message);
         };
-        auto recovered = vault.recover(db);
+        auto recovered = detail::run_recover(vault, db);
         if (!recovered) return blocked(recovered.error(), "");
         if (recovered.value().rolled_back && options.on_recovery) {
             options.on_recovery(recovered.value());

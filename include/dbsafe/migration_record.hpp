@@ -47,6 +47,7 @@
 #include "dbsafe/restore.hpp"
 #include "dbsafe/storage/backup_file_names.hpp"
 #include "dbsafe/storage/local_directory.hpp"
+#include "dbsafe/vault_like.hpp"
 
 namespace dbsafe {
 
@@ -280,7 +281,7 @@ inline result<void> return_to_journal_mode(const database_ref& db, const std::st
 
 // Rolls `db` back to the pre-migration backup of each interrupted migration recorded for it
 // (normally one; with several, the oldest backup wins and the others are cleared with it).
-template <class Vault>
+template <vault_like Vault>
 result<recovery_report> run_recover(Vault& vault, const database_ref& db) {
     recovery_report report;
     const auto dir = std::filesystem::path(vault.storage.location());
@@ -322,7 +323,7 @@ result<recovery_report> run_recover(Vault& vault, const database_ref& db) {
 // of it as surely as a rollback does, even when its pre-migration backup is gone. So restore
 // holds the records of `live` while it runs (a live migration blocks it) and removes them once
 // it succeeded; a failed restore leaves them (its recovery put the previous state back).
-template <class Vault>
+template <vault_like Vault>
 result<restore_report> run_restore_clearing_records(Vault& vault, const database_ref& live,
                                                     const restore_options& opts) {
     auto locked =

@@ -48,6 +48,7 @@
 #include "dbsafe/progress.hpp"
 #include "dbsafe/schema/schema_version.hpp"
 #include "dbsafe/source_identity.hpp"
+#include "dbsafe/vault_like.hpp"
 #include "dbsafe/verify/checksum_matches.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
@@ -341,7 +342,7 @@ inline result<restore_report> restore_new_file(const readable_backup& chosen,
 
 // The live database cannot be opened as one (truncated, page 1 damaged, not an SQLite file):
 // with opts.replace_damaged, keep a byte copy of it as the safety backup and replace it.
-template <class Vault>
+template <vault_like Vault>
 result<restore_report> replace_damaged_live(Vault& vault, const readable_backup& chosen,
                                             const std::filesystem::path& target,
                                             const restore_options& opts, restore_report& report,
@@ -384,7 +385,7 @@ result<restore_report> replace_damaged_live(Vault& vault, const readable_backup&
     return done;
 }
 
-template <class Vault>
+template <vault_like Vault>
 result<restore_report> run_restore(Vault& vault, const database_ref& live,
                                    const restore_options& opts) {
     const auto started = std::chrono::steady_clock::now();
@@ -528,7 +529,7 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
 }
 
 // `restore --to`: the backup `opts.id` as the new file `to`; no live database is touched.
-template <class Vault>
+template <vault_like Vault>
 result<restore_report> run_restore_to(Vault& vault, const std::filesystem::path& to,
                                       const restore_options& opts) {
     const auto started = std::chrono::steady_clock::now();

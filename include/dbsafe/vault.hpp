@@ -37,28 +37,12 @@
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
 #include "dbsafe/source_identity.hpp"
 #include "dbsafe/storage/storage_target.hpp"
+#include "dbsafe/vault_like.hpp"
+#include "dbsafe/vault_options.hpp"
 #include "dbsafe/verify/verifier.hpp"
 #include "dbsafe/version.hpp"
 
 namespace dbsafe {
-
-struct vault_options {
-    double space_factor = 2.0;      // free space needed, in multiples of database + WAL; 0 = off
-    free_space_probe free_space{};  // empty: statvfs on the storage location
-    std::function<std::chrono::system_clock::time_point()> clock{};  // empty: system_clock::now
-    std::chrono::milliseconds busy_timeout{10'000};  // waiting for the live database's locks
-    auto_prune prune_after_backup{};  // apply the retention policy after each published backup
-};
-
-struct backup_options {
-    backup_kind kind = backup_kind::manual;
-    progress_callback on_progress{};  // called between copy steps, on the copying thread
-    std::stop_token stop{};           // cancellation, checked between copy steps
-    // false: record the checksum but skip the vault's verifier. Restore's safety backup does
-    // this: it must keep the live database exactly as it is, even a damaged one (restoring is
-    // how a damaged database gets repaired), and its checksum proves the copy is faithful.
-    bool verify = true;
-};
 
 // Schema is a fifth, defaulted parameter so every existing four-argument spelling keeps its
 // meaning (user_version), while a vault that tracks knex_migrations says so in its type.
