@@ -61,7 +61,7 @@ struct manifest {
     double seconds = 0;  // wall time of the snapshot + verify
     std::optional<compression_info> compression;
     // Optional tamper evidence beside `checksum`, of the same (uncompressed) image:
-    // {"sha256", 64 hex digits}, written and checked by verify/sha256_seal.hpp. Readers that
+    // {"sha256", 64 hex digits}, written and checked by backends/sha256_seal.hpp. Readers that
     // do not check seals ignore it; format_version stays 1.
     std::optional<dbsafe::checksum> seal;
 
