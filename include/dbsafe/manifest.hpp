@@ -25,7 +25,7 @@ namespace dbsafe {
 inline constexpr int manifest_format_version = 1;
 
 // The method of restore's byte copy of a live database SQLite could not open (see
-// detail/restore_file.hpp): a `safety` backup that is not an SQLite image, so SQLite checks
+// restore_file.hpp): a `safety` backup that is not an SQLite image, so SQLite checks
 // fail on it by design; its checksum proves the copy is faithful.
 inline constexpr std::string_view file_copy_method = "file-copy";
 
