@@ -5,7 +5,8 @@ Neither tool runs on our machines, so this checks what can be checked without th
   - conanfile.py, test_package/conanfile.py parse as Python; vcpkg.json parses as JSON;
   - their versions equal project(VERSION) in CMakeLists.txt (and include/dbsafe/version.hpp);
   - their dependencies are exactly the packages CMake finds (core: top-level CMakeLists.txt,
-    zstd: backends/zstd/CMakeLists.txt, sha256: backends/sha256/CMakeLists.txt, CLI: tools/CMakeLists.txt),
+    zstd: backends/zstd/CMakeLists.txt, sha256: backends/sha256/CMakeLists.txt,
+    CLI: tools/CMakeLists.txt),
     each component's only behind its option (with_zstd, with_sha256) / feature (zstd, sha256),
     and the installed config's find_dependency() calls name the same packages;
   - the target names are dbsafe::dbsafe, dbsafe::zstd and dbsafe::sha256, the config path the
