@@ -27,14 +27,13 @@ namespace dbsafe::zstd_detail {
 // Read and write unit: memory stays bounded whatever the database's size.
 inline constexpr std::size_t zstd_chunk = std::size_t{1} << 20;
 
-struct zstd_cctx_free {
-    void operator()(ZSTD_CCtx* c) const noexcept { ZSTD_freeCCtx(c); }
+// Owns a zstd context: frees it with libzstd's `Free`.
+template <auto Free>
+struct zstd_free {
+    void operator()(auto* context) const noexcept { (void)Free(context); }
 };
-struct zstd_dctx_free {
-    void operator()(ZSTD_DCtx* d) const noexcept { ZSTD_freeDCtx(d); }
-};
-using zstd_cctx = std::unique_ptr<ZSTD_CCtx, zstd_cctx_free>;
-using zstd_dctx = std::unique_ptr<ZSTD_DCtx, zstd_dctx_free>;
+using zstd_cctx = std::unique_ptr<ZSTD_CCtx, zstd_free<ZSTD_freeCCtx>>;
+using zstd_dctx = std::unique_ptr<ZSTD_DCtx, zstd_free<ZSTD_freeDCtx>>;
 
 inline int zstd_worker_count(int threads) {
     if (threads > 0) return threads;
