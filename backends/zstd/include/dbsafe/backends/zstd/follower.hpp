@@ -16,8 +16,8 @@
 // file-copy path writes every byte once, in order), the body is known final without reading
 // it again. Otherwise commit() re-hashes the part the follower streamed and, if any of it
 // changed after the follower read it (another snapshot strategy, another SQLite version),
-// compresses the final file again as one frame. Small databases
-// (< 4 MiB) take that path too: the slot would cost more than re-reading them.
+// compresses the final file again as one frame. Small databases (< 4 MiB) take that path too:
+// the slot would cost more than re-reading them.
 #pragma once
 
 #include <unistd.h>

@@ -1,10 +1,10 @@
 // Unpack and validate: an archive back into a plain database, checked against its manifest.
 //
-// Reading: open() decompresses by streaming into a 0600 temp file (in `scratch`, default the
-// backup directory; `<id>.unpacked-*.tmp`, so a crash leaves debris that prune sweeps) and
-// checks size (size_bytes), checksum and SQLite header against the manifest before anyone reads it;
-// the file is removed when the readable_backup goes away. Memory is bounded both ways (1 MiB
-// buffers plus libzstd's window and job buffers), whatever the database's size.
+// zstd_archive::open() decompresses by streaming into a 0600 temp file (in `scratch`, default
+// the backup directory; `<id>.unpacked-*.tmp`, so a crash leaves debris that prune sweeps) and
+// checks size (size_bytes), checksum and SQLite header against the manifest before anyone
+// reads it; the file is removed when the readable_backup goes away. Memory is bounded both
+// ways (1 MiB buffers plus libzstd's window and job buffers), whatever the database's size.
 #pragma once
 
 #include <zstd.h>
