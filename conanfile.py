@@ -30,7 +30,8 @@ class DbsafeConan(ConanFile):
     options = {"with_zstd": [True, False], "with_sha256": [True, False]}
     # with_sha256 is off by default: it pulls in OpenSSL for an opt-in tamper-evidence seal.
     default_options = {"with_zstd": True, "with_sha256": False, "boost/*:header_only": True}
-    exports_sources = "include/*", "backends/zstd/include/*", "LICENSE*"
+    exports_sources = \
+        "include/*", "backends/zstd/include/*", "backends/sha256/include/*", "LICENSE*"
     no_copy_source = True
 
     def layout(self):
@@ -62,8 +63,9 @@ class DbsafeConan(ConanFile):
         copy(self, "LICENSE*", self.source_folder, os.path.join(self.package_folder, "licenses"))
         copy(self, "*.hpp", os.path.join(self.source_folder, "include"),
              os.path.join(self.package_folder, "include"))
-        copy(self, "*.hpp", os.path.join(self.source_folder, "backends", "zstd", "include"),
-             os.path.join(self.package_folder, "include"))
+        for backend in ("zstd", "sha256"):  # each backend's headers, beside the core's
+            copy(self, "*.hpp", os.path.join(self.source_folder, "backends", backend, "include"),
+                 os.path.join(self.package_folder, "include"))
 
     def package_info(self):
         self.cpp_info.set_property("cmake_file_name", "dbsafe")

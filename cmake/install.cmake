@@ -3,8 +3,8 @@
 #       ->  dbsafe::dbsafe [, dbsafe::zstd] [, dbsafe::sha256]
 #
 # Layout under the prefix:
-#   include/dbsafe/...                       the core headers (backend headers and
-#                                            verify/sha256_seal.hpp come with their component)
+#   include/dbsafe/...                       the core headers
+#   include/dbsafe/backends/...              each backend's headers, with its component
 #   bin/dbsafe                               the CLI (tools/CMakeLists.txt)
 #   share/cmake/dbsafe/dbsafeConfig.cmake    + version file, FindxxHash.cmake, Findzstd.cmake,
 #                                            dbsafe-targets.cmake, dbsafe-zstd-targets.cmake,
@@ -24,9 +24,7 @@ set(DBSAFE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_DATADIR}/cmake/dbsafe
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/dbsafe
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         COMPONENT dbsafe_development
-        FILES_MATCHING PATTERN "*.hpp"
-        PATTERN "backends" EXCLUDE
-        PATTERN "sha256_seal.hpp" EXCLUDE)  # needs OpenSSL: installed with its component
+        FILES_MATCHING PATTERN "*.hpp")
 
 install(TARGETS dbsafe EXPORT dbsafe-targets)
 install(EXPORT dbsafe-targets
@@ -36,8 +34,8 @@ install(EXPORT dbsafe-targets
         COMPONENT dbsafe_development)
 
 # Backends: each is an optional component with its own export set, so a consumer that does not
-# ask for it never needs its dependency. The backend's CMakeLists installs its header
-# (backends/zstd/CMakeLists.txt).
+# ask for it never needs its dependency. The backend's CMakeLists installs its headers
+# (backends/<name>/CMakeLists.txt).
 if(TARGET dbsafe::zstd)
     get_target_property(dbsafe_zstd_target dbsafe::zstd ALIASED_TARGET)
     if(NOT dbsafe_zstd_target)
@@ -56,8 +54,7 @@ if(TARGET dbsafe::zstd)
             COMPONENT dbsafe_development)
 endif()
 
-# The SHA-256 seal (cmake/sha256.cmake): same shape, but its header sits among the core's
-# verifiers, so it is installed here, only when the component is.
+# The SHA-256 seal (backends/sha256): same shape.
 if(TARGET dbsafe::sha256)
     get_target_property(dbsafe_sha256_target dbsafe::sha256 ALIASED_TARGET)
     if(NOT dbsafe_sha256_target)
@@ -69,9 +66,6 @@ if(TARGET dbsafe::sha256)
             NAMESPACE dbsafe::
             FILE dbsafe-sha256-targets.cmake
             DESTINATION ${DBSAFE_INSTALL_CMAKEDIR}
-            COMPONENT dbsafe_development)
-    install(FILES ${PROJECT_SOURCE_DIR}/include/dbsafe/verify/sha256_seal.hpp
-            DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/dbsafe/verify
             COMPONENT dbsafe_development)
 endif()
 

@@ -244,7 +244,7 @@ std::vector<std::filesystem::path> restore_temps_beside(const std::filesystem::p
     return out;
 }
 
-// Restore by file (detail/restore_file.hpp): the live database is missing, or damaged beyond
+// Restore by file (restore_file.hpp): the live database is missing, or damaged beyond
 // opening and replaced (--replace-damaged). A kill at any moment leaves it as it was (missing,
 // or the damaged bytes) or the whole backup, never a part; the temporary file a kill leaves
 // beside it never blocks the next restore, which removes it.

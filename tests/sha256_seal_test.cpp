@@ -1,10 +1,10 @@
-// verify/sha256_seal.hpp: a sealed backup's manifest carries the SHA-256 of the database, equal
+// backends/sha256_seal.hpp: a sealed backup's manifest carries the SHA-256 of the database, equal
 // to what `sha256sum` prints; a change that keeps the xxh3 checksum (an edited row with the
 // manifest's xxh3 recomputed) passes every other check and is caught by the seal; vaults
 // without the seal verify sealed backups without checking it; a sealing vault refuses unsealed
 // backups or stripped seals; all_of forwards record(); archives are sealed uncompressed; the
 // CLI's --sha256 and --require-seal.
-#include "dbsafe/verify/sha256_seal.hpp"  // first: the header compiles on its own
+#include "dbsafe/backends/sha256_seal.hpp"  // first: the header compiles on its own
 
 #include <gtest/gtest.h>
 

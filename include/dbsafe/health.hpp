@@ -14,14 +14,14 @@
 #include <string_view>
 #include <vector>
 
-#include "dbsafe/detail/debris_triage.hpp"
 #include "dbsafe/detail/format_bytes.hpp"
 #include "dbsafe/detail/iso8601.hpp"
-#include "dbsafe/detail/newest_first.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/parse_units.hpp"
+#include "dbsafe/retention/newest_first.hpp"
 #include "dbsafe/source_identity.hpp"
+#include "dbsafe/storage/debris_triage.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 #include "dbsafe/verify/verifier.hpp"
 

@@ -25,7 +25,7 @@ namespace dbsafe {
 inline constexpr int manifest_format_version = 1;
 
 // The method of restore's byte copy of a live database SQLite could not open (see
-// detail/restore_file.hpp): a `safety` backup that is not an SQLite image, so SQLite checks
+// restore_file.hpp): a `safety` backup that is not an SQLite image, so SQLite checks
 // fail on it by design; its checksum proves the copy is faithful.
 inline constexpr std::string_view file_copy_method = "file-copy";
 
@@ -61,7 +61,7 @@ struct manifest {
     double seconds = 0;  // wall time of the snapshot + verify
     std::optional<compression_info> compression;
     // Optional tamper evidence beside `checksum`, of the same (uncompressed) image:
-    // {"sha256", 64 hex digits}, written and checked by verify/sha256_seal.hpp. Readers that
+    // {"sha256", 64 hex digits}, written and checked by backends/sha256_seal.hpp. Readers that
     // do not check seals ignore it; format_version stays 1.
     std::optional<dbsafe::checksum> seal;
 

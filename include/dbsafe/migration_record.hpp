@@ -46,6 +46,7 @@
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/restore.hpp"
 #include "dbsafe/storage/backup_file_names.hpp"
+#include "dbsafe/storage/file_operations.hpp"
 #include "dbsafe/storage/local_directory.hpp"
 #include "dbsafe/vault_like.hpp"
 
@@ -209,7 +210,7 @@ inline result<std::vector<std::filesystem::path>> records_of(const std::filesyst
     }
     std::sort(candidates.begin(), candidates.end());
     for (const auto& p : candidates) {
-        auto text = read_small_file(p, max_manifest_bytes);
+        auto text = file_ops::read_small_file(p, max_manifest_bytes);
         if (!text) {
             if (text.error().is(errc::not_found)) continue;  // removed meanwhile: finished
             return text.as_failure();
@@ -231,7 +232,7 @@ inline result<std::optional<held_record>> lock_record(const std::filesystem::pat
     held_record held;
     held.path = p;
     held.fd = std::move(opened).value();
-    DBSAFE_TRY(auto text, read_small_file(p, max_manifest_bytes));
+    DBSAFE_TRY(auto text, file_ops::read_small_file(p, max_manifest_bytes));
     DBSAFE_TRY(held.record, parse_migration_record(text, p));
     DBSAFE_TRY(const bool locked, try_lock(held.fd.get(), p));
     if (!locked) {

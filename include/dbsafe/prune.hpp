@@ -10,7 +10,7 @@
 //    second: a crash in between leaves a data file without manifest (debris, which list and
 //    verify report and the next prune sweeps), never a manifest pointing at nothing.
 //  - Debris (only names dbsafe creates: storage/backup_file_names.hpp) is swept once untouched
-//    for `debris_grace` (see detail/debris_triage.hpp for why the grace period protects a backup
+//    for `debris_grace` (see storage/debris_triage.hpp for why the grace period protects a backup
 //    in progress). Damaged backups (a manifest that does not parse or fails its checks) are
 //    reported as left_foreign, never deleted: a person must look. Other files are never seen.
 //  - `dry_run` computes and reports everything and changes nothing.
@@ -26,14 +26,14 @@
 #include <unordered_map>
 #include <vector>
 
-#include "dbsafe/detail/debris_triage.hpp"
-#include "dbsafe/detail/newest_first.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/parse_units.hpp"
+#include "dbsafe/retention/newest_first.hpp"
 #include "dbsafe/retention/retention_policy.hpp"
 #include "dbsafe/source_identity.hpp"
 #include "dbsafe/storage/backup_file_names.hpp"
+#include "dbsafe/storage/debris_triage.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 
 namespace dbsafe {

@@ -5,7 +5,8 @@ Neither tool runs on our machines, so this checks what can be checked without th
   - conanfile.py, test_package/conanfile.py parse as Python; vcpkg.json parses as JSON;
   - their versions equal project(VERSION) in CMakeLists.txt (and include/dbsafe/version.hpp);
   - their dependencies are exactly the packages CMake finds (core: top-level CMakeLists.txt,
-    zstd: backends/zstd/CMakeLists.txt, sha256: cmake/sha256.cmake, CLI: tools/CMakeLists.txt),
+    zstd: backends/zstd/CMakeLists.txt, sha256: backends/sha256/CMakeLists.txt,
+    CLI: tools/CMakeLists.txt),
     each component's only behind its option (with_zstd, with_sha256) / feature (zstd, sha256),
     and the installed config's find_dependency() calls name the same packages;
   - the target names are dbsafe::dbsafe, dbsafe::zstd and dbsafe::sha256, the config path the
@@ -32,7 +33,7 @@ VCPKG_NAMES = {"SQLite3": "sqlite3", "Boost": "boost-outcome", "nlohmann_json": 
 TARGETS = {"dbsafe::dbsafe", "dbsafe::zstd", "dbsafe::sha256"}
 # Optional components: CMake file that finds their dependencies -> (Conan option, vcpkg feature).
 COMPONENTS = {"zstd": ("backends/zstd/CMakeLists.txt", "with_zstd", "zstd"),
-              "sha256": ("cmake/sha256.cmake", "with_sha256", "sha256")}
+              "sha256": ("backends/sha256/CMakeLists.txt", "with_sha256", "sha256")}
 
 
 def strip_cmake_comments(text):
@@ -46,7 +47,7 @@ def cmake_find_packages(text):
 def read_tree(root):
     """Every file the checks look at, as text, keyed by relative path."""
     names = ["CMakeLists.txt", "include/dbsafe/version.hpp", "backends/zstd/CMakeLists.txt",
-             "cmake/sha256.cmake", "tools/CMakeLists.txt", "cmake/install.cmake",
+             "backends/sha256/CMakeLists.txt", "tools/CMakeLists.txt", "cmake/install.cmake",
              "cmake/dbsafeConfig.cmake.in",
              "conanfile.py", "test_package/conanfile.py", "test_package/CMakeLists.txt",
              "ports/dbsafe/vcpkg.json", "ports/dbsafe/portfile.cmake", "ports/dbsafe/usage",

@@ -1,7 +1,7 @@
 // package.consumer_sha256: a sealed backup through an installed dbsafe, found with
 // find_package(dbsafe CONFIG REQUIRED COMPONENTS sha256) and linked to dbsafe::sha256 only.
+#include <dbsafe/backends/sha256_seal.hpp>
 #include <dbsafe/dbsafe.hpp>
-#include <dbsafe/verify/sha256_seal.hpp>
 #include <iostream>
 
 int main(int argc, char** argv) {

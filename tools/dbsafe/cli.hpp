@@ -8,7 +8,7 @@
 #include <dbsafe/backends/zstd_archive.hpp>
 #endif
 #if defined(DBSAFE_CLI_WITH_SHA256)
-#include <dbsafe/verify/sha256_seal.hpp>
+#include <dbsafe/backends/sha256_seal.hpp>
 #endif
 #include <cstdlib>
 #include <nlohmann/json.hpp>

@@ -297,12 +297,9 @@ inline std::uint64_t file_size_or_zero(const std::filesystem::path& p) {
     return static_cast<std::uint64_t>(st.st_size);
 }
 
-// Patch bytes at `offset` of an existing file (no symlinks followed).
-inline result<void> write_at(const std::filesystem::path& p, std::uint64_t offset,
-                             std::span<const std::byte> data) {
-    const int fd = ::open(p.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return os_error(errno, "cannot open for writing", p);
-    unique_fd guard(fd);
+// Writes all of `data` at `offset` of the open file `fd` (`p` names it in errors).
+inline result<void> write_at(int fd, std::span<const std::byte> data, std::uint64_t offset,
+                             const std::filesystem::path& p) {
     while (!data.empty()) {
         const ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
         if (n < 0) {
@@ -313,6 +310,13 @@ inline result<void> write_at(const std::filesystem::path& p, std::uint64_t offse
         offset += static_cast<std::uint64_t>(n);
     }
     return success();
+}
+
+// Patch bytes at `offset` of an existing file (no symlinks followed).
+inline result<void> write_at(const std::filesystem::path& p, std::uint64_t offset,
+                             std::span<const std::byte> data) {
+    DBSAFE_TRY(auto fd, open_for_writing(p));
+    return write_at(fd.get(), data, offset, p);
 }
 
 }  // namespace dbsafe::detail

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "dbsafe/detail/newest_first.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/retention/newest_first.hpp"
 #include "dbsafe/retention/retention_policy.hpp"
 
 namespace dbsafe {

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "dbsafe/detail/format_bytes.hpp"
-#include "dbsafe/detail/newest_first.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/retention/newest_first.hpp"
 #include "dbsafe/retention/retention_limit.hpp"
 #include "dbsafe/retention/retention_policy.hpp"
 

@@ -29,10 +29,10 @@
 #include <string_view>
 #include <thread>
 
-#include "dbsafe/detail/database_file_copy.hpp"
 #include "dbsafe/detail/fast_copy_vfs.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
+#include "dbsafe/snapshot/database_file_copy.hpp"
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
 
 namespace dbsafe {

@@ -19,51 +19,13 @@
 #include <vector>
 
 #include "dbsafe/backup_id.hpp"
-#include "dbsafe/detail/posix_file.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
 #include "dbsafe/storage/backup_file_names.hpp"
+#include "dbsafe/storage/file_operations.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 
 namespace dbsafe {
-
-namespace detail {
-
-// Reads a small file (a manifest) without following a symlink, refusing anything over `limit`.
-inline result<std::string> read_small_file(const std::filesystem::path& p, std::size_t limit) {
-    DBSAFE_TRY(auto fd, open_for_read(p));
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return os_error(errno, "cannot stat", p);
-    if (!S_ISREG(st.st_mode)) {
-        return error(errc::invalid_manifest, p.string() + " is not a regular file");
-    }
-    if (static_cast<std::size_t>(st.st_size) > limit) {
-        return error(errc::invalid_manifest, p.string() + " is " + std::to_string(st.st_size) +
-                                                 " bytes, over the " + std::to_string(limit) +
-                                                 "-byte limit for a manifest");
-    }
-    std::string text(static_cast<std::size_t>(st.st_size), '\0');
-    DBSAFE_TRY(const std::size_t n,
-               read_at(fd.get(), std::as_writable_bytes(std::span(text)), 0, p));
-    text.resize(n);
-    return text;
-}
-
-// Writes `text` to `final_path` via `<final_path>.tmp`, fsynced, renamed without replacing.
-inline result<void> publish_small_file(const std::filesystem::path& final_path,
-                                       std::string_view text) {
-    std::filesystem::path tmp = final_path;
-    tmp += ".tmp";
-    DBSAFE_TRY(auto fd, create_exclusive(tmp));
-    auto written = write_all(fd.get(), std::as_bytes(std::span(text)), tmp);
-    if (written) written = sync_fd(fd.get(), tmp);
-    fd.reset();
-    if (written) written = rename_no_replace(tmp, final_path);
-    if (!written) (void)remove_file(tmp);
-    return written;
-}
-
-}  // namespace detail
 
 class local_directory {
   public:
@@ -81,7 +43,7 @@ class local_directory {
 
     result<staged_backup> stage(std::string_view id) {
         DBSAFE_TRYV(validate_id(id));
-        DBSAFE_TRYV(detail::ensure_directory(dir_));
+        DBSAFE_TRYV(file_ops::ensure_directory(dir_));
         if (std::error_code ec; std::filesystem::exists(manifest_path(id), ec)) {
             // file_exists, not invalid_id: the id is well-formed, and the vault retries a
             // colliding id with a fresh one on exactly this code.
@@ -91,21 +53,21 @@ class local_directory {
         }
         staged_backup staged{std::string(id), data_path(id)};
         staged.path += ".tmp";
-        DBSAFE_TRY(auto fd, detail::create_exclusive(staged.path));
+        DBSAFE_TRY(auto fd, file_ops::create_exclusive(staged.path));
         return staged;
     }
 
     result<manifest> commit(const staged_backup& staged, manifest m) {
         m.file = staged.id + ".db";
         const auto data = data_path(staged.id);
-        DBSAFE_TRYV(detail::sync_file(staged.path));
-        DBSAFE_TRYV(detail::rename_no_replace(staged.path, data));
-        auto published = detail::publish_small_file(manifest_path(staged.id), manifest_text(m));
+        DBSAFE_TRYV(file_ops::sync_file(staged.path));
+        DBSAFE_TRYV(file_ops::rename_no_replace(staged.path, data));
+        auto published = file_ops::publish_small_file(manifest_path(staged.id), manifest_text(m));
         if (!published) {
-            (void)detail::remove_file(data);  // no manifest, no backup: do not leave debris
+            (void)file_ops::remove_file(data);  // no manifest, no backup: do not leave debris
             return published.as_failure();
         }
-        if (auto synced = detail::sync_directory(dir_); !synced) {
+        if (auto synced = file_ops::sync_directory(dir_); !synced) {
             // Published but not durable: withdraw it (manifest first), so a failed commit
             // always means "no backup" and a caller's retry does not leave two.
             withdraw(staged.id, data);
@@ -119,19 +81,19 @@ class local_directory {
     // Removes a just-published backup, manifest first; best effort, for failed commits.
     void withdraw(std::string_view id, const std::filesystem::path& data) noexcept {
         try {
-            (void)detail::remove_file(manifest_path(id));
-            (void)detail::remove_file(data);
+            (void)file_ops::remove_file(manifest_path(id));
+            (void)file_ops::remove_file(data);
         } catch (...) {  // path allocation; withdraw must not throw
         }
     }
 
     void discard(const staged_backup& staged) noexcept {
         try {
-            (void)detail::remove_file(staged.path);
+            (void)file_ops::remove_file(staged.path);
             for (const char* suffix : {"-journal", "-wal", "-shm"}) {
                 auto p = staged.path;
                 p += suffix;
-                (void)detail::remove_file(p);
+                (void)file_ops::remove_file(p);
             }
         } catch (...) {  // path concatenation can throw bad_alloc; discard must not
         }
@@ -141,7 +103,7 @@ class local_directory {
     // directory is not listed, not debris, never touched. A missing directory lists as empty
     // (the CLI's commands refuse it, see tools/dbsafe/cli.hpp).
     [[nodiscard]] result<listing> list() const {
-        DBSAFE_TRYV(detail::refuse_url(dir_));
+        DBSAFE_TRYV(file_ops::refuse_url(dir_));
         listing out;
         std::error_code ec;
         if (!std::filesystem::exists(dir_, ec)) return out;  // no directory: no backups yet
@@ -234,9 +196,9 @@ class local_directory {
     // points at nothing.
     result<void> remove(std::string_view id) {
         DBSAFE_TRY(auto m, load_manifest(id));
-        DBSAFE_TRYV(detail::remove_file(manifest_path(id)));
-        DBSAFE_TRYV(detail::remove_file(dir_ / m.file));
-        return detail::sync_directory(dir_);
+        DBSAFE_TRYV(file_ops::remove_file(manifest_path(id)));
+        DBSAFE_TRYV(file_ops::remove_file(dir_ / m.file));
+        return file_ops::sync_directory(dir_);
     }
 
     result<void> remove_debris(const debris& d) {
@@ -248,7 +210,7 @@ class local_directory {
         // remove(id)), never data whose manifest exists (a backup published since the listing).
         const auto name = detail::parse_backup_file_name(d.path.filename().string());
         const bool manifest_file = name && name->role == detail::backup_file_role::manifest &&
-                                   detail::is_regular_no_follow(d.path);
+                                   file_ops::is_regular_no_follow(d.path);
         std::error_code ec;
         const bool owned_data = name && name->role == detail::backup_file_role::data &&
                                 std::filesystem::exists(manifest_path(name->id), ec);
@@ -257,8 +219,8 @@ class local_directory {
                                                      " is not debris dbsafe may remove (not a "
                                                      "name dbsafe creates, or part of a backup)");
         }
-        DBSAFE_TRYV(detail::remove_file(d.path));
-        return detail::sync_directory(dir_);
+        DBSAFE_TRYV(file_ops::remove_file(d.path));
+        return file_ops::sync_directory(dir_);
     }
 
     // Loads and checks a manifest: it must parse, match its own checksum, agree with the time
@@ -267,9 +229,9 @@ class local_directory {
     // invalid_manifest naming every field that disagrees; an OS error stays an OS error.
     [[nodiscard]] result<manifest> load_manifest(std::string_view id) const {
         DBSAFE_TRYV(validate_id(id));
-        DBSAFE_TRYV(detail::refuse_url(dir_));
+        DBSAFE_TRYV(file_ops::refuse_url(dir_));
         const auto path = manifest_path(id);
-        auto text = detail::read_small_file(path, max_manifest_bytes);
+        auto text = file_ops::read_small_file(path, max_manifest_bytes);
         if (!text) {
             if (text.error().is(errc::not_found)) {
                 return error(errc::not_found, "no backup with id " + std::string(id) + " in " +
@@ -293,7 +255,7 @@ class local_directory {
         const std::string advice = " (do not restore it; use another backup)";
         struct stat st {};
         if (::lstat(m.data_path.c_str(), &st) != 0) {
-            if (errno != ENOENT) return detail::os_error(errno, "cannot stat", m.data_path);
+            if (errno != ENOENT) return file_ops::os_error(errno, "cannot stat", m.data_path);
             data_problem = error(errc::not_found, "file: the data file " + m.data_path.string() +
                                                       " of backup " + m.id +
                                                       " is missing: the backup is incomplete");

@@ -1,7 +1,7 @@
 // sha256_seal: tamper evidence beside the fast checksum. At backup time it records the SHA-256
 // of the (uncompressed) database in the manifest's `seal`; on every verify it hashes the file
-// again and compares. Opt-in: link dbsafe::sha256 (OpenSSL's libcrypto); the core never
-// includes this header.
+// again and compares. Opt-in: link dbsafe::sha256 (OpenSSL's libcrypto), a backend of its own
+// (backends/sha256) because of that dependency; the core never includes this header.
 //
 // Why beside xxh3: xxh3-128 catches accidents (bit rot, truncation) but is not cryptographic,
 // so data can be changed to keep its xxh3. Nobody can change data and keep its SHA-256. The
@@ -30,9 +30,9 @@
 #include <vector>
 
 #include "dbsafe/checksum.hpp"
-#include "dbsafe/detail/posix_file.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/storage/file_operations.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
 namespace dbsafe {
@@ -61,10 +61,10 @@ inline result<checksum> sha256_file(const std::filesystem::path& p) {
     if (EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
         return openssl_failed("EVP_DigestInit_ex");
     }
-    DBSAFE_TRY(const auto fd, open_for_read(p));
+    DBSAFE_TRY(const auto fd, file_ops::open_for_read(p));
     std::vector<std::byte> buf(std::size_t{1} << 20);
     for (std::uint64_t off = 0;;) {
-        DBSAFE_TRY(const std::size_t n, read_at(fd.get(), buf, off, p));
+        DBSAFE_TRY(const std::size_t n, file_ops::read_at(fd.get(), buf, off, p));
         if (n == 0) break;
         if (EVP_DigestUpdate(ctx.get(), buf.data(), n) != 1) {
             return openssl_failed("EVP_DigestUpdate");

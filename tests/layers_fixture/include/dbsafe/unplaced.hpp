@@ -1,0 +1,2 @@
+// A header in no layer: check_layers.cmake must ask for one.
+#pragma once
