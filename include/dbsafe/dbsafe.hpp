@@ -50,7 +50,7 @@
 
 namespace dbsafe {
 
-// The common case: online backup API, checksum + integrity_check, FR-024 retention (30 days,
+// The common case: online backup API, checksum + integrity_check, default_retention (30 days,
 // pre_migration kept, newest kept) for prune(), into a local directory.
 using vault = basic_vault<online_backup, standard_checks, default_retention, local_directory>;
 

@@ -6,10 +6,10 @@
 //
 // open() first finishes an interrupted migration of the database (vault.recover), then takes a
 // verified `pre_migration` backup; when that fails there is no guard, and the migration must
-// not run (the seed's rule: no migration without a backup). Then it publishes a migration
-// record beside the backup (migration_record.hpp), durably, before the migration may change
-// anything: a crash at any moment until commit() has returned leaves the record, and the next
-// open(), vault.restore(), vault.recover() or `dbsafe recover` rolls the database back.
+// not run (a migration that breaks the data without a backup has no way back). Then it publishes
+// a migration record beside the backup (migration_record.hpp), durably, before the migration may
+// change anything: a crash at any moment until commit() has returned leaves the record, and the
+// next open(), vault.restore(), vault.recover() or `dbsafe recover` rolls the database back.
 // Leaving the scope without commit() — an exception, an early return, a forgotten commit —
 // rolls back: an open transaction on the connection is rolled back, then the pre-migration
 // backup is restored into the connection (safety backup and automatic recovery included) and

@@ -41,7 +41,7 @@ namespace dbsafe {
 struct prune_options {
     bool dry_run = false;
     // Debris younger than this may belong to a backup in progress. It must exceed the longest
-    // backup (copy + verify; integrity_check runs at ~6 s/GiB, see DESIGN.md).
+    // backup (copy + verify; integrity_check alone runs at about 6 s/GiB).
     std::chrono::seconds debris_grace{std::chrono::hours{24}};
     std::optional<std::chrono::system_clock::time_point> now{};  // empty: the vault's clock
     std::vector<std::string> protected_ids{};                    // kept whatever the policy says

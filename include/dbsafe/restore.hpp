@@ -55,7 +55,7 @@ namespace dbsafe {
 
 struct restore_options {
     std::string id{};                 // the backup to restore (see vault.list())
-    bool allow_newer_schema = false;  // FR-015: off; only for deliberate downgrades of the code
+    bool allow_newer_schema = false;  // off: code breaks on newer tables; on for downgrades
     std::vector<std::string> required_tables{};  // the live database must have them afterwards
     // Extra check on the live connection after the copy (e.g. the application's own smoke
     // query). A failure triggers the automatic recovery from the safety backup.

@@ -4,7 +4,8 @@
 // "Newer" is a set question, not a count: a backup is newer when it records a migration the
 // live database does not have. Counting would call a database with migrations {1,2,4} older
 // than one with {1,2,3,4} but equal to {1,2,3}, and restoring {1,2,3} under code that expects
-// 4 is exactly the breakage FR-015 forbids. A database without the table has no migrations.
+// 4 breaks that code at its first query, which is why restore refuses a newer backup. A
+// database without the table has no migrations.
 #pragma once
 
 #include <sqlite3.h>
