@@ -6,6 +6,7 @@
 #include "dbsafe/backup_id.hpp"
 #include "dbsafe/backup_kind.hpp"
 #include "dbsafe/checksum.hpp"
+#include "dbsafe/database_connection.hpp"
 #include "dbsafe/database_ref.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/error_name.hpp"

@@ -21,6 +21,7 @@ struct health_args {
 };
 
 int run_health(const health_args& a) {
+    set_invocation({.command = "health", .database = a.db, .dir = a.common.dir});
     if (auto present = require_backup_dir(a.common.dir); !present) return report(present.error());
     check_level level{};
     parse_check_level(a.check, level);
@@ -52,7 +53,7 @@ int run_health(const health_args& a) {
         if (r.newest) {
             newest = {{"id", r.newest->id},
                       {"kind", std::string(to_string(r.newest->kind))},
-                      {"created_at", detail::format_iso8601(r.newest->created_at)}};
+                      {"created_at", format_iso8601(r.newest->created_at)}};
         }
         print_json(nlohmann::json{{"healthy", r.healthy()},
                                   {"backups", r.backup_count},
@@ -62,7 +63,7 @@ int run_health(const health_args& a) {
     } else {
         std::cout << (r.healthy() ? "healthy: " : "UNHEALTHY: ") << r.backup_count
                   << (r.backup_count == 1 ? " backup, " : " backups, ")
-                  << detail::format_bytes(r.total_bytes) << " in " << a.common.dir << "\n";
+                  << format_bytes(r.total_bytes) << " in " << a.common.dir << "\n";
         if (r.newest) std::cout << "  newest: " << manifest_line(*r.newest) << "\n";
         for (const auto& f : r.findings) std::cout << "  - " << f.message << "\n";
     }

@@ -84,11 +84,11 @@ struct migration_table {
         auto names = detail::query_column(db, select + " ORDER BY rowid");
         if (!names) names = detail::query_column(db, select + " ORDER BY 1");
         if (!names) {
-            return error(names.error().code,
-                         "cannot read migrations from table " + table + " of " +
-                             detail::database_name(db) + ": " + names.error().message +
-                             " (check the --schema migrations:TABLE name and that column `" +
-                             column + "` exists)");
+            return names.error().within(
+                "cannot read migrations from table " + table + " of " + detail::database_name(db),
+                " (check the table name given to migration_table and "
+                "that column `" +
+                    column + "` exists)");
         }
         out.migrations = std::move(names).value();
         out.version = static_cast<std::int64_t>(out.migrations.size());
