@@ -77,8 +77,9 @@ TEST(Error, WithinAddsContextToTheMessageAndKeepsCodePathAndTheOriginalAsCause) 
 
 TEST(Error, BecauseKeepsAnotherCodesFailureAsTheCause) {
     const error damaged(errc::verification_failed, "quick_check failed on live.db: ...");
-    const error failed = error(errc::restore_failed, "restore failed: quick_check failed on "
-                                                     "live.db: ...; recovered")
+    const error failed = error(errc::restore_failed,
+                               "restore failed: quick_check failed on "
+                               "live.db: ...; recovered")
                              .because(damaged);
     EXPECT_TRUE(failed.is(errc::restore_failed));
     ASSERT_TRUE(failed.cause);
