@@ -139,8 +139,8 @@ TEST_F(CliErrors, RestoreIntoADamagedDatabaseHintsTheCommandsThatDoIt) {
     const json e = expect_one_error_document(j, "not_a_database");
     EXPECT_NE(e.value("hint", "").find("--replace-damaged"), std::string::npos) << j.out;
     // Taking the hint works.
-    const auto fixed = cli({"restore", "app.db", "--dir", "backups", "--id", id,
-                            "--replace-damaged"});
+    const auto fixed =
+        cli({"restore", "app.db", "--dir", "backups", "--id", id, "--replace-damaged"});
     EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
     EXPECT_EQ(dbsafe::test::query_int(db, "SELECT count(*) FROM t"), 1);
 }
@@ -148,8 +148,8 @@ TEST_F(CliErrors, RestoreIntoADamagedDatabaseHintsTheCommandsThatDoIt) {
 // The same failures, through the tool: its hints name commands the library messages never do.
 TEST_F(CliErrors, UnknownIdAndAnotherDatabasesBackupHintTheListCommand) {
     ASSERT_EQ(cli({"backup", "app.db", "--dir", "backups"}).exit_code, 0);
-    const auto unknown = cli({"restore", "app.db", "--dir", "backups", "--id",
-                              "20000101T000000.000Z-manual-000000"});
+    const auto unknown = cli(
+        {"restore", "app.db", "--dir", "backups", "--id", "20000101T000000.000Z-manual-000000"});
     EXPECT_EQ(unknown.exit_code, 1);
     EXPECT_NE(unknown.err.find("dbsafe: hint: `dbsafe list --dir backups` shows the ids"),
               std::string::npos)

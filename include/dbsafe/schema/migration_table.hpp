@@ -75,7 +75,7 @@ struct migration_table {
                          "migration table " + table + " of " + detail::database_name(db) +
                              " has no column `" + column +
                              "`; name the column that holds the migration names "
-                             "(--schema migrations:TABLE:COLUMN)");
+                             "(migration_table::column)");
         }
         const std::string from = " FROM " + detail::quote_identifier(table);
         const std::string select = "SELECT " + detail::quote_identifier(column) + from;
