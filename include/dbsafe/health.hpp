@@ -112,7 +112,7 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
 
     if (listed.backups.empty()) {
         report.findings.push_back(
-            {health_check::no_backup, "no backup in " + where + ": take one (vault.backup())"});
+            {health_check::no_backup, "no backup in " + where + ": take one"});
     } else {
         const manifest& newest = listed.backups[detail::newest_first(listed.backups).front()];
         report.newest = newest;
@@ -156,8 +156,8 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
              "the " + std::to_string(report.backup_count) + " backups in " + where + " occupy " +
                  detail::format_bytes(report.total_bytes) + ", more than the " +
                  detail::format_bytes(*opts.max_total_size) +
-                 " allowed: prune them (vault.prune(), e.g. with a max_total_size policy) or "
-                 "raise the limit"});
+                 " allowed: prune them (e.g. with a total-size limit in the retention policy) "
+                 "or raise the limit"});
     }
     for (const auto& d : listed.damaged) {
         report.findings.push_back(
@@ -177,7 +177,7 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
         report.findings.push_back(
             {health_check::debris, d.path.string() + " is not a complete backup (" + d.reason +
                                        ", untouched for " + detail::describe_age(age.value()) +
-                                       "): a prune (vault.prune()) removes it"});
+                                       "): a prune removes it"});
     }
     return report;
 }

@@ -198,8 +198,8 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
             detail::is_regular_no_follow(storage.location() / (m.id + migration_record_suffix))) {
             decision.keep = true;
             decision.reasons = {
-                "kept: a migration record points at it (a recovery, vault.recover(), "
-                "settles the record)"};
+                "kept: a migration record points at it (recovering the database settles the "
+                "record)"};
         }
         // Newest first, so the first backup met of a source is its newest.
         const std::string source = source_key(m);
@@ -211,8 +211,8 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
             decision.reasons = {std::string("kept: the newest ") +
                                 (newest ? "backup" : "non-safety backup") + " of " +
                                 (source.empty() ? std::string("its database") : source) +
-                                " (every prune keeps it; prune_options::allow_delete_newest "
-                                "overrides)"};
+                                " (every prune keeps it, unless asked to delete the newest "
+                                "too)"};
         }
         report.backups.push_back({std::move(m), std::move(decision)});
     }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <dbsafe/error.hpp>
+#include <dbsafe/health.hpp>
 #include <dbsafe/storage/backup_file_names.hpp>
 #include <filesystem>
 #include <string>
@@ -20,8 +21,9 @@ struct invocation {
     std::string to{};        // restore --to
 };
 
-// Commands call it once they know their arguments; report() reads it.
+// Commands call set_invocation once they know their arguments; report() reads it.
 void set_invocation(invocation at);
+const invocation& current_invocation();
 
 // The id of a backup from the path of its data file (`<id>.db`, `<id>.db.zst`).
 inline std::string backup_id_of(const std::string& data_path) {
@@ -95,6 +97,26 @@ inline std::string cli_hint(const error& e, const invocation& at) {
     if (e.is(errc::verification_failed) && at.command == "backup") {
         return "restore the newest backup with `dbsafe restore " + db + " --dir " + dir +
                " --latest` (it keeps the damaged database as a safety backup)";
+    }
+    return {};
+}
+
+// The command that answers a health finding, or "" when the message says all there is.
+inline std::string health_hint(health_check check, const invocation& at) {
+    const std::string dir = at.dir.empty() ? std::string("DIR") : at.dir;
+    switch (check) {
+        case health_check::no_backup:
+            return "take one with `dbsafe backup " + (at.database.empty() ? "DB" : at.database) +
+                   " --dir " + dir + "`";
+        case health_check::too_old:
+            return "check the schedule or cron job that runs `dbsafe backup`";
+        case health_check::too_large:
+            return "`dbsafe prune --dir " + dir + "` (e.g. with --max-total-size)";
+        case health_check::debris:
+            return "`dbsafe prune --dir " + dir + "` removes it";
+        case health_check::verification_failed:
+        case health_check::damaged_backup:
+            break;
     }
     return {};
 }

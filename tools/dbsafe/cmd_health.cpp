@@ -46,8 +46,12 @@ int run_health(const health_args& a) {
     if (a.common.json) {
         nlohmann::json findings = nlohmann::json::array();
         for (const auto& f : r.findings) {
-            findings.push_back(
-                {{"check", std::string(to_string(f.check))}, {"message", f.message}});
+            nlohmann::json finding = {{"check", std::string(to_string(f.check))},
+                                      {"message", f.message}};
+            if (auto hint = health_hint(f.check, current_invocation()); !hint.empty()) {
+                finding["hint"] = std::move(hint);
+            }
+            findings.push_back(std::move(finding));
         }
         nlohmann::json newest = nullptr;
         if (r.newest) {
@@ -65,7 +69,12 @@ int run_health(const health_args& a) {
                   << (r.backup_count == 1 ? " backup, " : " backups, ")
                   << format_bytes(r.total_bytes) << " in " << a.common.dir << "\n";
         if (r.newest) std::cout << "  newest: " << manifest_line(*r.newest) << "\n";
-        for (const auto& f : r.findings) std::cout << "  - " << f.message << "\n";
+        for (const auto& f : r.findings) {
+            std::cout << "  - " << f.message << "\n";
+            if (auto hint = health_hint(f.check, current_invocation()); !hint.empty()) {
+                std::cout << "    hint: " << hint << "\n";
+            }
+        }
     }
     return r.healthy() ? exit_code::ok : exit_code::failed;
 }

@@ -38,6 +38,7 @@ void print_error(const std::string& code, const std::string& message, const std:
 }  // namespace
 
 void set_invocation(invocation at) { current = std::move(at); }
+const invocation& current_invocation() { return current; }
 
 std::string json_path(const std::string& p) {
     if (p.empty()) return p;
