@@ -90,11 +90,11 @@ run dbsafe_verify_full  "$DBSAFE" verify --dir "$WORK/vault" "$ID"
 run integrity_check     sqlite3 "$BACKUP" "PRAGMA integrity_check"
 run quick_check         sqlite3 "$BACKUP" "PRAGMA quick_check"
 
-# --- restore: dbsafe vs the seed's recipe ------------------------------------------------------
-# Seed recipe: shell .backup of the live database as a safety copy, integrity_check of the
+# --- restore: dbsafe vs the shell recipe -----------------------------------------------------
+# Shell recipe: shell .backup of the live database as a safety copy, integrity_check of the
 # backup, copy it back over the live database (and sync it, to be as durable as dbsafe).
 PREPARE='cp "$DB" "$WORK/live.db"; rm -f "$WORK"/vault/*safety* 2>/dev/null; for f in "$WORK"/vault/*.json; do grep -q "\"kind\": *\"safety\"" "$f" && rm -f "$f" "${f%.json}.db"; done; true'
-run seed_restore sh -c 'sqlite3 "$1" ".backup $3" && [ "$(sqlite3 "$2" "PRAGMA integrity_check")" = ok ] && cp "$2" "$1" && sync "$1"' _ "$WORK/live.db" "$BACKUP" "$WORK/safety.db"
+run shell_restore sh -c 'sqlite3 "$1" ".backup $3" && [ "$(sqlite3 "$2" "PRAGMA integrity_check")" = ok ] && cp "$2" "$1" && sync "$1"' _ "$WORK/live.db" "$BACKUP" "$WORK/safety.db"
 run dbsafe_restore_quick "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --verify quick
 run dbsafe_restore_full  "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID"
 unset PREPARE
@@ -185,7 +185,7 @@ $(row quick_check '`PRAGMA quick_check`')
 $(row integrity_check '`PRAGMA integrity_check`')
 $(row dbsafe_verify_quick '`dbsafe verify --check quick`' 'checksum + quick_check')
 $(row dbsafe_verify_full '`dbsafe verify`' 'checksum + integrity_check')
-$(row seed_restore 'seed recipe: `.backup` safety copy + integrity_check + `cp` back + sync')
+$(row shell_restore 'shell recipe: `.backup` safety copy + integrity_check + `cp` back + sync')
 $(row dbsafe_restore_quick '`dbsafe restore --verify quick`' 'verify, safety backup, copy in, check')
 $(row dbsafe_restore_full '`dbsafe restore`' 'same with integrity_check of the backup')
 
@@ -197,7 +197,7 @@ $(row dbsafe_restore_full '`dbsafe restore`' 'same with integrity_check of the b
 | ≈ 2× faster than \`sqlite3 .backup\` | \`.backup\` / dbsafe = $(ratio shell_backup dbsafe_backup_none) (\`--verify none\`) |
 | compressed backup ≤ 1.15× \`zstd -3 -T2\`, equal or better ratio | $(ratio dbsafe_backup_zstd_none zstd_raw)× (\`--verify none\`), $(ratio dbsafe_backup_zstd zstd_raw)× (with quick_check), ratio $DBSAFE_RATIO vs $RAW_RATIO |
 | verification (quick_check + checksum) ≤ 0.3× integrity_check | $(ratio dbsafe_verify_quick integrity_check)× |
-| restore with verification and safety backup ≥ 2× faster than the seed recipe | seed / dbsafe = $(ratio seed_restore dbsafe_restore_quick) (quick), $(ratio seed_restore dbsafe_restore_full) (full) |
+| restore with verification and safety backup ≥ 2× faster than the shell recipe | shell / dbsafe = $(ratio shell_restore dbsafe_restore_quick) (quick), $(ratio shell_restore dbsafe_restore_full) (full) |
 
 ## Peak memory (max RSS, KiB)
 

@@ -46,7 +46,7 @@ endif()
 set(layer_names "error model" detail vocabulary policies composition backends)
 set(error_model error.hpp error_name.hpp progress.hpp version.hpp)
 set(vocabulary backup_kind.hpp backup_id.hpp checksum.hpp manifest.hpp parse_units.hpp
-    database_ref.hpp free_space.hpp)
+    database_ref.hpp database_connection.hpp free_space.hpp)
 set(policy_folders snapshot verify retention schema storage)
 set(composition vault.hpp restore.hpp restore_file.hpp migration_guard.hpp migration_record.hpp
     prune.hpp health.hpp backup_async.hpp source_identity.hpp vault_like.hpp vault_options.hpp

@@ -96,6 +96,74 @@ TEST_F(CliErrors, EveryCommandFailingWithJsonPrintsOneErrorDocument) {
     }
 }
 
+// The error that another one led to keeps it: "cause" holds the original code and message, for
+// a script to branch on without parsing the sentence.
+TEST_F(CliErrors, JsonErrorCarriesTheCauseItWraps) {
+    ASSERT_EQ(cli({"backup", "app.db", "--dir", "backups"}).exit_code, 0);
+    const auto r = cli({"restore", "app.db", "--dir", "backups", "--id",
+                        "20000101T000000.000Z-manual-000000", "--json"});
+    const json e = expect_one_error_document(r, "not_found");
+    ASSERT_TRUE(e.contains("cause")) << r.out;
+    const json cause = e["cause"];
+    EXPECT_EQ(cause.value("code", ""), "not_found") << r.out;
+    const std::string original = cause.value("message", "");
+    EXPECT_NE(original.find("no backup with id 20000101T000000.000Z-manual-000000"),
+              std::string::npos)
+        << r.out;
+    // The message still tells it all: the cause is inside it, with what restore was doing.
+    EXPECT_NE(e.value("message", "").find(original), std::string::npos) << r.out;
+    EXPECT_EQ(e.value("message", "").rfind("not restoring backup", 0), 0U) << r.out;
+    // An error with no cause has no "cause".
+    const auto plain = cli({"backup", "missing.db", "--dir", "backups", "--json"});
+    EXPECT_FALSE(expect_one_error_document(plain, "not_found").contains("cause")) << plain.out;
+}
+
+// The library's advice is in library terms (restore_options::replace_damaged); the tool adds the
+// command line that does it, with the user's own paths and id.
+TEST_F(CliErrors, RestoreIntoADamagedDatabaseHintsTheCommandsThatDoIt) {
+    const auto taken = cli({"backup", "app.db", "--dir", "backups", "--json"});
+    ASSERT_EQ(taken.exit_code, 0) << taken.err;
+    const std::string id = json::parse(taken.out).value("id", "");
+    {
+        std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+        f.write("garbage, not an SQLite header", 29);
+    }
+    const auto r = cli({"restore", "app.db", "--dir", "backups", "--id", id});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("dbsafe: hint: "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("rerun with --replace-damaged"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("`dbsafe restore --to NEW_PATH --dir backups --id " + id + "`"),
+              std::string::npos)
+        << r.err;
+    const auto j = cli({"restore", "app.db", "--dir", "backups", "--id", id, "--json"});
+    const json e = expect_one_error_document(j, "not_a_database");
+    EXPECT_NE(e.value("hint", "").find("--replace-damaged"), std::string::npos) << j.out;
+    // Taking the hint works.
+    const auto fixed =
+        cli({"restore", "app.db", "--dir", "backups", "--id", id, "--replace-damaged"});
+    EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
+    EXPECT_EQ(dbsafe::test::query_int(db, "SELECT count(*) FROM t"), 1);
+}
+
+// The same failures, through the tool: its hints name commands the library messages never do.
+TEST_F(CliErrors, UnknownIdAndAnotherDatabasesBackupHintTheListCommand) {
+    ASSERT_EQ(cli({"backup", "app.db", "--dir", "backups"}).exit_code, 0);
+    const auto unknown = cli(
+        {"restore", "app.db", "--dir", "backups", "--id", "20000101T000000.000Z-manual-000000"});
+    EXPECT_EQ(unknown.exit_code, 1);
+    EXPECT_NE(unknown.err.find("dbsafe: hint: `dbsafe list --dir backups` shows the ids"),
+              std::string::npos)
+        << unknown.err;
+    dbsafe::test::exec(tmp / "other.db", "CREATE TABLE t(x)");
+    const auto listed = cli({"list", "--dir", "backups", "--json"});
+    const std::string id = json::parse(listed.out).at(0).value("id", "");
+    const auto other = cli({"restore", "other.db", "--dir", "backups", "--id", id});
+    EXPECT_EQ(other.exit_code, 1);
+    EXPECT_NE(other.err.find("`dbsafe list --dir backups --db other.db`"), std::string::npos)
+        << other.err;
+    EXPECT_NE(other.err.find("--allow-other-database"), std::string::npos) << other.err;
+}
+
 TEST_F(CliErrors, MigrateRefusesAFifoAsItsSqlFileWithoutWaitingForAWriter) {
     ASSERT_EQ(::mkfifo((tmp / "m.sql").c_str(), 0600), 0);
     const auto r = cli({"migrate", "app.db", "--dir", "backups", "--sql", "m.sql", "--json"});

@@ -216,6 +216,10 @@ TEST_F(CliHealth, ExitCodeAndFindingsFollowTheState) {
     const auto empty = with({});
     EXPECT_EQ(empty.exit_code, 1);
     EXPECT_NE(empty.out.find("no backup"), std::string::npos) << empty.out;
+    // The library's finding says what; the tool adds the command that does it.
+    EXPECT_NE(empty.out.find("hint: take one with `dbsafe backup DB --dir " + dir.string() + "`"),
+              std::string::npos)
+        << empty.out;
 
     clock = system_clock::now();
     vault.options.clock = {};
@@ -233,6 +237,8 @@ TEST_F(CliHealth, ExitCodeAndFindingsFollowTheState) {
     const auto f = nlohmann::json::parse(too_large.out)["findings"];
     ASSERT_EQ(f.size(), 1U);
     EXPECT_EQ(f[0]["check"], "too_large");
+    EXPECT_EQ(f[0]["hint"],
+              "`dbsafe prune --dir " + dir.string() + "` (e.g. with --max-total-size)");
 
     const auto bad = with({"--max-age", "banana"});
     EXPECT_EQ(bad.exit_code, 2);

@@ -23,7 +23,7 @@ using namespace dbsafe;
 using namespace std::chrono_literals;
 
 TEST(Error, EveryCodeHasAMessageInTheDbsafeCategory) {
-    for (int v = 0; v <= static_cast<int>(errc::migration_running); ++v) {
+    for (int v = 0; v <= static_cast<int>(errc::recovery_failed); ++v) {
         const std::error_code ec = make_error_code(static_cast<errc>(v));
         EXPECT_STREQ(ec.category().name(), "dbsafe");
         EXPECT_NE(ec.message(), "unknown dbsafe error") << v;
@@ -56,6 +56,59 @@ TEST(Error, IsComparesOnlyDbsafeCodes) {
     EXPECT_TRUE(e.is(errc::not_found));
     EXPECT_FALSE(e.is(errc::not_a_database));
     EXPECT_FALSE(errno_error(ENOENT, "m").is(errc::not_found));
+}
+
+TEST(Error, WithinAddsContextToTheMessageAndKeepsCodePathAndTheOriginalAsCause) {
+    const error locked(errc::busy_timeout, "database /x/app.db stayed locked for 5000 ms",
+                       "/x/app.db");
+    const error wrapped =
+        locked.within("cannot restore into /x/app.db", " (the live database was not changed)");
+    EXPECT_EQ(wrapped.message,
+              "cannot restore into /x/app.db: database /x/app.db stayed locked for 5000 ms "
+              "(the live database was not changed)");
+    EXPECT_TRUE(wrapped.is(errc::busy_timeout));
+    EXPECT_EQ(wrapped.path, "/x/app.db");
+    ASSERT_TRUE(wrapped.cause);
+    EXPECT_EQ(wrapped.cause->message, locked.message);
+    EXPECT_EQ(wrapped.cause->code, locked.code);
+    // No context: only the suffix is added.
+    EXPECT_EQ(locked.within("", "; retry").message, locked.message + "; retry");
+}
+
+TEST(Error, BecauseKeepsAnotherCodesFailureAsTheCause) {
+    const error damaged(errc::verification_failed, "quick_check failed on live.db: ...");
+    const error failed = error(errc::restore_failed,
+                               "restore failed: quick_check failed on "
+                               "live.db: ...; recovered")
+                             .because(damaged);
+    EXPECT_TRUE(failed.is(errc::restore_failed));
+    ASSERT_TRUE(failed.cause);
+    EXPECT_TRUE(failed.cause->is(errc::verification_failed));
+    EXPECT_EQ(failed.cause->message, damaged.message);
+    const error named(errc::restore_failed, "m");
+    EXPECT_TRUE(named.because(damaged).cause);  // from an lvalue too
+    EXPECT_FALSE(named.cause);                  // which stays as it was
+}
+
+TEST(Error, CausedByLooksAtTheErrorAndEveryCause) {
+    const error root = sqlite_error(SQLITE_FULL, "database or disk is full");
+    const error mid = error(errc::recovery_failed, "recovery failed").because(root);
+    const error top = error(errc::restore_failed, "restore failed").because(mid);
+    EXPECT_TRUE(top.caused_by(errc::restore_failed));
+    EXPECT_TRUE(top.caused_by(errc::recovery_failed));
+    EXPECT_TRUE(top.caused_by(std::error_code(SQLITE_FULL, sqlite_category())));
+    EXPECT_FALSE(top.caused_by(errc::missing_tables));
+    EXPECT_FALSE(mid.caused_by(errc::restore_failed));  // causes only, never the wrapper
+    EXPECT_FALSE(error().caused_by(errc::not_found));
+}
+
+TEST(Error, CopiesShareTheirCauseInsteadOfCopyingIt) {
+    const error top =
+        error(errc::restore_failed, "t").because(error(errc::missing_tables, "lacks t"));
+    const error copy = top;  // NOLINT(performance-unnecessary-copy-initialization)
+    EXPECT_EQ(copy.cause.get(), top.cause.get());
+    const result<int> r = copy;
+    EXPECT_TRUE(r.error().caused_by(errc::missing_tables));
 }
 
 TEST(Error, ValueOfFailedResultThrowsSystemErrorCarryingTheMessage) {
@@ -139,7 +192,7 @@ TEST(BackupId, RejectsEverythingThatCouldNameAnotherPath) {
         const auto r = validate_id(bad);
         ASSERT_FALSE(r) << "accepted '" << bad << "'";
         EXPECT_TRUE(r.error().is(errc::invalid_id));
-        EXPECT_NE(r.error().message.find("dbsafe list"), std::string::npos) << r.error().message;
+        EXPECT_NE(r.error().message.find("vault.list()"), std::string::npos) << r.error().message;
     }
 }
 

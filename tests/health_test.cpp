@@ -79,7 +79,7 @@ TEST_F(HealthTest, NoBackupIsUnhealthy) {
     const auto missing = health();  // the directory does not even exist yet
     ASSERT_EQ(missing.findings.size(), 1U);
     EXPECT_EQ(missing.findings[0].check, health_check::no_backup);
-    EXPECT_NE(missing.findings[0].message.find("dbsafe backup"), std::string::npos);
+    EXPECT_NE(missing.findings[0].message.find("take one"), std::string::npos);
     fs::create_directory(dir);
     EXPECT_TRUE(health().has(health_check::no_backup));
 }
@@ -101,7 +101,7 @@ TEST_F(HealthTest, TotalSizeOverTheLimitIsUnhealthy) {
     const auto b = backup_aged(hours{1});
     const auto r = health({.max_total_size = a.size_bytes + b.size_bytes - 1});
     ASSERT_EQ(r.findings.size(), 1U);
-    EXPECT_NE(message_of(r, health_check::too_large).find("dbsafe prune"), std::string::npos);
+    EXPECT_NE(message_of(r, health_check::too_large).find("prune them"), std::string::npos);
     EXPECT_TRUE(health({.max_total_size = a.size_bytes + b.size_bytes}).healthy());
 }
 
@@ -134,7 +134,7 @@ TEST_F(HealthTest, OldDebrisIsUnhealthyRecentTempFileIsNot) {
     ASSERT_EQ(r.findings.size(), 1U);
     const auto msg = message_of(r, health_check::debris);
     EXPECT_NE(msg.find(abandoned.string()), std::string::npos) << msg;
-    EXPECT_NE(msg.find("dbsafe prune"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("a prune removes it"), std::string::npos) << msg;
 }
 
 TEST_F(HealthTest, ReportsEveryFindingAtOnce) {

@@ -423,7 +423,7 @@ TEST_F(LocalDirectory, OpenOfAnUnknownIdSaysHowToFindIds) {
     const auto opened = storage.open(b2);
     ASSERT_FALSE(opened);
     EXPECT_TRUE(opened.error().is(errc::not_found));
-    EXPECT_NE(opened.error().message.find("dbsafe list"), std::string::npos);
+    EXPECT_NE(opened.error().message.find("vault.list()"), std::string::npos);
 }
 
 // Issue 13.10: a FIFO under a manifest, data or temp name is never opened (opening one for

@@ -179,7 +179,7 @@ TEST(MigrationGuard, ExplicitRollbackFailureIsQueryable) {
     EXPECT_FALSE(guard.rollback());
     EXPECT_EQ(guard.status(), migration_guard::state::rollback_failed);
     ASSERT_TRUE(guard.rollback_error().has_value());
-    EXPECT_NE(guard.rollback_error()->message.find("dbsafe restore"), std::string::npos);
+    EXPECT_NE(guard.rollback_error()->message.find("vault.restore"), std::string::npos);
 }
 
 TEST(MigrationGuard, WorksOnAPathToo) {
@@ -397,7 +397,7 @@ TEST(MigrationGuard, RecordWhosePreMigrationBackupIsGoneIsKeptAndTheErrorSaysWha
     ASSERT_FALSE(recovered);
     const auto& msg = recovered.error().message;
     EXPECT_NE(msg.find(record.string()), std::string::npos) << msg;
-    EXPECT_NE(msg.find("dbsafe restore"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("vault.restore()"), std::string::npos) << msg;
     EXPECT_TRUE(fs::exists(record));
     EXPECT_EQ(dump_rows(f.live), halfway);
     // And a new migration does not start on the half-migrated database.

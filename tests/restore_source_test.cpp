@@ -75,7 +75,7 @@ TEST(SourceIdentity, RestoreRefusesABackupOfAnotherDatabaseAndNamesBothAndTheOve
     const auto& msg = refused.error().message;
     EXPECT_NE(msg.find(fs::weakly_canonical(notes).string()), std::string::npos) << msg;
     EXPECT_NE(msg.find(fs::weakly_canonical(app).string()), std::string::npos) << msg;
-    EXPECT_NE(msg.find("--allow-other-database"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("restore_options::allow_other_database"), std::string::npos) << msg;
     EXPECT_EQ(dump_rows(app), app_rows);
     EXPECT_EQ(v.list().value().backups.size(), 1u);  // not even a safety backup was taken
 
@@ -233,8 +233,9 @@ TEST_P(RestoreDamage, RestoresTheBackupRowByRowAndKeepsWhatWasThere) {
         const auto refused = v.restore(live, opts);
         ASSERT_FALSE(refused);
         EXPECT_TRUE(refused.error().is(errc::not_a_database)) << refused.error().message;
-        EXPECT_NE(refused.error().message.find("--replace-damaged"), std::string::npos);
-        EXPECT_NE(refused.error().message.find("--to"), std::string::npos);
+        EXPECT_NE(refused.error().message.find("restore_options::replace_damaged"),
+                  std::string::npos);
+        EXPECT_NE(refused.error().message.find("vault.restore_to()"), std::string::npos);
         EXPECT_EQ(bytes_of(live), damaged);
         opts.replace_damaged = true;
     }
@@ -318,7 +319,7 @@ TEST(RestoreTo, WritesTheBackupToANewFileAndRefusesAnExistingOne) {
     const auto again = v.restore_to(dir / "copy.db", {.id = id});
     ASSERT_FALSE(again);
     EXPECT_EQ(again.error().code, std::errc::file_exists) << again.error().message;
-    EXPECT_NE(again.error().message.find("dbsafe restore"), std::string::npos);
+    EXPECT_NE(again.error().message.find("vault.restore()"), std::string::npos);
 
     const auto no_dir = v.restore_to(dir / "nowhere" / "copy.db", {.id = id});
     ASSERT_FALSE(no_dir);
@@ -348,7 +349,7 @@ TEST(RestoreMessages, LockTimeoutBeforeTheCopyCommitsSaysUntouchedNotRecoveryFai
         EXPECT_TRUE(done.error().is(errc::busy_timeout)) << msg;
         EXPECT_EQ(msg.find("RECOVERY"), std::string::npos) << msg;
         EXPECT_NE(msg.find("was not changed"), std::string::npos) << msg;
-        EXPECT_NE(msg.find("--busy-timeout"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("vault_options::busy_timeout"), std::string::npos) << msg;
         EXPECT_EQ(dump_rows(live), before);
     }
 }
@@ -370,7 +371,7 @@ TEST(BackupMessages, DamagedSourceSaysTheSourceIsDamagedNotTakeANewBackup) {
     const auto& msg = taken.error().message;
     EXPECT_TRUE(taken.error().is(errc::verification_failed)) << msg;
     EXPECT_NE(msg.find("SOURCE database is damaged"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("dbsafe restore"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("a restore keeps the damaged file"), std::string::npos) << msg;
     EXPECT_EQ(msg.find("take a new backup"), std::string::npos) << msg;
 }
 

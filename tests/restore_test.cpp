@@ -274,7 +274,7 @@ TEST(Restore, RefusesMissingOrNonSqliteLiveDatabase) {
     const auto not_db = v.restore(text, opts);
     ASSERT_FALSE(not_db);
     EXPECT_TRUE(not_db.error().is(errc::not_a_database)) << not_db.error().message;
-    EXPECT_NE(not_db.error().message.find("--replace-damaged"), std::string::npos);
+    EXPECT_NE(not_db.error().message.find("restore_options::replace_damaged"), std::string::npos);
     EXPECT_EQ(fs::file_size(text), 5000u);
     EXPECT_EQ(count_kind(v, backup_kind::safety), 0u);
 }
@@ -392,6 +392,7 @@ TEST_P(RestoreModes, FailingPostRestoreHookEndsWithTheSafetyBackupContent) {
     ASSERT_FALSE(done);
     EXPECT_TRUE(hook_saw_new_content);
     EXPECT_TRUE(done.error().is(errc::restore_failed)) << done.error().message;
+    EXPECT_TRUE(done.error().caused_by(errc::verification_failed));  // the hook's own code
     EXPECT_NE(done.error().message.find("application smoke test failed"), std::string::npos);
     EXPECT_NE(done.error().message.find("recovered"), std::string::npos);
     EXPECT_EQ(dump_rows(live), before);
@@ -424,7 +425,18 @@ TEST(Restore, FailedRecoveryIsReportedWithBothFailures) {
     const auto& msg = done.error().message;
     EXPECT_NE(msg.find("hook says no"), std::string::npos) << msg;
     EXPECT_NE(msg.find("RECOVERY ALSO FAILED"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("dbsafe restore"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("vault.restore"), std::string::npos) << msg;
+    // Both failures, for programs: the recovery's, which names the safety backup's file, and
+    // under it the hook's code.
+    const error& e = done.error();
+    ASSERT_TRUE(e.cause);
+    EXPECT_TRUE(e.cause->is(errc::recovery_failed)) << e.cause->message;
+    EXPECT_NE(e.cause->path.find("-safety-"), std::string::npos) << e.cause->path;
+    ASSERT_TRUE(e.cause->cause);
+    EXPECT_TRUE(e.cause->cause->is(errc::verification_failed));
+    EXPECT_NE(e.cause->cause->message.find("hook says no"), std::string::npos);
+    EXPECT_TRUE(e.caused_by(errc::recovery_failed));
+    EXPECT_TRUE(e.caused_by(errc::verification_failed));
     // The restored content passed quick_check, so the database is at least consistent.
     EXPECT_EQ(test::query_int(live, "SELECT count(*) FROM orders"), 300);
 }
@@ -445,6 +457,41 @@ TEST(Restore, MissingRequiredTableAfterTheCopyTriggersRecovery) {
     EXPECT_TRUE(done.error().is(errc::restore_failed));
     EXPECT_NE(done.error().message.find("added_later"), std::string::npos);
     EXPECT_EQ(dump_rows(live), before);
+}
+
+// A caller tells "the backup lacks a table my code needs" from any other failed restore by the
+// cause restore_failed keeps, not by parsing the message.
+TEST(Restore, RestoreFailedKeepsTheCheckFailureAsItsCauseForTheCallerToBranchOn) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 100);
+    auto v = make_vault(dir);
+    const auto old_backup = v.backup(live).value().id;
+    change_content(live);  // adds table added_later
+    const auto with_table = v.backup(live).value().id;
+    const auto before = dump_rows(live);
+
+    std::vector<std::string> tried;
+    result<restore_report> done = error(errc::not_found, "nothing tried yet");
+    for (const auto& id : {old_backup, with_table}) {
+        tried.push_back(id);
+        done = v.restore(live, {.id = id, .required_tables = {"added_later"}});
+        if (done || !done.error().is(errc::restore_failed)) break;
+        ASSERT_TRUE(done.error().cause) << done.error().message;
+        if (!done.error().cause->is(errc::missing_tables)) break;
+        // The automatic recovery put the previous content back before the next attempt.
+        EXPECT_EQ(dump_rows(live), before);
+        EXPECT_TRUE(done.error().caused_by(errc::missing_tables));
+        EXPECT_FALSE(done.error().caused_by(errc::recovery_failed));
+        EXPECT_FALSE(done.error().caused_by(errc::verification_failed));
+        // The cause is the check's own error, whole; the message still tells the whole story.
+        EXPECT_NE(done.error().cause->message.find("added_later"), std::string::npos);
+        EXPECT_NE(done.error().message.find(done.error().cause->message), std::string::npos);
+        EXPECT_NE(done.error().message.find("recovered"), std::string::npos);
+    }
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(tried, (std::vector<std::string>{old_backup, with_table}));
+    EXPECT_EQ(dump_rows(live), before);  // the backup taken after the change holds the same rows
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ bool has_reason(const retention_decision& d, const std::string& text) {
     return std::find(d.reasons.begin(), d.reasons.end(), text) != d.reasons.end();
 }
 
-// --- the default policy (FR-024), table-driven with a fixed clock ---
+// --- default_retention, table-driven with a fixed clock ---
 
 struct backup_spec {
     std::string id;

@@ -30,7 +30,7 @@ inline result<void> validate_id_chars(std::string_view id) {
     const auto bad = [&](const std::string& why) {
         return error(errc::invalid_id, "invalid backup id '" +
                                            std::string(id.substr(0, max_id_length)) + "': " + why +
-                                           " (use an id shown by `dbsafe list`)");
+                                           " (use an id that vault.list() shows)");
     };
     if (id.empty()) return bad("it is empty");
     if (id.size() > max_id_length) return bad("it is longer than 128 characters");
@@ -108,7 +108,7 @@ inline result<void> validate_id(std::string_view id) {
         return error(errc::invalid_id,
                      "invalid backup id '" + std::string(id) +
                          "': not an id dbsafe generates (like 20261125T114458.123Z-manual-3fa9c1; "
-                         "use an id shown by `dbsafe list`)");
+                         "use an id that vault.list() shows)");
     }
     return success();
 }

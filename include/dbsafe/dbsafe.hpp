@@ -6,6 +6,7 @@
 #include "dbsafe/backup_id.hpp"
 #include "dbsafe/backup_kind.hpp"
 #include "dbsafe/checksum.hpp"
+#include "dbsafe/database_connection.hpp"
 #include "dbsafe/database_ref.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/error_name.hpp"
@@ -50,7 +51,7 @@
 
 namespace dbsafe {
 
-// The common case: online backup API, checksum + integrity_check, FR-024 retention (30 days,
+// The common case: online backup API, checksum + integrity_check, default_retention (30 days,
 // pre_migration kept, newest kept) for prune(), into a local directory.
 using vault = basic_vault<online_backup, standard_checks, default_retention, local_directory>;
 

@@ -4,12 +4,18 @@
 // std::error_code (for programs) and a message a person can act on (for people): which file,
 // what was expected, what to do. `.value()` on a failed result throws std::system_error with
 // that message, which is the only way dbsafe ever throws on an expected failure.
+//
+// An error that another one led to keeps it as its `cause` (a restore_failed whose copy was
+// judged damaged keeps the verification_failed), so a program branches on the original code
+// with caused_by() while the message stays one sentence for people.
 #pragma once
 
 #include <sqlite3.h>
 
 #include <boost/outcome/result.hpp>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -37,6 +43,7 @@ enum class errc {
     unsupported,           // a valid request this build or platform cannot serve
     other_database,        // the backup is of another database (restore needs an override)
     migration_running,     // a guarded migration of the database runs in another process
+    recovery_failed,       // the cause of a restore_failed whose automatic recovery failed too
 };
 
 class errc_category final : public std::error_category {
@@ -86,6 +93,8 @@ class errc_category final : public std::error_category {
                 return "backup of another database";
             case errc::migration_running:
                 return "a migration of the database is running";
+            case errc::recovery_failed:
+                return "recovery from the safety backup failed";
         }
         return "unknown dbsafe error";
     }
@@ -169,10 +178,14 @@ inline const std::error_category& sqlite_category() noexcept {
 // The error half of every result: a code to branch on and a sentence to show.
 struct error {
     std::error_code code;
+    // The whole story for people, causes included: a message never needs its causes printed
+    // beside it.
     std::string message;
     // The file or directory the error is about, when there is one (the CLI's `--json` reports
     // it as "path"); the message names it too, so people need not look here.
     std::string path;
+    // The failure this one wraps, when there is one (shared: an error stays cheap to copy).
+    std::shared_ptr<const error> cause;
 
     error() = default;
     error(std::error_code c, std::string m, std::string p = {})
@@ -181,6 +194,40 @@ struct error {
         : code(make_error_code(e)), message(std::move(m)), path(std::move(p)) {}
 
     [[nodiscard]] bool is(errc e) const noexcept { return code == make_error_code(e); }
+
+    // Whether this error or any of its causes has code `e`: a restore_failed whose copy failed
+    // its check is caused_by(errc::verification_failed).
+    [[nodiscard]] bool caused_by(errc e) const noexcept { return caused_by(make_error_code(e)); }
+    [[nodiscard]] bool caused_by(const std::error_code& c) const noexcept {
+        for (const error* e = this; e != nullptr; e = e->cause.get()) {
+            if (e->code == c) return true;
+        }
+        return false;
+    }
+
+    // This failure seen from a caller that adds what it was doing: the same code and path, the
+    // message "<context>: <message><after>" (just "<message><after>" for an empty context), and
+    // this error as the cause. Instead of concatenating messages, so the original stays whole.
+    [[nodiscard]] error within(std::string_view context, std::string_view after = {}) const {
+        std::string m;
+        m.reserve(context.size() + 2 + message.size() + after.size());
+        if (!context.empty()) m.append(context).append(": ");
+        m.append(message).append(after);
+        error out(code, std::move(m), path);
+        out.cause = std::make_shared<const error>(*this);
+        return out;
+    }
+
+    // This error, caused by `c`: `error(errc::restore_failed, "...").because(original)`.
+    [[nodiscard]] error because(const error& c) const& {
+        error out = *this;
+        out.cause = std::make_shared<const error>(c);
+        return out;
+    }
+    [[nodiscard]] error because(const error& c) && {
+        cause = std::make_shared<const error>(c);
+        return std::move(*this);
+    }
 };
 
 inline error sqlite_error(int rc, std::string message, std::string path = {}) {

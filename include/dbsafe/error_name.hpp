@@ -62,6 +62,8 @@ inline const char* errc_name(errc e) noexcept {
             return "other_database";
         case errc::migration_running:
             return "migration_running";
+        case errc::recovery_failed:
+            return "recovery_failed";
     }
     return nullptr;
 }

@@ -112,8 +112,7 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
 
     if (listed.backups.empty()) {
         report.findings.push_back(
-            {health_check::no_backup,
-             "no backup in " + where + ": take one with `dbsafe backup DB --dir " + where + "`"});
+            {health_check::no_backup, "no backup in " + where + ": take one"});
     } else {
         const manifest& newest = listed.backups[detail::newest_first(listed.backups).front()];
         report.newest = newest;
@@ -124,8 +123,8 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
                  "the newest backup " + newest.id + " was taken " + detail::describe_age(age) +
                      " ago (" + detail::format_iso8601(newest.created_at) + "), more than the " +
                      format_duration(*opts.max_age) +
-                     " allowed: backups have stopped; check the schedule or cron job that runs "
-                     "`dbsafe backup`"});
+                     " allowed: backups have stopped; check the schedule or job that takes "
+                     "them"});
         }
         // Restore's byte copy of a damaged database is no SQLite image: the newest backup
         // that is one is what a restore would use, so that is the one verified.
@@ -157,7 +156,8 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
              "the " + std::to_string(report.backup_count) + " backups in " + where + " occupy " +
                  detail::format_bytes(report.total_bytes) + ", more than the " +
                  detail::format_bytes(*opts.max_total_size) +
-                 " allowed: run `dbsafe prune` (e.g. with --max-total-size) or raise the limit"});
+                 " allowed: prune them (e.g. with a total-size limit in the retention policy) "
+                 "or raise the limit"});
     }
     for (const auto& d : listed.damaged) {
         report.findings.push_back(
@@ -177,7 +177,7 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
         report.findings.push_back(
             {health_check::debris, d.path.string() + " is not a complete backup (" + d.reason +
                                        ", untouched for " + detail::describe_age(age.value()) +
-                                       "): `dbsafe prune` removes it"});
+                                       "): a prune removes it"});
     }
     return report;
 }

@@ -205,7 +205,7 @@ struct checked_manifest {
 
 inline std::string manifest_advice() {
     return " (it was edited or damaged: dbsafe will not select, restore or delete this backup; "
-           "check its data with `dbsafe verify --file`, and remove its files by hand if you no "
+           "check its data file with the vault's verifier, and remove its files by hand if you no "
            "longer need them)";
 }
 
@@ -245,8 +245,8 @@ inline result<checked_manifest> parse_manifest_fields(std::string_view text,
     const auto bad = [&](const std::string& why) {
         return error(errc::invalid_manifest,
                      "manifest " + origin + " is invalid: " + why +
-                         " (it was edited or damaged; the backup cannot be trusted: verify it "
-                         "with `dbsafe verify --file` or remove it)");
+                         " (it was edited or damaged; the backup cannot be trusted: verify its "
+                         "data file with the vault's verifier, or remove it)");
     };
     if (text.size() > max_manifest_bytes) return bad("larger than 1 MiB");
     const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);

@@ -6,10 +6,10 @@
 //
 // open() first finishes an interrupted migration of the database (vault.recover), then takes a
 // verified `pre_migration` backup; when that fails there is no guard, and the migration must
-// not run (the seed's rule: no migration without a backup). Then it publishes a migration
-// record beside the backup (migration_record.hpp), durably, before the migration may change
-// anything: a crash at any moment until commit() has returned leaves the record, and the next
-// open(), vault.restore(), vault.recover() or `dbsafe recover` rolls the database back.
+// not run (a migration that breaks the data without a backup has no way back). Then it publishes
+// a migration record beside the backup (migration_record.hpp), durably, before the migration may
+// change anything: a crash at any moment until commit() has returned leaves the record, and the
+// next open(), vault.restore(), vault.recover() or `dbsafe recover` rolls the database back.
 // Leaving the scope without commit() — an exception, an early return, a forgotten commit —
 // rolls back: an open transaction on the connection is rolled back, then the pre-migration
 // backup is restored into the connection (safety backup and automatic recovery included) and
@@ -83,7 +83,7 @@ class migration_guard {
                                                    "transaction; open the guard before BEGIN");
         }
         const auto blocked = [&](const error& e, const std::string& why) {
-            return error(e.code, "migration of " + name + " blocked: " + why + e.message);
+            return e.within("migration of " + name + " blocked" + (why.empty() ? "" : ": ") + why);
         };
         auto recovered = detail::run_recover(vault, db);
         if (!recovered) return blocked(recovered.error(), "");
@@ -97,7 +97,7 @@ class migration_guard {
         if (!taken) {
             return blocked(taken.error(),
                            "no pre-migration backup could be taken, so the migration must not "
-                           "run: ");
+                           "run");
         }
         const std::string directory = vault.storage.location().string();
         migration_record record{.database = detail::canonical_database(db),
@@ -112,7 +112,7 @@ class migration_guard {
             if (!published) {
                 return blocked(published.error(),
                                "the migration record (which lets a crash be rolled back) could "
-                               "not be written: ");
+                               "not be written");
             }
             held = std::move(published).value();
         }
@@ -172,10 +172,9 @@ class migration_guard {
         // it back, after it the migrated database stays. Either way, never a mix.
         if (record_.fd) {
             if (auto removed = detail::remove_migration_record(record_); !removed) {
-                return error(removed.error().code,
-                             "migration_guard::commit(): the migration record could not be "
-                             "removed, so the migration is not kept (the guard rolls it back): " +
-                                 removed.error().message);
+                return removed.error().within(
+                    "migration_guard::commit(): the migration record could not be removed, so "
+                    "the migration is not kept (the guard rolls it back)");
             }
         }
         stop_refusing_attach();
@@ -205,25 +204,22 @@ class migration_guard {
         }
         if (!restored) {
             state_ = state::rollback_failed;
-            const std::string db = target_.file().empty() ? "DB" : target_.file().string();
-            rollback_error_ =
-                error(restored.error().code,
-                      "rollback of the migration failed: " + restored.error().message +
-                          "; the pre-migration backup " + backup_.id + " is in " + directory_ +
-                          ": once the cause is fixed, run `dbsafe recover " + db + " --dir " +
-                          directory_ + "` (or restore it with `dbsafe restore " + db + " --dir " +
-                          directory_ + " --id " + backup_.id + "`)");
+            rollback_error_ = restored.error().within(
+                "rollback of the migration failed",
+                "; the pre-migration backup " + backup_.id + " is in " + directory_ +
+                    ": once the cause is fixed, call vault.recover() on the database (or restore "
+                    "the backup: vault.restore with restore_options::id = \"" +
+                    backup_.id + "\")");
             record_.fd.reset();  // the record stays, unlocked: recover may act on it now
             return *rollback_error_;
         }
         if (record_.fd) {
             if (auto removed = detail::remove_migration_record(record_); !removed) {
                 state_ = state::rollback_failed;
-                rollback_error_ = error(
-                    removed.error().code,
+                rollback_error_ = removed.error().within(
                     "the migration was rolled back (the database is as it was before), but its "
-                    "record could not be removed: " +
-                        removed.error().message + "; remove " + record_.path.string() +
+                    "record could not be removed",
+                    "; remove " + record_.path.string() +
                         " (a later recovery would restore the same pre-migration backup again)");
                 record_.fd.reset();
                 return *rollback_error_;
@@ -335,7 +331,13 @@ result<manifest> run_guarded(Vault& vault, sqlite3* db, Migration&& migration,
             migration(db);
         } else {
             auto r = migration(db);
-            if (!r) failure = error(r.error().code, r.error().message);
+            if (!r) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(r.error())>, error>) {
+                    failure = r.error();
+                } else {
+                    failure = error(r.error().code, r.error().message);
+                }
+            }
         }
     } catch (const std::exception& e) {
         failure = error(errc::migration_failed, std::string("the migration threw: ") + e.what());
@@ -353,7 +355,8 @@ result<manifest> run_guarded(Vault& vault, sqlite3* db, Migration&& migration,
                         failure->message +
                             " (ATTACH, DETACH and VACUUM INTO are refused inside a guarded "
                             "migration: only the main database is backed up and rolled back; "
-                            "migrate each database with its own guard)");
+                            "migrate each database with its own guard)")
+                      .because(*failure);
     }
     auto rolled = guard.rollback();
     if (rolled) {
@@ -361,10 +364,17 @@ result<manifest> run_guarded(Vault& vault, sqlite3* db, Migration&& migration,
                      "migration of " + detail::database_name(db) + " failed: " + failure->message +
                          "; rolled back: the database is as it was before "
                          "(pre-migration backup " +
-                         guard.backup().id + " kept in " + guard.directory() + ")");
+                         guard.backup().id + " kept in " + guard.directory() + ")")
+            .because(*failure);
     }
+    // As a failed restore's: why it failed, under a recovery_failed naming the backup to go back
+    // to.
+    const error rollback_failure =
+        error(errc::recovery_failed, rolled.error().message, guard.backup().data_path.string())
+            .because(*failure);
     return error(errc::migration_failed, "migration of " + detail::database_name(db) + " failed: " +
-                                             failure->message + "; " + rolled.error().message);
+                                             failure->message + "; " + rolled.error().message)
+        .because(rollback_failure);
 }
 
 }  // namespace dbsafe

@@ -294,24 +294,19 @@ result<recovery_report> run_recover(Vault& vault, const database_ref& db) {
     o.allow_newer_schema = true;  // the backup is the state before the migration: older or equal
     auto restored = run_restore(vault, db, o);
     if (!restored) {
-        return error(
-            restored.error().code,
-            describe(r) +
-                " was interrupted, and rolling it back failed: " + restored.error().message +
-                ". The database may be half-migrated; the "
-                "record " +
-                held.front().path.string() + " is kept. Fix the cause and run `dbsafe recover " +
-                r.database + " --dir " + dir.string() +
-                "` again, or restore another backup "
-                "(`dbsafe restore " +
-                r.database + " --dir " + dir.string() +
-                " --id ID`, which clears the record once it succeeded)");
+        // About the record that stays (its path), so a program can tell this failure apart.
+        error failed = restored.error().within(
+            describe(r) + " was interrupted, and rolling it back failed",
+            ". The database may be half-migrated; the record " + held.front().path.string() +
+                " is kept. Fix the cause and recover again (vault.recover()), or restore another "
+                "backup (vault.restore(), which clears the record once it succeeded)");
+        failed.path = held.front().path.string();
+        return failed;
     }
     report.restore = std::move(restored).value();
     if (auto mode = return_to_journal_mode(db, r.journal_mode); !mode) {
-        return error(mode.error().code, describe(r) + " was rolled back (safety backup " +
-                                            report.restore.safety.id +
-                                            "), but: " + mode.error().message);
+        return mode.error().within(describe(r) + " was rolled back (safety backup " +
+                                   report.restore.safety.id + "), but");
     }
     report.rolled_back = true;
     report.record = r;
@@ -330,22 +325,21 @@ result<restore_report> run_restore_clearing_records(Vault& vault, const database
     auto locked =
         lock_records(std::filesystem::path(vault.storage.location()), canonical_database(live));
     if (!locked) {
-        return error(
-            locked.error().code,
+        return locked.error().within(
             "not restoring backup " + opts.id + " into " +
-                (live.file().empty() ? std::string("the database") : live.file().string()) + ": " +
-                locked.error().message + " (the live database was not changed)");
+                (live.file().empty() ? std::string("the database") : live.file().string()),
+            " (the live database was not changed)");
     }
     auto held = std::move(locked).value();
     DBSAFE_TRY(auto report, run_restore(vault, live, opts));
     for (auto& h : held) {
         if (auto removed = remove_migration_record(h); !removed) {
-            return error(removed.error().code,
-                         "backup " + report.restored.id + " was restored into " + report.database +
-                             ", but the record of an interrupted migration could not be "
-                             "removed: " +
-                             removed.error().message + "; remove " + h.path.string() +
-                             " yourself, or `dbsafe recover` would roll the database back");
+            return removed.error().within(
+                "backup " + report.restored.id + " was restored into " + report.database +
+                    ", but the record of an interrupted migration could not be removed",
+                "; remove " + h.path.string() +
+                    " yourself, or a later recovery (vault.recover()) would roll the database "
+                    "back");
         }
     }
     return report;

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "dbsafe/detail/format_bytes.hpp"
+#include "dbsafe/detail/iso8601.hpp"
 #include "dbsafe/error.hpp"
 
 namespace dbsafe {
@@ -181,5 +183,13 @@ inline std::string format_duration(std::chrono::seconds d) {
     }
     return std::to_string(d.count()) + " seconds";  // unreachable: seconds divide everything
 }
+
+// Sizes and times back to text, as manifests and messages spell them:
+//   format_bytes(1536) == "1.5 KiB" (for people; not for parsing back)
+//   format_iso8601(tp) == "2026-11-25T11:44:58.123Z" (UTC, milliseconds), and parse_iso8601
+//   reads that form (or a date, "2026-11-25") back, nullopt for anything else.
+using detail::format_bytes;
+using detail::format_iso8601;
+using detail::parse_iso8601;
 
 }  // namespace dbsafe

@@ -41,7 +41,7 @@ namespace dbsafe {
 struct prune_options {
     bool dry_run = false;
     // Debris younger than this may belong to a backup in progress. It must exceed the longest
-    // backup (copy + verify; integrity_check runs at ~6 s/GiB, see DESIGN.md).
+    // backup (copy + verify; integrity_check alone runs at about 6 s/GiB).
     std::chrono::seconds debris_grace{std::chrono::hours{24}};
     std::optional<std::chrono::system_clock::time_point> now{};  // empty: the vault's clock
     std::vector<std::string> protected_ids{};                    // kept whatever the policy says
@@ -197,7 +197,9 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
         if (!decision.keep &&
             detail::is_regular_no_follow(storage.location() / (m.id + migration_record_suffix))) {
             decision.keep = true;
-            decision.reasons = {"kept: a migration record points at it (run `dbsafe recover`)"};
+            decision.reasons = {
+                "kept: a migration record points at it (recovering the database settles the "
+                "record)"};
         }
         // Newest first, so the first backup met of a source is its newest.
         const std::string source = source_key(m);
@@ -209,7 +211,8 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
             decision.reasons = {std::string("kept: the newest ") +
                                 (newest ? "backup" : "non-safety backup") + " of " +
                                 (source.empty() ? std::string("its database") : source) +
-                                " (every prune keeps it; --allow-delete-newest overrides)"};
+                                " (every prune keeps it, unless asked to delete the newest "
+                                "too)"};
         }
         report.backups.push_back({std::move(m), std::move(decision)});
     }

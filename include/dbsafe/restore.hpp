@@ -56,7 +56,7 @@ namespace dbsafe {
 
 struct restore_options {
     std::string id{};                 // the backup to restore (see vault.list())
-    bool allow_newer_schema = false;  // FR-015: off; only for deliberate downgrades of the code
+    bool allow_newer_schema = false;  // off: code breaks on newer tables; on for downgrades
     std::vector<std::string> required_tables{};  // the live database must have them afterwards
     // Extra check on the live connection after the copy (e.g. the application's own smoke
     // query). A failure triggers the automatic recovery from the safety backup.
@@ -115,10 +115,7 @@ inline result<live_database> open_live(const database_ref& ref, int busy_timeout
         const auto path = ref.file();
         live.name = path.string();
         auto opened = open_and_probe(path, open_mode::read_write, busy_timeout_ms);
-        if (!opened) {
-            const error& e = opened.error();
-            return error(e.code, "cannot restore into " + live.name + ": " + e.message);
-        }
+        if (!opened) return opened.error().within("cannot restore into " + live.name);
         live.owned = std::move(opened).value();
         live.db = live.owned.get();
     }
@@ -176,7 +173,7 @@ inline result<void> copy_into_live(sqlite3* dest, sqlite3* src,
                              "the " + what + " waited " + std::to_string(busy_timeout.count()) +
                                  " ms for other connections' locks; close or finish them "
                                  "(long reads, open transactions) and retry, or wait longer "
-                                 "(`--busy-timeout`, vault_options::busy_timeout)");
+                                 "(vault_options::busy_timeout)");
             }
             std::this_thread::sleep_for(backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
@@ -301,10 +298,10 @@ inline double seconds_since(std::chrono::steady_clock::time_point t) {
 inline error copy_not_committed(const error& e, const std::string& id, const std::string& target,
                                 const std::string& safety_id,
                                 const std::filesystem::path& location) {
-    return error(e.code, "not restoring backup " + id + " into " + target + ": " + e.message +
-                             " (the live database was not changed: the copy is one transaction "
-                             "and it did not commit; safety backup " +
-                             safety_id + " was kept in " + location.string() + ")");
+    return e.within("not restoring backup " + id + " into " + target,
+                    " (the live database was not changed: the copy is one transaction and it did "
+                    "not commit; safety backup " +
+                        safety_id + " was kept in " + location.string() + ")");
 }
 
 // The check restore_file.hpp runs on a new file: the same as on a live database.
@@ -329,10 +326,9 @@ inline result<restore_report> restore_new_file(const readable_backup& chosen,
                                                        opts.memory_mapped_check, wal_mode},
                                        check_new_file);
     if (!written) {
-        return error(written.error().code, "not restoring backup " + chosen.description.id +
-                                               " into " + target.string() + ": " +
-                                               written.error().message + " (" + target.string() +
-                                               " was not changed)");
+        return written.error().within(
+            "not restoring backup " + chosen.description.id + " into " + target.string(),
+            " (" + target.string() + " was not changed)");
     }
     report.copy_seconds = seconds_since(copy_started);
     report.database = target.string();
@@ -356,31 +352,29 @@ result<restore_report> replace_damaged_live(Vault& vault, const readable_backup&
                          damage.message +
                          ". A database SQLite cannot open cannot be restored "
                          "in place. If it is your damaged database, stop the application and "
-                         "rerun with --replace-damaged (restore_options::replace_damaged): a "
-                         "byte copy of the damaged file is kept as a safety backup, then the "
-                         "file is replaced. Or write the backup to a new file: `dbsafe restore "
-                         "--to NEW_PATH --dir " +
-                         dir + " --id " + id + "` (the live database was not changed)");
+                         "restore again with restore_options::replace_damaged set: a byte copy "
+                         "of the damaged file is kept as a safety backup, then the file is "
+                         "replaced. Or write the backup to a new file with vault.restore_to() "
+                         "(the live database was not changed)",
+                     target.string())
+            .because(damage);
     }
     DBSAFE_TRYV(refuse_journal_beside(target, "the damaged database"));
     const bool wal_mode = is_wal_file(target);
     const auto safety_started = std::chrono::steady_clock::now();
     auto kept = keep_damaged_copy(vault, target);
     if (!kept) {
-        return error(kept.error().code, "not restoring backup " + id + " into " + target.string() +
-                                            ": the byte copy of the damaged "
-                                            "file could not be kept as a safety backup: " +
-                                            kept.error().message +
-                                            " (the live database was not changed)");
+        return kept.error().within("not restoring backup " + id + " into " + target.string() +
+                                       ": the byte copy of the damaged file could not be kept as "
+                                       "a safety backup",
+                                   " (the live database was not changed)");
     }
     report.safety = std::move(kept).value();
     report.safety_seconds = seconds_since(safety_started);
     auto done = restore_new_file(chosen, target, opts, report, started, true, wal_mode);
     if (!done) {
-        return error(done.error().code, done.error().message +
-                                            "; the damaged file's byte copy "
-                                            "is safety backup " +
-                                            report.safety.id + " in " + dir);
+        return done.error().within("", "; the damaged file's byte copy is safety backup " +
+                                           report.safety.id + " in " + dir);
     }
     return done;
 }
@@ -393,15 +387,16 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     restore_report report;
     if (opts.id.empty()) {
         return error(errc::invalid_argument,
-                     "restore needs the id of a backup (see `dbsafe list`)");
+                     "restore needs the id of a backup (restore_options::id; vault.list() "
+                     "shows them)");
     }
 
     const std::string& id = opts.id;
     const std::string target =
         live.file().empty() ? std::string("the database") : live.file().string();
     const auto untouched = [&](const error& e, const std::string& why) {
-        return error(e.code, "not restoring backup " + id + " into " + target + ": " + why +
-                                 e.message + " (the live database was not changed)");
+        return e.within("not restoring backup " + id + " into " + target + why,
+                        " (the live database was not changed)");
     };
 
     // 1. The backup: exists, and passes the vault's verifier. A manifest that cannot be read
@@ -414,7 +409,7 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
         DBSAFE_TRYV(require_backup_of(chosen.description, live.file(), opts.allow_other_database));
     }
     if (auto ok = vault.verification.verify(backup_file{chosen.path, &chosen.description}); !ok) {
-        return untouched(ok.error(), "it failed verification: ");
+        return untouched(ok.error(), ": it failed verification");
     }
     if (live.connection() == nullptr && !exists_nofollow(live.file())) {
         return restore_new_file(chosen, live.file(), opts, report, started, false);
@@ -466,7 +461,7 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
         live, {.kind = backup_kind::safety, .on_progress = {}, .stop = {}, .verify = false});
     if (!safety) {
         (void)return_to_journal_mode(dest.db, live_journal_mode);  // step 3 may have left WAL
-        return untouched(safety.error(), "the safety backup could not be taken: ");
+        return untouched(safety.error(), ": the safety backup could not be taken");
     }
     report.safety = std::move(safety).value();
     report.safety_seconds = seconds_since(safety_started);
@@ -488,9 +483,8 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     }
     if (outcome) {
         if (auto mode = return_to_journal_mode(dest.db, live_journal_mode); !mode) {
-            return error(mode.error().code, "backup " + id + " was restored into " + target +
-                                                " (safety backup " + report.safety.id + "), but " +
-                                                mode.error().message);
+            return mode.error().within("backup " + id + " was restored into " + target +
+                                       " (safety backup " + report.safety.id + "), but");
         }
         report.total_seconds = seconds_since(started);
         return report;
@@ -508,6 +502,8 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
         DBSAFE_TRYV(check_live(dest.db, {}, {}));
         return return_to_journal_mode(dest.db, live_journal_mode);
     };
+    // restore_failed keeps why as its cause (caused_by(errc::missing_tables), ...); when the
+    // recovery failed too, a recovery_failed (naming the safety backup's file) stands between.
     const error& original = outcome.error();
     auto recovered = recover();
     if (recovered) {
@@ -515,17 +511,23 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
                      "restore of backup " + id + " into " + target +
                          " failed: " + original.message + "; recovered: " + target +
                          " holds its previous content again (from safety backup " + safety_id +
-                         ", kept in " + vault.storage.location().string() + ")");
+                         ", kept in " + vault.storage.location().string() + ")")
+            .because(original);
     }
-    return error(errc::restore_failed, "restore of backup " + id + " into " + target +
-                                           " failed: " + original.message +
-                                           "; RECOVERY ALSO FAILED: " + recovered.error().message +
-                                           ". The previous content is in safety backup " +
-                                           safety_id + " in " + vault.storage.location().string() +
-                                           ": stop the application and run "
-                                           "`dbsafe restore " +
-                                           target + " --dir " + vault.storage.location().string() +
-                                           " --id " + safety_id + "`");
+    const error recovery_failure =
+        error(errc::recovery_failed,
+              "recovery from safety backup " + safety_id + " failed: " + recovered.error().message,
+              report.safety.data_path.string())
+            .because(original);
+    return error(errc::restore_failed,
+                 "restore of backup " + id + " into " + target + " failed: " + original.message +
+                     "; RECOVERY ALSO FAILED: " + recovered.error().message +
+                     ". The previous content is in safety backup " + safety_id + " in " +
+                     vault.storage.location().string() +
+                     ": stop the application and restore it (vault.restore with "
+                     "restore_options::id = \"" +
+                     safety_id + "\")")
+        .because(recovery_failure);
 }
 
 // `restore --to`: the backup `opts.id` as the new file `to`; no live database is touched.
@@ -535,22 +537,23 @@ result<restore_report> run_restore_to(Vault& vault, const std::filesystem::path&
     const auto started = std::chrono::steady_clock::now();
     if (opts.id.empty()) {
         return error(errc::invalid_argument,
-                     "restore needs the id of a backup (see `dbsafe list`)");
+                     "restore needs the id of a backup (restore_options::id; vault.list() "
+                     "shows them)");
     }
     if (exists_nofollow(to)) {
         return error(std::make_error_code(std::errc::file_exists),
                      "not writing backup " + opts.id + " to " + to.string() +
-                         ": it already exists, and --to writes a new file only. Choose a new "
-                         "path, or restore into that database with `dbsafe restore " +
-                         to.string() + " --dir " + vault.storage.location().string() + " --id " +
-                         opts.id + "` (nothing was changed)");
+                         ": it already exists, and restore_to writes a new file only. Choose a "
+                         "new path, or restore into that database with vault.restore() (nothing "
+                         "was changed)",
+                     to.string());
     }
     restore_report report;
     DBSAFE_TRY(auto chosen, vault.storage.open(opts.id));
     report.restored = chosen.description;
     if (auto ok = vault.verification.verify(backup_file{chosen.path, &chosen.description}); !ok) {
-        return error(ok.error().code, "not writing backup " + opts.id + " to " + to.string() +
-                                          ": it failed verification: " + ok.error().message);
+        return ok.error().within("not writing backup " + opts.id + " to " + to.string() +
+                                 ": it failed verification");
     }
     return restore_new_file(chosen, to, opts, report, started, false);
 }

@@ -81,6 +81,10 @@ inline void keep_backups_of(listing& l, const std::filesystem::path& database) {
 
 }  // namespace detail
 
+// keep_backups_of(listing, database): drops from a listing the backups of every other database
+// (by source path and identity, as restore judges them), e.g. to list one database's backups.
+using detail::keep_backups_of;
+
 // Restore's guard: success when `m` is a backup of `database` or the caller overrides;
 // otherwise an error naming both databases and the override.
 inline result<void> require_backup_of(const manifest& m, const std::filesystem::path& database,
@@ -101,9 +105,9 @@ inline result<void> require_backup_of(const manifest& m, const std::filesystem::
                      source + ", not of " + live + hint +
                      ". Restoring it would replace this database's content with another "
                      "database's. Pick a backup of " +
-                     live + " (`dbsafe list --dir DIR --db " + live + "`), or, if " + live +
-                     " really is that database moved or renamed, pass --allow-other-database "
-                     "(restore_options::allow_other_database) (the live database was not "
+                     live + " (vault.list() filtered by source_path), or, if " + live +
+                     " really is that database moved or renamed, set "
+                     "restore_options::allow_other_database (the live database was not "
                      "changed)",
                  live);
 }

@@ -130,21 +130,17 @@ struct basic_vault {
         // Optional evidence (a SHA-256 seal), taken from the uncompressed copy like the checksum
         // and before verify, which then checks it too.
         if (auto recorded = detail::record_if_any(verification, staged.path, m); !recorded) {
-            return error(
-                recorded.error().code,
-                "backup of " + m.source_path + " was not published: " + recorded.error().message);
+            return recorded.error().within("backup of " + m.source_path + " was not published");
         }
 
         if (auto checked = opts.verify ? verification.verify(backup_file{staged.path, &m, true})
                                        : result<void>(success());
             !checked) {
             const bool source_damaged = checked.error().is(errc::verification_failed);
-            return error(checked.error().code,
-                         "backup of " + m.source_path +
-                             (source_damaged ? " was not published: the SOURCE database is "
-                                               "damaged: "
-                                             : " failed verification and was not published: ") +
-                             checked.error().message);
+            return checked.error().within(
+                "backup of " + m.source_path +
+                (source_damaged ? " was not published: the SOURCE database is damaged"
+                                : " failed verification and was not published"));
         }
         m.seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -7,14 +7,14 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <dbsafe/detail/posix_file.hpp>
 #include <dbsafe/error.hpp>
+#include <dbsafe/storage/local_directory.hpp>
 #include <string>
 
 namespace dbsafe::cli {
 
 inline result<void> require_backup_dir(const std::string& dir) {
-    DBSAFE_TRYV(detail::refuse_url(dir));  // "s3://b/x" is unsupported, not "does not exist"
+    DBSAFE_TRYV(require_local_path(dir));  // "s3://b/x" is unsupported, not "does not exist"
     struct stat st {};
     if (::stat(dir.c_str(), &st) == 0) {
         if (S_ISDIR(st.st_mode)) return success();

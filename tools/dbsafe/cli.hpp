@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "cli_hint.hpp"
+
 namespace dbsafe::cli {
 
 enum exit_code : int { ok = 0, failed = 1, usage = 2 };
@@ -37,8 +39,9 @@ void print_json(const nlohmann::json& j);
 // A path as JSON shows it: absolute (made so without resolving symlinks).
 std::string json_path(const std::string& p);
 
-// Prints "dbsafe: <message>" on stderr and, in --json mode when the command printed no document
-// yet, {"error": {"code", "message", "path"}} on stdout. Returns exit_code::usage for a
+// Prints "dbsafe: <message>" on stderr, then "dbsafe: hint: <command>" when cli_hint() has one
+// for it, and, in --json mode when the command printed no document yet, {"error": {"code",
+// "message", "path"[, "hint"][, "cause"]}} on stdout. Returns exit_code::usage for a
 // malformed backup id (a typing error, like any other bad flag value), else exit_code::failed.
 int report(const dbsafe::error& e);
 

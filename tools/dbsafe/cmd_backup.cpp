@@ -45,12 +45,12 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
     } else {
         std::cout << "backed up " << a.database << " -> " << m.data_path.string() << "\n"
                   << "  id " << m.id << ", " << to_string(m.kind) << ", "
-                  << detail::format_bytes(m.size_bytes) << ", schema " << m.schema_version
-                  << ", xxh3-128 " << m.checksum.hex << "\n";
+                  << format_bytes(m.size_bytes) << ", schema " << m.schema_version << ", xxh3-128 "
+                  << m.checksum.hex << "\n";
         if (m.seal) std::cout << "  sealed: " << m.seal->algorithm << " " << m.seal->hex << "\n";
         if (m.compression) {
             std::cout << "  " << m.compression->algorithm << " level " << m.compression->level
-                      << ": " << detail::format_bytes(m.compression->compressed_size) << "\n";
+                      << ": " << format_bytes(m.compression->compressed_size) << "\n";
         }
         std::cout << "  verified (" << a.verify << (a.required.empty() ? "" : " + required tables")
                   << ") in " << m.seconds << " s\n";
@@ -120,6 +120,8 @@ void add_backup_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_flag("--json", args->common.json, "Print the manifest as one JSON line");
     cmd->callback([args, &run] {
         run = [args] {
+            set_invocation(
+                {.command = "backup", .database = args->database, .dir = args->common.dir});
             if (args->sha256 && !with_sha256) return report(sha256_unavailable("--sha256"));
             check_level level{};
             parse_check_level(args->verify, level);

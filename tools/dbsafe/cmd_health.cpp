@@ -21,6 +21,7 @@ struct health_args {
 };
 
 int run_health(const health_args& a) {
+    set_invocation({.command = "health", .database = a.db, .dir = a.common.dir});
     if (auto present = require_backup_dir(a.common.dir); !present) return report(present.error());
     check_level level{};
     parse_check_level(a.check, level);
@@ -45,14 +46,18 @@ int run_health(const health_args& a) {
     if (a.common.json) {
         nlohmann::json findings = nlohmann::json::array();
         for (const auto& f : r.findings) {
-            findings.push_back(
-                {{"check", std::string(to_string(f.check))}, {"message", f.message}});
+            nlohmann::json finding = {{"check", std::string(to_string(f.check))},
+                                      {"message", f.message}};
+            if (auto hint = health_hint(f.check, current_invocation()); !hint.empty()) {
+                finding["hint"] = std::move(hint);
+            }
+            findings.push_back(std::move(finding));
         }
         nlohmann::json newest = nullptr;
         if (r.newest) {
             newest = {{"id", r.newest->id},
                       {"kind", std::string(to_string(r.newest->kind))},
-                      {"created_at", detail::format_iso8601(r.newest->created_at)}};
+                      {"created_at", format_iso8601(r.newest->created_at)}};
         }
         print_json(nlohmann::json{{"healthy", r.healthy()},
                                   {"backups", r.backup_count},
@@ -62,9 +67,14 @@ int run_health(const health_args& a) {
     } else {
         std::cout << (r.healthy() ? "healthy: " : "UNHEALTHY: ") << r.backup_count
                   << (r.backup_count == 1 ? " backup, " : " backups, ")
-                  << detail::format_bytes(r.total_bytes) << " in " << a.common.dir << "\n";
+                  << format_bytes(r.total_bytes) << " in " << a.common.dir << "\n";
         if (r.newest) std::cout << "  newest: " << manifest_line(*r.newest) << "\n";
-        for (const auto& f : r.findings) std::cout << "  - " << f.message << "\n";
+        for (const auto& f : r.findings) {
+            std::cout << "  - " << f.message << "\n";
+            if (auto hint = health_hint(f.check, current_invocation()); !hint.empty()) {
+                std::cout << "    hint: " << hint << "\n";
+            }
+        }
     }
     return r.healthy() ? exit_code::ok : exit_code::failed;
 }

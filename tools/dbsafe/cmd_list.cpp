@@ -18,6 +18,7 @@ void add_list_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_flag("--json", args->json, "Print one JSON array of manifests");
     cmd->callback([args, &run] {
         run = [args] {
+            set_invocation({.command = "list", .dir = args->dir});
             if (auto present = require_backup_dir(args->dir); !present) {
                 return report(present.error());
             }
@@ -25,7 +26,7 @@ void add_list_command(CLI::App& app, std::function<int()>& run) {
             auto listed = storage.list();
             if (!listed) return report(listed.error());
             auto& l = listed.value();
-            if (!args->db.empty()) detail::keep_backups_of(l, args->db);
+            if (!args->db.empty()) keep_backups_of(l, args->db);
             if (args->json) {
                 nlohmann::json out = nlohmann::json::array();
                 for (const auto& m : l.backups) out.push_back(manifest_json(m));

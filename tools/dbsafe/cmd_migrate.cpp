@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <variant>
 
@@ -63,15 +64,23 @@ result<std::string> read_sql_file(const std::string& path) {
                      path);
     };
     const auto os_refusal = [&](int err) {  // keeps errno's code: not_found stays not_found
-        error e = detail::os_error(err, "cannot read SQL file", path);
-        e.message += "; nothing was done";
-        if (err == ENOENT) e = error(errc::not_found, e.message, path);
-        return e;
+        std::string why = std::strerror(err);
+        if (err == EACCES || err == EPERM) why += " (check permissions of the path)";
+        const std::string message =
+            "cannot read SQL file " + path + ": " + why + "; nothing was done";
+        return err == ENOENT ? error(errc::not_found, message, path)
+                             : errno_error(err, message, path);
     };
     // O_NONBLOCK: a FIFO given as --sql must not hang the command (it is refused below).
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return os_refusal(errno);
-    const detail::unique_fd owner(fd);
+    struct closer {
+        int fd;
+        explicit closer(int f) : fd(f) {}
+        closer(const closer&) = delete;
+        closer& operator=(const closer&) = delete;
+        ~closer() { ::close(fd); }
+    } const owner(fd);
     struct stat st {};
     if (::fstat(fd, &st) != 0) return os_refusal(errno);
     if (S_ISDIR(st.st_mode)) return refuse("it is a directory (give one .sql file)");
@@ -210,7 +219,7 @@ result<int> run_statements(sqlite3* db, const std::string& sql, const std::strin
         sqlite3_stmt* raw = nullptr;
         const char* tail = nullptr;
         int rc = sqlite3_prepare_v2(db, next, -1, &raw, &tail);
-        const detail::statement st(raw);
+        const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> st(raw, sqlite3_finalize);
         std::string text(next,
                          tail != nullptr ? tail : next + std::char_traits<char>::length(next));
         next = tail != nullptr ? tail : next + text.size();
@@ -221,7 +230,8 @@ result<int> run_statements(sqlite3* db, const std::string& sql, const std::strin
             const auto first = text.find_first_not_of(" \t\r\n");
             return sqlite_error(code, "statement " + std::to_string(count) + " of " + file + " (`" +
                                           (first == std::string::npos ? text : text.substr(first)) +
-                                          "`) failed: " + detail::describe(db, code));
+                                          "`) failed: " + sqlite3_errmsg(db) + " (" +
+                                          sqlite3_errstr(code) + ")");
         };
         if (rc != SQLITE_OK) return fail(rc);
         while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
@@ -232,6 +242,7 @@ result<int> run_statements(sqlite3* db, const std::string& sql, const std::strin
 }
 
 int run_migrate(const migrate_args& a) {
+    set_invocation({.command = "migrate", .database = a.database, .dir = a.common.dir});
     auto read = read_sql_file(a.sql_file);
     if (!read) return report(read.error());
     const std::string sql = std::move(read).value();
@@ -261,16 +272,14 @@ int run_migrate(const migrate_args& a) {
                        .options = {.space_factor = a.space_factor,
                                    .busy_timeout = std::chrono::milliseconds(a.busy_timeout_ms)},
                        .schema = parse_schema_policy(a.schema).value()};
-    auto opened =
-        detail::open_and_probe(a.database, detail::open_mode::read_write, a.busy_timeout_ms);
+    auto opened = open_and_probe(a.database, open_mode::read_write, a.busy_timeout_ms);
     if (!opened) return report(opened.error());
     sqlite3* db = opened.value().get();
 
     // An earlier migration a crash interrupted is rolled back first, whatever this file holds.
     auto recovered = vault.recover(db);
     if (!recovered) {
-        return report(error(recovered.error().code, "migration of " + a.database +
-                                                        " blocked: " + recovered.error().message));
+        return report(recovered.error().within("migration of " + a.database + " blocked"));
     }
     const recovery_report& recovery = recovered.value();
     if (recovery.rolled_back && !a.common.json) std::cout << recovery_line(recovery) << "\n";
@@ -307,11 +316,11 @@ int run_migrate(const migrate_args& a) {
     int statements = 0;
     const bool one_transaction = breaker.empty();
     auto guarded = run_guarded(vault, db, [&](sqlite3* c) -> result<void> {
-        if (one_transaction) DBSAFE_TRYV(detail::exec(c, "BEGIN IMMEDIATE"));
+        if (one_transaction) DBSAFE_TRYV(exec(c, "BEGIN IMMEDIATE"));
         DBSAFE_TRY(statements, run_statements(c, sql, a.sql_file));
         DBSAFE_TRY(const bool present, migration_table_present(c, policy));
         if (!present) return missing_migration_table(c, policy, "after " + a.sql_file + " ran");
-        if (one_transaction) DBSAFE_TRYV(detail::exec(c, "COMMIT"));
+        if (one_transaction) DBSAFE_TRYV(exec(c, "COMMIT"));
         return success();
     });
     if (!guarded) return report(guarded.error());

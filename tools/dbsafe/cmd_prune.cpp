@@ -64,6 +64,7 @@ std::string joined(const std::vector<std::string>& parts) {
 }
 
 int run_prune(const prune_args& a) {
+    set_invocation({.command = "prune", .dir = a.common.dir});
     if (auto present = require_backup_dir(a.common.dir); !present) return report(present.error());
     basic_vault<online_backup, standard_checks, retention_rules, cli_storage> vault{
         .storage = cli_storage{a.common.dir},
@@ -77,7 +78,7 @@ int run_prune(const prune_args& a) {
                        .protected_ids = {},
                        .database = a.db,
                        .allow_delete_newest = a.allow_delete_newest};
-    if (!a.now.empty()) opts.now = detail::parse_iso8601(a.now);
+    if (!a.now.empty()) opts.now = parse_iso8601(a.now);
     auto pruned = vault.prune(opts);
     if (!pruned) return report(pruned.error());
     const prune_report& r = pruned.value();
@@ -88,7 +89,7 @@ int run_prune(const prune_args& a) {
         for (const auto& b : r.backups) {
             out.push_back({{"id", b.backup.id},
                            {"kind", std::string(to_string(b.backup.kind))},
-                           {"created_at", detail::format_iso8601(b.backup.created_at)},
+                           {"created_at", format_iso8601(b.backup.created_at)},
                            {"action", b.decision.keep ? "keep" : "delete"},
                            {"reasons", b.decision.reasons}});
         }
@@ -133,9 +134,8 @@ int run_prune(const prune_args& a) {
     if (!a.common.json) {
         const std::size_t deleted = r.deletions();
         std::cout << (r.dry_run ? "would delete " : "deleted ") << deleted
-                  << (deleted == 1 ? " backup" : " backups") << " ("
-                  << detail::format_bytes(r.bytes_freed) << "), kept " << r.backups.size() - deleted
-                  << "\n";
+                  << (deleted == 1 ? " backup" : " backups") << " (" << format_bytes(r.bytes_freed)
+                  << "), kept " << r.backups.size() - deleted << "\n";
     }
     return failures == 0 ? exit_code::ok : exit_code::failed;
 }
@@ -195,7 +195,7 @@ void add_prune_command(CLI::App& app, std::function<int()>& run) {
     cmd->callback([args, &run] {
         // A --now far ahead makes every backup look old: confirm it is meant.
         if (!args->now.empty() && !args->allow_future_now) {
-            const auto now = detail::parse_iso8601(args->now).value();
+            const auto now = parse_iso8601(args->now).value();
             if (now > std::chrono::system_clock::now() + std::chrono::hours{24}) {
                 throw CLI::ValidationError(
                     "--now", args->now +

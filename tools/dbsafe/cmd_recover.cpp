@@ -18,6 +18,7 @@ struct recover_args {
 };
 
 int run_recover(const recover_args& a) {
+    set_invocation({.command = "recover", .database = a.database, .dir = a.common.dir});
     cli_vault vault{.storage = plain_writing_storage(a.common.dir),
                     .snapshot = {},
                     .verification = standard_checks{.level = check_level::full,
@@ -30,7 +31,7 @@ int run_recover(const recover_args& a) {
     if (!done) return report(done.error());
     const recovery_report& r = done.value();
     if (a.common.json) {
-        nlohmann::json j = {{"database", detail::canonical_database(a.database)},
+        nlohmann::json j = {{"database", canonical_source_path(a.database)},
                             {"rolled_back", r.rolled_back},
                             {"recovery", recovery_json(r)}};
         std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";

@@ -36,7 +36,7 @@ struct restore_args {
 result<std::string> latest_id(const schema_vault& vault, const std::string& database) {
     DBSAFE_TRY(listing l, vault.list());
     const std::size_t all = l.backups.size();
-    detail::keep_backups_of(l, database);
+    keep_backups_of(l, database);
     for (const auto& m : l.backups) {
         if (m.kind != backup_kind::safety) return m.id;
     }
@@ -56,6 +56,9 @@ result<std::string> latest_id(const schema_vault& vault, const std::string& data
 }
 
 int run_restore(const restore_args& a) {
+    invocation at{
+        .command = "restore", .database = a.database, .dir = a.common.dir, .id = a.id, .to = a.to};
+    set_invocation(at);
     if (auto present = require_backup_dir(a.common.dir); !present) return report(present.error());
     check_level level{};
     parse_check_level(a.verify, level);
@@ -78,6 +81,8 @@ int run_restore(const restore_args& a) {
         auto found = latest_id(vault, a.database);
         if (!found) return report(found.error());
         id = found.value();
+        at.id = id;
+        set_invocation(at);
     }
     restore_options opts;
     opts.id = id;
@@ -104,7 +109,7 @@ int run_restore(const restore_args& a) {
         print_json(j);
     } else {
         std::cout << "restored " << r.restored.id << " (" << to_string(r.restored.kind) << ", "
-                  << detail::format_iso8601(r.restored.created_at) << ", schema "
+                  << format_iso8601(r.restored.created_at) << ", schema "
                   << r.restored.schema_version << ") into " << r.database << "\n";
         if (r.safety.id.empty()) {
             std::cout << "  (a new file: there was no previous content to keep)\n";

@@ -29,6 +29,9 @@ nlohmann::json verdict(const std::string& id, const std::string& path, const res
 }
 
 int run_verify(const verify_args& a) {
+    set_invocation({.command = "verify",
+                    .dir = a.common.dir,
+                    .id = a.ids.size() == 1 ? a.ids.front() : std::string()});
     check_level level{};
     parse_check_level(a.check, level);
     if (a.require_seal && !with_sha256) return report(sha256_unavailable("--require-seal"));

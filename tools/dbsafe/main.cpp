@@ -15,15 +15,30 @@ namespace dbsafe::cli {
 namespace {
 bool json_on = false;
 bool json_printed = false;
+invocation current;
 
-void print_error(const std::string& code, const std::string& message, const std::string& path) {
+void print_error(const std::string& code, const std::string& message, const std::string& path,
+                 const std::string& hint = {}, const error* cause = nullptr) {
     std::cerr << "dbsafe: " << message << "\n";
+    if (!hint.empty()) std::cerr << "dbsafe: hint: " << hint << "\n";
     if (!json_on || json_printed) return;
     nlohmann::json j = {{"code", code}, {"message", message}, {"path", nullptr}};
     if (!path.empty()) j["path"] = json_path(path);
+    if (!hint.empty()) j["hint"] = hint;
+    // The chain of causes, outermost first: {"code", "message"[, "path"][, "cause"]}.
+    nlohmann::json* slot = &j;
+    for (const error* c = cause; c != nullptr; c = c->cause.get()) {
+        nlohmann::json inner = {{"code", error_name(c->code)}, {"message", c->message}};
+        if (!c->path.empty()) inner["path"] = json_path(c->path);
+        (*slot)["cause"] = std::move(inner);
+        slot = &(*slot)["cause"];
+    }
     print_json({{"error", j}});
 }
 }  // namespace
+
+void set_invocation(invocation at) { current = std::move(at); }
+const invocation& current_invocation() { return current; }
 
 std::string json_path(const std::string& p) {
     if (p.empty()) return p;
@@ -41,7 +56,7 @@ void print_json(const nlohmann::json& j) {
 }
 
 int report(const dbsafe::error& e) {
-    print_error(error_name(e.code), e.message, e.path);
+    print_error(error_name(e.code), e.message, e.path, cli_hint(e, current), e.cause.get());
     return e.is(errc::invalid_id) ? exit_code::usage : exit_code::failed;
 }
 
@@ -57,9 +72,8 @@ nlohmann::json manifest_json(const manifest& m) {
 }
 
 std::string manifest_line(const manifest& m) {
-    return m.id + "  " + std::string(to_string(m.kind)) + "  " +
-           detail::format_iso8601(m.created_at) + "  " + detail::format_bytes(m.size_bytes) +
-           "  schema " + std::to_string(m.schema_version);
+    return m.id + "  " + std::string(to_string(m.kind)) + "  " + format_iso8601(m.created_at) +
+           "  " + format_bytes(m.size_bytes) + "  schema " + std::to_string(m.schema_version);
 }
 
 progress_callback make_progress_bar() {
@@ -69,8 +83,7 @@ progress_callback make_progress_bar() {
         const int filled = static_cast<int>(p.fraction() * width);
         std::fprintf(stderr, "\r[%.*s%*s] %3d%%  %s / %s", filled, "##############################",
                      width - filled, "", static_cast<int>(p.fraction() * 100),
-                     detail::format_bytes(p.bytes_done()).c_str(),
-                     detail::format_bytes(p.bytes_total()).c_str());
+                     format_bytes(p.bytes_done()).c_str(), format_bytes(p.bytes_total()).c_str());
         if (p.pages_total != 0 && p.pages_done == p.pages_total) std::fputc('\n', stderr);
         std::fflush(stderr);
     };

@@ -16,13 +16,13 @@ inline nlohmann::json recovery_json(const recovery_report& r) {
             {"interrupted_migration",
              {{"pid", r.record.pid},
               {"host", r.record.host},
-              {"started_at", detail::format_iso8601(r.record.started_at)}}}};
+              {"started_at", format_iso8601(r.record.started_at)}}}};
 }
 
 inline std::string recovery_line(const recovery_report& r) {
     return "recovered an interrupted migration of " + r.record.database + " (started by pid " +
            std::to_string(r.record.pid) + " on " + r.record.host + " at " +
-           detail::format_iso8601(r.record.started_at) + "): rolled back to pre-migration backup " +
+           format_iso8601(r.record.started_at) + "): rolled back to pre-migration backup " +
            r.record.backup_id + "; the content before this recovery is in safety backup " +
            r.restore.safety.id;
 }

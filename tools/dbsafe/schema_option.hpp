@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <string>
 #include <variant>
 
@@ -38,15 +39,24 @@ inline std::string migration_table_name(const any_schema& s) {
 inline result<bool> migration_table_present(sqlite3* db, const any_schema& s) {
     const auto* t = std::get_if<migration_table>(&s.policy);
     if (t == nullptr) return true;
-    return detail::any_row(db,
-                           "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name=?1 "
-                           "AND ?2=?2",
-                           t->table, t->column);
+    sqlite3_stmt* raw = nullptr;
+    const int prepared = sqlite3_prepare_v2(
+        db, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name=?1", -1, &raw, nullptr);
+    const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> st(raw, sqlite3_finalize);
+    int rc = prepared;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(raw, 1, t->table.c_str(), static_cast<int>(t->table.size()),
+                          SQLITE_TRANSIENT);
+        rc = sqlite3_step(raw);
+        if (rc == SQLITE_ROW) return sqlite3_column_int64(raw, 0) > 0;
+    }
+    return sqlite_error(rc, "cannot read the schema of " + database_name(db) + ": " +
+                                sqlite3_errmsg(db) + " (" + sqlite3_errstr(rc) + ")");
 }
 
 inline error missing_migration_table(sqlite3* db, const any_schema& s, const std::string& when) {
     return error(errc::missing_tables,
-                 "--schema " + s.name() + ": " + detail::database_name(db) + " has no table " +
+                 "--schema " + s.name() + ": " + database_name(db) + " has no table " +
                      migration_table_name(s) + " " + when +
                      "; check the table name (the tables are listed by `sqlite3 DB .tables`)");
 }
@@ -56,12 +66,12 @@ inline error missing_migration_table(sqlite3* db, const any_schema& s, const std
 // table every backup would compare as "not newer" and the schema check would never refuse.
 inline result<void> require_live_migration_table(const std::string& database, const any_schema& s) {
     if (migration_table_name(s).empty()) return success();
-    auto opened = detail::open_database(database, detail::open_mode::read_only);
+    auto opened = open_database(database, open_mode::read_only);
     if (!opened) return success();
     sqlite3* db = opened.value().get();
     auto present = migration_table_present(db, s);
     if (!present || present.value()) return success();
-    auto tables = detail::query_int(db, "SELECT count(*) FROM sqlite_schema WHERE type='table'");
+    auto tables = query_int(db, "SELECT count(*) FROM sqlite_schema WHERE type='table'");
     if (!tables || tables.value() == 0) return success();
     return missing_migration_table(db, s,
                                    "although it has other tables, so the schema check would "

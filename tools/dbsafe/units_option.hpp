@@ -8,8 +8,8 @@
 #include <cmath>
 #include <dbsafe/backup_id.hpp>
 #include <dbsafe/backup_kind.hpp>
-#include <dbsafe/detail/iso8601.hpp>
 #include <dbsafe/parse_units.hpp>
+#include <sstream>
 #include <string>
 
 namespace dbsafe::cli {
@@ -72,8 +72,9 @@ inline CLI::Validator finite_range(double lo, double hi) {
                 const auto [ptr, ec] = std::from_chars(text.data(), end, v);
                 if (text.empty() || ec != std::errc{} || ptr != end || !std::isfinite(v) ||
                     v < lo || v > hi) {
-                    return "invalid number '" + text + "': expected a number from " +
-                           CLI::detail::to_string(lo) + " to " + CLI::detail::to_string(hi);
+                    std::ostringstream range;  // 0 and 100, not 0.000000 and 100.000000
+                    range << lo << " to " << hi;
+                    return "invalid number '" + text + "': expected a number from " + range.str();
                 }
                 return {};
             },
@@ -100,7 +101,7 @@ inline CLI::Validator kind_validator() {
 
 inline CLI::Validator iso8601_validator() {
     return {[](std::string& text) -> std::string {
-                if (detail::parse_iso8601(text)) return {};
+                if (parse_iso8601(text)) return {};
                 return "invalid time '" + text +
                        "': expected a UTC time in ISO 8601, e.g. 2026-11-25T12:00:00Z or "
                        "2026-11-25";

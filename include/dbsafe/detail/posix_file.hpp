@@ -269,7 +269,8 @@ inline result<void> ensure_directory(const std::filesystem::path& dir) {
         if (!S_ISDIR(st.st_mode)) {
             return error(errc::invalid_argument,
                          "backup directory " + dir.string() +
-                             " exists but is not a directory: choose another --dir");
+                             " exists but is not a directory: choose another backup directory",
+                         dir.string());
         }
         return success();
     }

@@ -229,13 +229,15 @@ inline error classify_open_failure(const error& e, const std::filesystem::path& 
                          " (e.g. the database's owner), or make it writable; if nothing can be "
                          "writing the database (a read-only snapshot or mount), copy it with "
                          "`sqlite3 'file:" +
-                         path.string() + "?immutable=1' '.backup COPY.db'` and back up the copy");
+                         path.string() + "?immutable=1' '.backup COPY.db'` and back up the copy")
+            .because(e);
     }
     if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
         return error(errc::not_a_database,
                      path.string() + " is not a readable SQLite database (" + e.message +
                          "): check that the path names the database file itself",
-                     path.string());
+                     path.string())
+            .because(e);
     }
     return e;
 }
@@ -256,7 +258,8 @@ inline result<connection> open_and_probe(const std::filesystem::path& path, open
                              " ms: another connection holds an exclusive lock; retry later or "
                              "raise the busy timeout (" +
                              probe.error().message + ")",
-                         path.string());
+                         path.string())
+                .because(probe.error());
         }
         return classify_open_failure(probe.error(), path);
     }

@@ -1,5 +1,6 @@
-// default_retention: the seed's FR-024 as a policy value — delete backups older than 30 days,
-// never a pre_migration backup, always keep the newest:
+// default_retention: the policy a vault prunes with unless told otherwise — delete backups older
+// than 30 days (a month of history to go back to), never a pre_migration backup (the way back
+// from a migration), always keep the newest (a prune never leaves a database without a backup):
 //     keep_within{30 days} | keep_kinds{pre_migration} | keep_last{1}
 // It is that very union (a keep_any_of), so `default_retention{} | max_total_size{...}` adds a
 // disk budget to it.

@@ -4,7 +4,8 @@
 // "Newer" is a set question, not a count: a backup is newer when it records a migration the
 // live database does not have. Counting would call a database with migrations {1,2,4} older
 // than one with {1,2,3,4} but equal to {1,2,3}, and restoring {1,2,3} under code that expects
-// 4 is exactly the breakage FR-015 forbids. A database without the table has no migrations.
+// 4 breaks that code at its first query, which is why restore refuses a newer backup. A
+// database without the table has no migrations.
 #pragma once
 
 #include <sqlite3.h>
@@ -74,7 +75,7 @@ struct migration_table {
                          "migration table " + table + " of " + detail::database_name(db) +
                              " has no column `" + column +
                              "`; name the column that holds the migration names "
-                             "(--schema migrations:TABLE:COLUMN)");
+                             "(migration_table::column)");
         }
         const std::string from = " FROM " + detail::quote_identifier(table);
         const std::string select = "SELECT " + detail::quote_identifier(column) + from;
@@ -83,11 +84,11 @@ struct migration_table {
         auto names = detail::query_column(db, select + " ORDER BY rowid");
         if (!names) names = detail::query_column(db, select + " ORDER BY 1");
         if (!names) {
-            return error(names.error().code,
-                         "cannot read migrations from table " + table + " of " +
-                             detail::database_name(db) + ": " + names.error().message +
-                             " (check the --schema migrations:TABLE name and that column `" +
-                             column + "` exists)");
+            return names.error().within(
+                "cannot read migrations from table " + table + " of " + detail::database_name(db),
+                " (check the table name given to migration_table and "
+                "that column `" +
+                    column + "` exists)");
         }
         out.migrations = std::move(names).value();
         out.version = static_cast<std::int64_t>(out.migrations.size());

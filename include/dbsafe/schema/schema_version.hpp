@@ -1,6 +1,6 @@
 // The schema_version_policy concept: read a comparable schema version from a connection, and
 // say whether one version is newer than another. Restore refuses a backup whose schema is newer
-// than the live database's (seed rule FR-015): an application at schema N cannot run on the
+// than the live database's: an application at schema N cannot run on the
 // tables of schema N+1, and a silent "successful" restore would break it at its next query.
 //
 // Models: user_version (PRAGMA user_version), migration_table (the rows of a migration tool's

@@ -27,6 +27,14 @@
 
 namespace dbsafe {
 
+// Whether `dir` can be a local backup directory: a URL ("s3://bucket/x") cannot, and is refused
+// with errc::unsupported (taken as a path it would become a local folder named "s3:"). Every
+// local_directory operation checks it; a program checks it up front to report it before
+// anything else (such as "does not exist").
+inline result<void> require_local_path(const std::filesystem::path& dir) {
+    return file_ops::refuse_url(dir);
+}
+
 class local_directory {
   public:
     local_directory() = default;
@@ -71,8 +79,7 @@ class local_directory {
             // Published but not durable: withdraw it (manifest first), so a failed commit
             // always means "no backup" and a caller's retry does not leave two.
             withdraw(staged.id, data);
-            return error(synced.error().code,
-                         synced.error().message + " (the backup was withdrawn; retry the backup)");
+            return synced.error().within("", " (the backup was withdrawn; retry the backup)");
         }
         m.data_path = data;
         return m;
@@ -161,10 +168,9 @@ class local_directory {
                     // An OS error (EIO, EACCES) says nothing about the manifest: it may describe
                     // a complete backup. As debris, `restore --latest` would silently pick an
                     // older backup and prune would skip a due deletion yet report success.
-                    return error(m.error().code, "cannot list backup directory " + dir_.string() +
-                                                     ": " + m.error().message +
-                                                     " (it may be a complete backup, so nothing "
-                                                     "was decided: retry once it is readable)");
+                    return m.error().within("cannot list backup directory " + dir_.string(),
+                                            " (it may be a complete backup, so nothing was "
+                                            "decided: retry once it is readable)");
                 }
                 std::error_code gone;
                 if (m) {
@@ -235,8 +241,7 @@ class local_directory {
         if (!text) {
             if (text.error().is(errc::not_found)) {
                 return error(errc::not_found, "no backup with id " + std::string(id) + " in " +
-                                                  dir_.string() +
-                                                  " (run `dbsafe list` to see the ids)");
+                                                  dir_.string() + " (vault.list() shows the ids)");
             }
             return text.as_failure();
         }

@@ -36,9 +36,8 @@ inline result<void> run_check_pragma(const backup_file& f, std::string_view prag
                                 "SOURCE database: the source database is damaged, and a new "
                                 "backup would copy the same damage. Confirm with `sqlite3 DB "
                                 "'PRAGMA integrity_check'`, then restore the database from a "
-                                "previous backup (`dbsafe restore DB --dir DIR --latest` keeps "
-                                "the damaged file as a safety backup) or salvage it with "
-                                "sqlite3's `.recover`)"
+                                "previous backup (a restore keeps the damaged file as a safety "
+                                "backup) or salvage it with sqlite3's `.recover`)"
                               : " (this backup is damaged: do not restore it; take a new backup "
                                 "or use an older one)"));
     };

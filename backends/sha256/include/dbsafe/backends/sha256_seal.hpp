@@ -104,9 +104,9 @@ struct sha256_seal {
             return error(errc::verification_failed,
                          "backup " + m.id + " (" + where +
                              ") has no SHA-256 seal, and this vault requires one: it was taken "
-                             "without sealing (`dbsafe backup` without --sha256, a vault without "
-                             "sha256_seal) or the seal was removed from its manifest; do not "
-                             "restore it unless you know where it came from");
+                             "without sealing (by a vault without sha256_seal) or the seal was "
+                             "removed from its manifest; do not restore it unless you know where "
+                             "it came from");
         }
         if (m.seal->algorithm != "sha256") {
             return error(errc::unsupported, "manifest of " + m.id + " is sealed with '" +

@@ -117,8 +117,7 @@ class zstd_archive {
         dir_.discard(staged);  // the uncompressed copy: dropped before it ever reaches the disk
         if (auto synced = file_ops::sync_directory(location()); !synced) {
             dir_.withdraw(staged.id, archive);  // failed commit = no backup (local_directory)
-            return error(synced.error().code,
-                         synced.error().message + " (the backup was withdrawn; retry the backup)");
+            return synced.error().within("", " (the backup was withdrawn; retry the backup)");
         }
         {
             const std::lock_guard lock(state_->mutex);
