@@ -147,7 +147,6 @@ TEST_F(VaultBackup, CallersConnectionInsideAnExclusiveWriteIsRefusedClearly) {
     db_handle callers(source);
     dbsafe::test::exec(callers, "BEGIN EXCLUSIVE; INSERT INTO customers(name) VALUES ('x')");
     v.options.busy_timeout = 50ms;
-    v.snapshot.busy_timeout = 50ms;
     const auto made = v.backup(callers.db);
     ASSERT_FALSE(made);
     EXPECT_TRUE(made.error().is(errc::in_transaction)) << made.error().message;
@@ -290,7 +289,6 @@ TEST_F(VaultBackup, DatabaseLockedPastTheTimeoutIsBusyTimeout) {
     db_handle locker(source);
     dbsafe::test::exec(locker, "BEGIN EXCLUSIVE");
     v.options.busy_timeout = 100ms;
-    v.snapshot.busy_timeout = 100ms;
     const auto made = v.backup(source);
     ASSERT_FALSE(made);
     EXPECT_TRUE(made.error().is(errc::busy_timeout)) << made.error().message;

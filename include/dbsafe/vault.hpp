@@ -118,7 +118,7 @@ struct basic_vault {
         } cleanup{storage, staged};
 
         const snapshot_context ctx{opts.on_progress, opts.stop, src.private_connection,
-                                   staged.fsynced};
+                                   staged.fsynced, options.busy_timeout};
         DBSAFE_TRY(const snapshot_info info, snapshot.copy(src.db, staged.path, ctx));
 
         manifest m;
