@@ -298,6 +298,34 @@ TEST_F(VaultBackup, DatabaseLockedPastTheTimeoutIsBusyTimeout) {
     expect_only_complete_backups(dir, 1);
 }
 
+// vault_options::busy_timeout is the one setting for every wait of a backup: it also bounds
+// the copy steps' wait for a lock another connection takes mid-copy (online_backup used to
+// wait its own 10 s there, whatever the vault said).
+TEST_F(VaultBackup, TheVaultsBusyTimeoutBoundsTheCopysWaitForALockTakenMidCopy) {
+    dbsafe::test::create_sample_db(source, 1500, "delete");
+    v.snapshot.pages_per_step = 8;
+    v.options.busy_timeout = 200ms;
+    db_handle locker(source);
+    bool locked = false;
+    const auto started = std::chrono::steady_clock::now();
+    const auto made = v.backup(source, {.kind = backup_kind::manual,
+                                        .on_progress =
+                                            [&](const progress&) {
+                                                if (!locked) {
+                                                    dbsafe::test::exec(locker, "BEGIN EXCLUSIVE");
+                                                }
+                                                locked = true;
+                                            },
+                                        .stop = {},
+                                        .verify = true});
+    const auto waited = std::chrono::steady_clock::now() - started;
+    dbsafe::test::exec(locker, "ROLLBACK");
+    ASSERT_FALSE(made);
+    EXPECT_TRUE(made.error().is(errc::busy_timeout)) << made.error().message;
+    EXPECT_LT(waited, 3s) << "waited past the vault's 200 ms busy timeout";
+    expect_only_complete_backups(dir, 0);
+}
+
 TEST_F(VaultBackup, BackupDirectoryThatIsAFileOrUnderAFileIsRefused) {
     dbsafe::test::create_sample_db(source, 50);
     std::ofstream(tmp / "plain") << "not a directory";
