@@ -126,45 +126,42 @@ TEST(Restore, IntoTheCallersConnectionWhichSeesTheRowsAtOnce) {
     EXPECT_EQ(dump_rows(live), wanted);
 }
 
-// The vault's verifier maps the check of the restored database (the `dbsafe` tool's setting);
-// the caller's connection keeps its own mmap_size.
-TEST(Restore, MemoryMappedCheckRestoresAndLeavesTheCallersMapSettingAsItWas) {
-    temp_dir dir;
-    const auto live = dir / "live.db";
+// Restores a backup into the caller's connection, whose mmap_size is 65536, through `v` with
+// `opts`: the live database equals the backup and the connection keeps its setting.
+template <class Vault>
+void restore_into_a_mapped_connection(Vault& v, const fs::path& live, restore_options opts) {
     test::create_sample_db(live, 100);
-    auto v = make_vault(dir);
-    v.verification.memory_mapped = true;
     const auto wanted = dump_rows(live);
-    const auto id = v.backup(live).value().id;
+    opts.id = v.backup(live).value().id;
     change_content(live);
 
     db_handle app(live);
     test::exec(app.db, "PRAGMA mmap_size=65536");
-    const auto done = v.restore(app.db, {.id = id});
+    const auto done = v.restore(app.db, opts);
     ASSERT_TRUE(done) << done.error().message;
     EXPECT_EQ(dump_rows(live), wanted);
     EXPECT_EQ(test::query_int(app, "PRAGMA mmap_size"), 65536);
+}
+
+// The vault's verifier maps the check of the restored database (the `dbsafe` tool's setting);
+// the caller's connection keeps its own mmap_size.
+TEST(Restore, MemoryMappedCheckRestoresAndLeavesTheCallersMapSettingAsItWas) {
+    temp_dir dir;
+    auto v = make_vault(dir);
+    v.verification.memory_mapped = true;
+    restore_into_a_mapped_connection(v, dir / "live.db", {});
 }
 
 // A verifier without a connection level (the checksum alone) still gets restore's quick_check,
 // mapped when restore_options::memory_mapped_check asks.
 TEST(Restore, AVerifierWithoutAConnectionCheckStillGetsQuickCheckMappedOnRequest) {
     temp_dir dir;
-    const auto live = dir / "live.db";
-    test::create_sample_db(live, 100);
     basic_vault<online_backup, checksum_matches, keep_all, local_directory> v{
         .storage = local_directory{dir / "backups"}};
     static_assert(!database_verifier<checksum_matches>);
-    const auto wanted = dump_rows(live);
-    const auto id = v.backup(live).value().id;
-    change_content(live);
-
-    db_handle app(live);
-    test::exec(app.db, "PRAGMA mmap_size=65536");
-    const auto done = v.restore(app.db, {.id = id, .memory_mapped_check = true});
-    ASSERT_TRUE(done) << done.error().message;
-    EXPECT_EQ(dump_rows(live), wanted);
-    EXPECT_EQ(test::query_int(app, "PRAGMA mmap_size"), 65536);
+    restore_options opts;
+    opts.memory_mapped_check = true;
+    restore_into_a_mapped_connection(v, dir / "live.db", opts);
 }
 
 TEST(Restore, RefusesAConnectionInsideATransaction) {

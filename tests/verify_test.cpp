@@ -274,6 +274,17 @@ static_assert(database_verifier<all_of<checksum_matches, quick_check>>);
 static_assert(!database_verifier<all_of<checksum_matches>>);
 static_assert(verifier<all_of<checksum_matches, quick_check>>);
 
+// A check() that takes sqlite3* would never run on a restored database: basic_vault and all_of
+// refuse it with a static_assert (the compile-fail test shows the sentence).
+struct check_takes_a_pointer {
+    [[nodiscard]] result<void> check(sqlite3*) const { return success(); }
+    [[nodiscard]] result<void> verify(const backup_file&) const { return success(); }
+};
+static_assert(has_unusable_check<check_takes_a_pointer>);
+static_assert(!has_unusable_check<standard_checks> && !has_unusable_check<checksum_matches>);
+static_assert(!has_unusable_check<all_of<checksum_matches>>);
+static_assert(!has_unusable_check<all_of<checksum_matches, quick_check>>);
+
 checked_database open_for_check(const dbsafe::test::db_handle& h, const fs::path& p,
                                 check_subject subject = check_subject::restored_live) {
     return checked_database{h.db, p.string(), subject, nullptr};

@@ -37,6 +37,7 @@
 #include "dbsafe/snapshot/snapshot_strategy.hpp"
 #include "dbsafe/source_identity.hpp"
 #include "dbsafe/storage/storage_target.hpp"
+#include "dbsafe/verify/database_verifier.hpp"
 #include "dbsafe/verify/verifier.hpp"
 #include "dbsafe/version.hpp"
 
@@ -46,7 +47,9 @@ struct vault_options {
     double space_factor = 2.0;      // free space needed, in multiples of database + WAL; 0 = off
     free_space_probe free_space{};  // empty: statvfs on the storage location
     std::function<std::chrono::system_clock::time_point()> clock{};  // empty: system_clock::now
-    std::chrono::milliseconds busy_timeout{10'000};  // waiting for the live database's locks
+    // How long to wait for other connections' locks on the live database: opening it, a
+    // backup's copy steps, restore's copy. One setting for every wait (`--busy-timeout`).
+    std::chrono::milliseconds busy_timeout{10'000};
     auto_prune prune_after_backup{};  // apply the retention policy after each published backup
 };
 
@@ -75,6 +78,10 @@ struct basic_vault {
                   "Verifier has a record() member that does not match `result<void> "
                   "record(const std::filesystem::path&, manifest&)`, so backup() would never call "
                   "it (see verify/verifier.hpp)");
+    static_assert(!has_unusable_check<Verifier>,
+                  "Verifier has a check() member that does not match `result<void> check(const "
+                  "checked_database&) const`, so restore would never apply it to the restored "
+                  "database (see verify/database_verifier.hpp)");
     static_assert(retention_policy<Retention>,
                   "Retention must provide `std::vector<retention_decision> plan(span<const "
                   "manifest>, time_point) const` (see retention/retention_policy.hpp)");

@@ -18,6 +18,10 @@ namespace dbsafe {
 
 template <verifier... Checks>
 struct all_of {
+    static_assert((!has_unusable_check<Checks> && ...),
+                  "a member of all_of has a check() member that does not match `result<void> "
+                  "check(const checked_database&) const`, so restore would never apply it to the "
+                  "restored database (see verify/database_verifier.hpp)");
     std::tuple<Checks...> checks;
 
     all_of() = default;

@@ -42,6 +42,16 @@ concept database_verifier = requires(const V& v, const checked_database& d) {
     { v.check(d) } -> std::same_as<result<void>>;
 };
 
+// A `check` member with another signature (taking sqlite3*, not const, returning bool) would
+// simply never run on a restored database: a rule meant to guard the live data would guard
+// nothing. basic_vault and all_of reject such a verifier instead.
+template <class V>
+concept has_check_member = requires {
+    &V::check;
+};
+template <class V>
+concept has_unusable_check = has_check_member<V> && !database_verifier<V>;
+
 // A backup file's subject: the vault sets checksum_fresh only on the snapshot it just took.
 [[nodiscard]] inline check_subject subject_of(const backup_file& f) noexcept {
     return f.checksum_fresh ? check_subject::fresh_snapshot : check_subject::backup;
