@@ -283,6 +283,11 @@ struct check_takes_a_pointer {
 static_assert(has_unusable_check<check_takes_a_pointer>);
 static_assert(!has_unusable_check<standard_checks> && !has_unusable_check<checksum_matches>);
 static_assert(!has_unusable_check<all_of<checksum_matches>>);
+struct holds_a_check_named_check {  // a data member is not a check() member function
+    quick_check check{};
+    [[nodiscard]] result<void> verify(const backup_file& f) const { return check.verify(f); }
+};
+static_assert(!has_unusable_check<holds_a_check_named_check>);
 static_assert(!has_unusable_check<all_of<checksum_matches, quick_check>>);
 
 checked_database open_for_check(const dbsafe::test::db_handle& h, const fs::path& p,

@@ -491,8 +491,9 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
         DBSAFE_TRY(auto src, open_database(readable.path, open_mode::read_only,
                                            static_cast<int>(busy.count()), fast_read_vfs()));
         DBSAFE_TRYV(copy_into_live(dest.db, src.get(), {}, -1, busy));
-        // The safety backup holds the live database as it was, damage included: only a copy
-        // gone wrong is caught here, not the vault's checks or the caller's hook.
+        // quick_check only, as always: the safety backup is the live database as it was, which
+        // need not pass the vault's checks or the caller's hook (it was restored over for a
+        // reason), but the copy of it back must still be a sound database.
         DBSAFE_TRYV(quick_check{}.check(checked_database{
             dest.db, dest.name, check_subject::restored_live, &readable.description}));
         return return_to_journal_mode(dest.db, live_journal_mode);

@@ -11,6 +11,7 @@
 
 #include <concepts>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "dbsafe/detail/sqlite.hpp"
@@ -44,11 +45,10 @@ concept database_verifier = requires(const V& v, const checked_database& d) {
 
 // A `check` member with another signature (taking sqlite3*, not const, returning bool) would
 // simply never run on a restored database: a rule meant to guard the live data would guard
-// nothing. basic_vault and all_of reject such a verifier instead.
+// nothing. basic_vault and all_of reject such a verifier instead (a data member named `check`,
+// like the CLI's seal wrapper has, is no such attempt).
 template <class V>
-concept has_check_member = requires {
-    &V::check;
-};
+concept has_check_member = std::is_member_function_pointer_v<decltype(&V::check)>;
 template <class V>
 concept has_unusable_check = has_check_member<V> && !database_verifier<V>;
 
