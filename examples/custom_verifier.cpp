@@ -1,14 +1,16 @@
 // A verifier of your own: an application invariant that SQLite's checks cannot know about.
 //
 // integrity_check says the b-trees are sound; it cannot say that every order still points at a
-// customer. `orders_have_customers` checks that on the backup file (opened read-only), and
-// all_of() runs it after the cheap checksum and the quick_check, stopping at the first failure.
-// A backup that fails any of them is never published.
+// customer. `orders_have_customers` checks that on an open database: on each backup file
+// (opened read-only), where all_of() runs it after the cheap checksum and the quick_check,
+// stopping at the first failure, and on the live database a restore has just written, where a
+// failure puts the previous content back. A backup that fails any of them is never published.
 //
 //   $ ./example_custom_verifier [WORK_DIR]
 //
 // Builds a small shop database, takes a backup that passes, then breaks the invariant and shows
-// that the next backup is refused with the verifier's own message. Exits 0 when both happen.
+// that the next backup is refused with the verifier's own message, and that restoring the good
+// backup (checked again in the live database) repairs the data. Exits 0 when all three happen.
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -32,19 +34,19 @@ bool run(sqlite3* db, const char* sql) {
     return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
 }
 
-// The model of dbsafe::verifier: one const member, `result<void> verify(const backup_file&)`.
-// The message says which file, what is wrong and what to do, like dbsafe's own checks.
+// The model of dbsafe::database_verifier: `result<void> check(const checked_database&) const`
+// judges an open database; `verify`, the file level every verifier has, opens the backup
+// read-only and runs the same check. The message says which database, what is wrong and what
+// to do, like dbsafe's own checks.
 struct orders_have_customers {
-    [[nodiscard]] dbsafe::result<void> verify(const dbsafe::backup_file& f) const {
-        const db_ptr db = open(f.path, SQLITE_OPEN_READONLY);
+    [[nodiscard]] dbsafe::result<void> check(const dbsafe::checked_database& d) const {
         sqlite3_stmt* raw = nullptr;
-        if (sqlite3_prepare_v2(db.get(),
+        if (sqlite3_prepare_v2(d.db,
                                "SELECT count(*) FROM orders WHERE customer_id NOT IN "
                                "(SELECT id FROM customers)",
                                -1, &raw, nullptr) != SQLITE_OK) {
-            return dbsafe::error(
-                dbsafe::errc::verification_failed,
-                "cannot check orders in " + f.path.string() + ": " + sqlite3_errmsg(db.get()));
+            return dbsafe::error(dbsafe::errc::verification_failed,
+                                 "cannot check orders in " + d.name + ": " + sqlite3_errmsg(d.db));
         }
         const std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(raw,
                                                                               &sqlite3_finalize);
@@ -52,12 +54,16 @@ struct orders_have_customers {
             sqlite3_step(stmt.get()) == SQLITE_ROW ? sqlite3_column_int64(stmt.get(), 0) : -1;
         if (orphans == 0) return dbsafe::success();
         return dbsafe::error(dbsafe::errc::verification_failed,
-                             f.path.string() + " has " + std::to_string(orphans) +
+                             d.name + " has " + std::to_string(orphans) +
                                  " order(s) whose customer does not exist: the application wrote "
-                                 "inconsistent data; fix it before trusting this backup");
+                                 "inconsistent data; fix it before trusting this database");
+    }
+    [[nodiscard]] dbsafe::result<void> verify(const dbsafe::backup_file& f) const {
+        return dbsafe::check_backup_file(*this, f);
     }
 };
 static_assert(dbsafe::verifier<orders_have_customers>);
+static_assert(dbsafe::database_verifier<orders_have_customers>);
 
 }  // namespace
 
@@ -107,5 +113,16 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::cout << "refused, as it should be:\n  " << bad.error().message << "\n";
-    return bad.error().is(dbsafe::errc::verification_failed) ? 0 : 1;
+    if (!bad.error().is(dbsafe::errc::verification_failed)) return 1;
+
+    // The good backup back into the live database: checked as a file, copied, then checked
+    // again in the live database before restore says it succeeded.
+    auto restored = vault.restore(app, {.id = good.value().id});
+    if (!restored) {
+        std::cerr << "unexpected: " << restored.error().message << "\n";
+        return 1;
+    }
+    std::cout << "restored " << good.value().id << "; the invariant holds in " << app.string()
+              << " again\n";
+    return 0;
 }

@@ -3,10 +3,13 @@
 // every refusal or failure leaves the live database with its previous content.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <dbsafe/dbsafe.hpp>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "support/sqlite_fixtures.hpp"
@@ -123,21 +126,42 @@ TEST(Restore, IntoTheCallersConnectionWhichSeesTheRowsAtOnce) {
     EXPECT_EQ(dump_rows(live), wanted);
 }
 
-TEST(Restore, MemoryMappedCheckRestoresAndLeavesTheCallersMapSettingAsItWas) {
-    temp_dir dir;
-    const auto live = dir / "live.db";
+// Restores a backup into the caller's connection, whose mmap_size is 65536, through `v` with
+// `opts`: the live database equals the backup and the connection keeps its setting.
+template <class Vault>
+void restore_into_a_mapped_connection(Vault& v, const fs::path& live, restore_options opts) {
     test::create_sample_db(live, 100);
-    auto v = make_vault(dir);
     const auto wanted = dump_rows(live);
-    const auto id = v.backup(live).value().id;
+    opts.id = v.backup(live).value().id;
     change_content(live);
 
     db_handle app(live);
     test::exec(app.db, "PRAGMA mmap_size=65536");
-    const auto done = v.restore(app.db, {.id = id, .memory_mapped_check = true});
+    const auto done = v.restore(app.db, opts);
     ASSERT_TRUE(done) << done.error().message;
     EXPECT_EQ(dump_rows(live), wanted);
     EXPECT_EQ(test::query_int(app, "PRAGMA mmap_size"), 65536);
+}
+
+// The vault's verifier maps the check of the restored database (the `dbsafe` tool's setting);
+// the caller's connection keeps its own mmap_size.
+TEST(Restore, MemoryMappedCheckRestoresAndLeavesTheCallersMapSettingAsItWas) {
+    temp_dir dir;
+    auto v = make_vault(dir);
+    v.verification.memory_mapped = true;
+    restore_into_a_mapped_connection(v, dir / "live.db", {});
+}
+
+// A verifier without a connection level (the checksum alone) still gets restore's quick_check,
+// mapped when restore_options::memory_mapped_check asks.
+TEST(Restore, AVerifierWithoutAConnectionCheckStillGetsQuickCheckMappedOnRequest) {
+    temp_dir dir;
+    basic_vault<online_backup, checksum_matches, keep_all, local_directory> v{
+        .storage = local_directory{dir / "backups"}};
+    static_assert(!database_verifier<checksum_matches>);
+    restore_options opts;
+    opts.memory_mapped_check = true;
+    restore_into_a_mapped_connection(v, dir / "live.db", opts);
 }
 
 TEST(Restore, RefusesAConnectionInsideATransaction) {
@@ -492,6 +516,153 @@ TEST(Restore, RestoreFailedKeepsTheCheckFailureAsItsCauseForTheCallerToBranchOn)
     ASSERT_TRUE(done) << done.error().message;
     EXPECT_EQ(tried, (std::vector<std::string>{old_backup, with_table}));
     EXPECT_EQ(dump_rows(live), before);  // the backup taken after the change holds the same rows
+}
+
+// vault_options::busy_timeout bounds the copy's wait for another connection's write lock.
+TEST(Restore, TheVaultsBusyTimeoutBoundsTheCopysWaitForAWriter) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 100);
+    auto v = make_vault(dir);
+    v.options.busy_timeout = std::chrono::milliseconds(200);
+    const auto id = v.backup(live).value().id;
+    change_content(live);
+    const auto before = dump_rows(live);
+    db_handle writer(live);
+    test::exec(writer, "BEGIN IMMEDIATE");
+    const auto started = std::chrono::steady_clock::now();
+    const auto done = v.restore(live, {.id = id});
+    const auto waited = std::chrono::steady_clock::now() - started;
+    test::exec(writer, "ROLLBACK");
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(done.error().is(errc::busy_timeout)) << done.error().message;
+    EXPECT_LT(waited, std::chrono::seconds(3)) << "waited past the vault's 200 ms busy timeout";
+    EXPECT_EQ(dump_rows(live), before);
+}
+
+// ---- The vault's own verifier on the restored database ---------------------------------------
+
+// An application's rule, written as a connection check: the database the application reads must
+// hold at least `min_orders` orders. Backups may hold fewer (an emptied database is still worth
+// keeping); the database a restore leaves behind may not. It records every subject it sees.
+struct keeps_orders {
+    std::int64_t min_orders = 1;
+    std::vector<check_subject>* seen = nullptr;
+
+    [[nodiscard]] result<void> check(const checked_database& d) const {
+        if (seen != nullptr) seen->push_back(d.subject);
+        if (d.subject == check_subject::backup || d.subject == check_subject::fresh_snapshot) {
+            return success();
+        }
+        DBSAFE_TRY(const auto n, detail::query_int(d.db, "SELECT count(*) FROM orders"));
+        if (n >= min_orders) return success();
+        return error(errc::verification_failed, d.name + " holds " + std::to_string(n) +
+                                                    " orders; the application needs at least " +
+                                                    std::to_string(min_orders));
+    }
+    [[nodiscard]] result<void> verify(const backup_file& f) const {
+        return check_backup_file(*this, f);
+    }
+};
+static_assert(verifier<keeps_orders> && database_verifier<keeps_orders>);
+
+using rule_vault =
+    basic_vault<online_backup, all_of<standard_checks, keeps_orders>, keep_all, local_directory>;
+
+rule_vault make_rule_vault(const temp_dir& dir, std::vector<check_subject>* seen) {
+    return rule_vault{
+        .storage = local_directory{dir / "backups"},
+        .snapshot = {},
+        .verification = all_of(standard_checks{.level = check_level::quick, .required = {}},
+                               keeps_orders{.min_orders = 1, .seen = seen}),
+        .retention = {},
+        .options = {}};
+}
+
+bool saw(const std::vector<check_subject>& seen, check_subject s) {
+    return std::find(seen.begin(), seen.end(), s) != seen.end();
+}
+
+TEST_P(RestoreModes, AppliesTheVaultsOwnVerifierToTheLiveDatabase) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 200, GetParam());
+    std::vector<check_subject> seen;
+    auto v = make_rule_vault(dir, &seen);
+    const auto full = v.backup(live);
+    ASSERT_TRUE(full) << full.error().message;
+    test::exec(live, "DELETE FROM orders");
+    const auto empty = v.backup(live);  // a backup may hold no orders
+    ASSERT_TRUE(empty) << empty.error().message;
+
+    // A backup that meets the rule: restored, and the rule was checked on the live database.
+    seen.clear();
+    const auto restored = v.restore(live, {.id = full.value().id});
+    ASSERT_TRUE(restored) << restored.error().message;
+    EXPECT_TRUE(saw(seen, check_subject::backup));
+    EXPECT_TRUE(saw(seen, check_subject::restored_live));
+    const auto before = dump_rows(live);
+    db_handle other(live);
+
+    // One that breaks it: the copy commits, the rule fails on the live database, and the
+    // automatic recovery puts the previous content back, row by row.
+    const auto done = v.restore(live, {.id = empty.value().id});
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(done.error().is(errc::restore_failed)) << done.error().message;
+    EXPECT_NE(done.error().message.find("the application needs at least 1"), std::string::npos)
+        << done.error().message;
+    EXPECT_NE(done.error().message.find("recovered"), std::string::npos) << done.error().message;
+    EXPECT_EQ(dump_rows(live), before);
+    EXPECT_GT(test::query_int(other, "SELECT count(*) FROM orders"), 0);
+}
+
+TEST(RestoreTo, AppliesTheVaultsOwnVerifierToTheNewFile) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 100);
+    std::vector<check_subject> seen;
+    auto v = make_rule_vault(dir, &seen);
+    const auto full = v.backup(live).value().id;
+    test::exec(live, "DELETE FROM orders");
+    const auto empty = v.backup(live).value().id;
+
+    const auto refused = v.restore_to(dir / "empty.db", {.id = empty});
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("the application needs at least 1"), std::string::npos)
+        << refused.error().message;
+    EXPECT_FALSE(fs::exists(dir / "empty.db"));
+    EXPECT_TRUE(saw(seen, check_subject::restored_file));
+
+    const auto written = v.restore_to(dir / "full.db", {.id = full});
+    ASSERT_TRUE(written) << written.error().message;
+    EXPECT_GT(test::query_int(dir / "full.db", "SELECT count(*) FROM orders"), 0);
+}
+
+// A rule as a lambda (check_with), composed with the standard checks in the vault: it judges
+// every new backup at the file level as well.
+TEST(CheckWith, ALambdaRuleInTheVaultJudgesEachNewBackup) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 100);
+    const auto rule = [](sqlite3* db) -> result<void> {
+        DBSAFE_TRY(const auto n, detail::query_int(db, "SELECT count(*) FROM orders"));
+        if (n > 0) return success();
+        return error(errc::verification_failed, "no orders");
+    };
+    basic_vault<online_backup,
+                all_of<standard_checks, check_with<std::remove_const_t<decltype(rule)>>>, keep_all,
+                local_directory>
+        v{.storage = local_directory{dir / "backups"},
+          .snapshot = {},
+          .verification = all_of(standard_checks{}, check_with{rule}),
+          .retention = {},
+          .options = {}};
+    ASSERT_TRUE(v.backup(live));
+    test::exec(live, "DELETE FROM orders");
+    const auto refused = v.backup(live);  // here the rule holds for backups too
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("no orders"), std::string::npos)
+        << refused.error().message;
 }
 
 }  // namespace

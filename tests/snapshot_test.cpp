@@ -249,15 +249,15 @@ TEST(OnlineBackup, GivesUpWhenTheSourceStaysLockedPastTheTimeout) {
     auto src = open_source(source, 20);
     db_handle locker(source);
     bool locked = false;
-    const auto r =
-        online_backup{.pages_per_step = 8, .busy_timeout = std::chrono::milliseconds(150)}.copy(
-            src.get(), empty_target(tmp / "copy.db"),
-            {.on_progress =
-                 [&](const progress&) {
-                     if (!locked) dbsafe::test::exec(locker, "BEGIN EXCLUSIVE");
-                     locked = true;
-                 },
-             .private_source = true});
+    const auto r = online_backup{.pages_per_step = 8}.copy(
+        src.get(), empty_target(tmp / "copy.db"),
+        {.on_progress =
+             [&](const progress&) {
+                 if (!locked) dbsafe::test::exec(locker, "BEGIN EXCLUSIVE");
+                 locked = true;
+             },
+         .private_source = true,
+         .busy_timeout = std::chrono::milliseconds(150)});
     ASSERT_FALSE(r);
     EXPECT_TRUE(r.error().is(errc::busy_timeout)) << r.error().message;
     EXPECT_NE(r.error().message.find(source.string()), std::string::npos) << r.error().message;

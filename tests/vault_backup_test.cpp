@@ -147,7 +147,6 @@ TEST_F(VaultBackup, CallersConnectionInsideAnExclusiveWriteIsRefusedClearly) {
     db_handle callers(source);
     dbsafe::test::exec(callers, "BEGIN EXCLUSIVE; INSERT INTO customers(name) VALUES ('x')");
     v.options.busy_timeout = 50ms;
-    v.snapshot.busy_timeout = 50ms;
     const auto made = v.backup(callers.db);
     ASSERT_FALSE(made);
     EXPECT_TRUE(made.error().is(errc::in_transaction)) << made.error().message;
@@ -290,7 +289,6 @@ TEST_F(VaultBackup, DatabaseLockedPastTheTimeoutIsBusyTimeout) {
     db_handle locker(source);
     dbsafe::test::exec(locker, "BEGIN EXCLUSIVE");
     v.options.busy_timeout = 100ms;
-    v.snapshot.busy_timeout = 100ms;
     const auto made = v.backup(source);
     ASSERT_FALSE(made);
     EXPECT_TRUE(made.error().is(errc::busy_timeout)) << made.error().message;
@@ -298,6 +296,34 @@ TEST_F(VaultBackup, DatabaseLockedPastTheTimeoutIsBusyTimeout) {
     expect_names(made.error(), source);
     dbsafe::test::exec(locker, "ROLLBACK");
     expect_only_complete_backups(dir, 1);
+}
+
+// vault_options::busy_timeout is the one setting for every wait of a backup: it also bounds
+// the copy steps' wait for a lock another connection takes mid-copy (online_backup used to
+// wait its own 10 s there, whatever the vault said).
+TEST_F(VaultBackup, TheVaultsBusyTimeoutBoundsTheCopysWaitForALockTakenMidCopy) {
+    dbsafe::test::create_sample_db(source, 1500, "delete");
+    v.snapshot.pages_per_step = 8;
+    v.options.busy_timeout = 200ms;
+    db_handle locker(source);
+    bool locked = false;
+    const auto started = std::chrono::steady_clock::now();
+    const auto made = v.backup(source, {.kind = backup_kind::manual,
+                                        .on_progress =
+                                            [&](const progress&) {
+                                                if (!locked) {
+                                                    dbsafe::test::exec(locker, "BEGIN EXCLUSIVE");
+                                                }
+                                                locked = true;
+                                            },
+                                        .stop = {},
+                                        .verify = true});
+    const auto waited = std::chrono::steady_clock::now() - started;
+    dbsafe::test::exec(locker, "ROLLBACK");
+    ASSERT_FALSE(made);
+    EXPECT_TRUE(made.error().is(errc::busy_timeout)) << made.error().message;
+    EXPECT_LT(waited, 3s) << "waited past the vault's 200 ms busy timeout";
+    expect_only_complete_backups(dir, 0);
 }
 
 TEST_F(VaultBackup, BackupDirectoryThatIsAFileOrUnderAFileIsRefused) {

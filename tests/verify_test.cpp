@@ -257,4 +257,129 @@ TEST(StandardChecks, QuickLevelAndRequiredTablesAreApplied) {
     EXPECT_TRUE(r.error().is(errc::missing_tables));
 }
 
+// ---- Connection-level checks (database_verifier.hpp) ----------------------------------------
+
+// Which checks have which level: the SQLite checks, the tables, standard_checks and check_with
+// judge an open database and a file; the checksum judges only a file; all_of has a connection
+// level when one of its members does.
+constexpr auto no_op_check = [](sqlite3*) -> result<void> { return success(); };
+static_assert(database_verifier<quick_check> && verifier<quick_check>);
+static_assert(database_verifier<integrity_check> && verifier<integrity_check>);
+static_assert(database_verifier<required_tables> && verifier<required_tables>);
+static_assert(database_verifier<standard_checks> && verifier<standard_checks>);
+static_assert(database_verifier<check_with<decltype(no_op_check)>>);
+static_assert(verifier<check_with<decltype(no_op_check)>>);
+static_assert(verifier<checksum_matches> && !database_verifier<checksum_matches>);
+static_assert(database_verifier<all_of<checksum_matches, quick_check>>);
+static_assert(!database_verifier<all_of<checksum_matches>>);
+static_assert(verifier<all_of<checksum_matches, quick_check>>);
+
+// A check() that takes sqlite3* would never run on a restored database: basic_vault and all_of
+// refuse it with a static_assert (the compile-fail test shows the sentence).
+struct check_takes_a_pointer {
+    [[nodiscard]] result<void> check(sqlite3*) const { return success(); }
+    [[nodiscard]] result<void> verify(const backup_file&) const { return success(); }
+};
+static_assert(has_unusable_check<check_takes_a_pointer>);
+static_assert(!has_unusable_check<standard_checks> && !has_unusable_check<checksum_matches>);
+static_assert(!has_unusable_check<all_of<checksum_matches>>);
+struct holds_a_check_named_check {  // a data member is not a check() member function
+    quick_check check{};
+    [[nodiscard]] result<void> verify(const backup_file& f) const { return check.verify(f); }
+};
+static_assert(!has_unusable_check<holds_a_check_named_check>);
+static_assert(!has_unusable_check<all_of<checksum_matches, quick_check>>);
+
+checked_database open_for_check(const dbsafe::test::db_handle& h, const fs::path& p,
+                                check_subject subject = check_subject::restored_live) {
+    return checked_database{h.db, p.string(), subject, nullptr};
+}
+
+TEST(DatabaseVerifier, MemoryMappedChecksLeaveTheConnectionsMmapSizeAsItWas) {
+    dbsafe::test::temp_dir tmp;
+    dbsafe::test::create_sample_db(tmp / "app.db", 100, "wal");
+    const dbsafe::test::db_handle app(tmp / "app.db");
+    dbsafe::test::exec(app, "PRAGMA mmap_size=65536");
+    const auto d = open_for_check(app, tmp / "app.db");
+    EXPECT_TRUE((quick_check{.max_messages = 10, .memory_mapped = true}.check(d)));
+    EXPECT_EQ(dbsafe::test::query_int(app, "PRAGMA mmap_size"), 65536);
+    EXPECT_TRUE((integrity_check{.max_messages = 10, .memory_mapped = true}.check(d)));
+    EXPECT_EQ(dbsafe::test::query_int(app, "PRAGMA mmap_size"), 65536);
+    EXPECT_TRUE((standard_checks{.memory_mapped = true}.check(d)));
+    EXPECT_EQ(dbsafe::test::query_int(app, "PRAGMA mmap_size"), 65536);
+    dbsafe::test::exec(app, "PRAGMA mmap_size=0");
+    EXPECT_TRUE((quick_check{.max_messages = 10, .memory_mapped = true}.check(d)));
+    EXPECT_EQ(dbsafe::test::query_int(app, "PRAGMA mmap_size"), 0);
+}
+
+TEST(DatabaseVerifier, RequiredTablesOnALiveDatabaseSayAfterTheCopy) {
+    dbsafe::test::temp_dir tmp;
+    dbsafe::test::create_sample_db(tmp / "app.db", 20, "delete");
+    const dbsafe::test::db_handle app(tmp / "app.db");
+    const auto r = required_tables{{"orders", "nope"}}.check(open_for_check(app, tmp / "app.db"));
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error().is(errc::missing_tables)) << r.error().message;
+    EXPECT_NE(r.error().message.find("after the copy: nope"), std::string::npos)
+        << r.error().message;
+}
+
+// A connection check that counts its calls and answers as told.
+struct counting_connection_check {
+    int* calls;
+    bool pass;
+    [[nodiscard]] result<void> check(const checked_database&) const {
+        ++*calls;
+        return pass ? result<void>(success()) : error(errc::verification_failed, "conn said no");
+    }
+    [[nodiscard]] result<void> verify(const backup_file& f) const {
+        return check_backup_file(*this, f);
+    }
+};
+
+TEST(AllOf, ForwardsBothLevelsAndTheConnectionLevelOnlyToMembersThatHaveOne) {
+    dbsafe::test::temp_dir tmp;
+    dbsafe::test::create_sample_db(tmp / "app.db", 20, "delete");
+    const dbsafe::test::db_handle app(tmp / "app.db");
+    int file_only = 0, first = 0, second = 0;
+    const auto checks =
+        all_of(counting_check{&file_only, true}, counting_connection_check{&first, true},
+               counting_connection_check{&second, false});
+    // Connection level: the file-only member is skipped, the others run in order.
+    const auto on_db = checks.check(open_for_check(app, tmp / "app.db"));
+    ASSERT_FALSE(on_db);
+    EXPECT_EQ(on_db.error().message, "conn said no");
+    EXPECT_EQ(file_only, 0);
+    EXPECT_EQ(first, 1);
+    EXPECT_EQ(second, 1);
+    // File level: every member, the connection checks on the file opened read-only.
+    const auto on_file = checks.verify(backup_file{tmp / "app.db", nullptr});
+    ASSERT_FALSE(on_file);
+    EXPECT_EQ(file_only, 1);
+    EXPECT_EQ(first, 2);
+    EXPECT_EQ(second, 2);
+}
+
+TEST(CheckWith, RunsTheLambdaOnTheConnectionAndOnABackupFileAndNamesTheDatabase) {
+    dbsafe::test::temp_dir tmp;
+    dbsafe::test::create_sample_db(tmp / "app.db", 20, "delete");
+    const auto has_orders = check_with{[](sqlite3* db) -> result<void> {
+        DBSAFE_TRY(const auto n, detail::query_int(db, "SELECT count(*) FROM orders"));
+        if (n > 0) return success();
+        return error(errc::verification_failed, "no orders");
+    }};
+    const backup_file f{tmp / "app.db", nullptr};
+    EXPECT_TRUE(has_orders.verify(f));
+    EXPECT_TRUE((all_of(quick_check{}, has_orders).verify(f)));
+    dbsafe::test::exec(tmp / "app.db", "DELETE FROM orders");
+    const dbsafe::test::db_handle app(tmp / "app.db");
+    const auto r = has_orders.check(open_for_check(app, tmp / "app.db"));
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error().is(errc::verification_failed));
+    EXPECT_NE(r.error().message.find("no orders"), std::string::npos) << r.error().message;
+    expect_names(r.error(), (tmp / "app.db").string());
+    const auto on_file = all_of(quick_check{}, has_orders).verify(f);
+    ASSERT_FALSE(on_file);
+    EXPECT_NE(on_file.error().message.find("no orders"), std::string::npos);
+}
+
 }  // namespace

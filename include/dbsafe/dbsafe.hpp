@@ -43,6 +43,7 @@
 #include "dbsafe/vault.hpp"
 #include "dbsafe/verify/all_of.hpp"
 #include "dbsafe/verify/checksum_matches.hpp"
+#include "dbsafe/verify/database_verifier.hpp"
 #include "dbsafe/verify/required_tables.hpp"
 #include "dbsafe/verify/sqlite_checks.hpp"
 #include "dbsafe/verify/standard_checks.hpp"

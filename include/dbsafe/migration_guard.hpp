@@ -90,7 +90,7 @@ class migration_guard {
         if (recovered.value().rolled_back && options.on_recovery) {
             options.on_recovery(recovered.value());
         }
-        auto mode = detail::journal_mode_of(db);
+        auto mode = detail::journal_mode_of(db, vault.options.busy_timeout);
         if (!mode) return blocked(mode.error(), "");
         auto taken =
             vault.backup(db, {.kind = backup_kind::pre_migration, .on_progress = {}, .stop = {}});
@@ -116,8 +116,17 @@ class migration_guard {
             }
             held = std::move(published).value();
         }
-        restore_fn restore = [v = &vault](const database_ref& target, const restore_options& o) {
-            return detail::run_restore(*v, target, o);  // not vault.restore: we hold the record
+        // The rollback: the backup, then the journal mode the database had before the
+        // migration (restore keeps the mode the database is in, which the migration may have
+        // changed), waiting for locks as long as the vault says.
+        restore_fn restore = [v = &vault, journal_mode = mode.value()](
+                                 const database_ref& target,
+                                 const restore_options& o) -> result<restore_report> {
+            // not vault.restore: we hold the record
+            DBSAFE_TRY(auto report, detail::run_restore(*v, target, o));
+            DBSAFE_TRYV(
+                detail::return_to_journal_mode(target, journal_mode, v->options.busy_timeout));
+            return report;
         };
         return migration_guard(db, std::move(taken).value(), directory, std::move(restore),
                                std::move(options), std::move(held));
@@ -196,12 +205,6 @@ class migration_guard {
         o.allow_newer_schema = true;
         o.required_tables = options_.required_tables;
         auto restored = restore_(target_, o);
-        if (restored) {
-            if (auto mode = detail::return_to_journal_mode(target_, record_.record.journal_mode);
-                !mode) {
-                restored = mode.error();
-            }
-        }
         if (!restored) {
             state_ = state::rollback_failed;
             rollback_error_ = restored.error().within(

@@ -265,18 +265,22 @@ inline result<std::vector<held_record>> lock_records(const std::filesystem::path
 }
 
 // The journal mode a database is in ("wal", "delete", ...), read on the caller's connection
-// or on a short read-only one.
-inline result<std::string> journal_mode_of(const database_ref& db) {
+// or on a short read-only one that waits `busy_timeout` for locks, like the rest.
+inline result<std::string> journal_mode_of(const database_ref& db,
+                                           std::chrono::milliseconds busy_timeout) {
     if (db.connection() != nullptr) return query_text(db.connection(), "PRAGMA journal_mode");
-    DBSAFE_TRY(auto c, open_database(db.file(), open_mode::read_only));
+    DBSAFE_TRY(auto c, open_database(db.file(), open_mode::read_only,
+                                     static_cast<int>(busy_timeout.count())));
     return query_text(c.get(), "PRAGMA journal_mode");
 }
 
 // Puts back the journal mode the database had before the migration (restore keeps the mode
 // the database is in, which the migration may have changed).
-inline result<void> return_to_journal_mode(const database_ref& db, const std::string& mode) {
+inline result<void> return_to_journal_mode(const database_ref& db, const std::string& mode,
+                                           std::chrono::milliseconds busy_timeout) {
     if (db.connection() != nullptr) return return_to_journal_mode(db.connection(), mode);
-    DBSAFE_TRY(auto c, open_database(db.file(), open_mode::read_write));
+    DBSAFE_TRY(auto c, open_database(db.file(), open_mode::read_write,
+                                     static_cast<int>(busy_timeout.count())));
     return return_to_journal_mode(c.get(), mode);
 }
 
@@ -304,7 +308,7 @@ result<recovery_report> run_recover(Vault& vault, const database_ref& db) {
         return failed;
     }
     report.restore = std::move(restored).value();
-    if (auto mode = return_to_journal_mode(db, r.journal_mode); !mode) {
+    if (auto mode = return_to_journal_mode(db, r.journal_mode, vault.options.busy_timeout); !mode) {
         return mode.error().within(describe(r) + " was rolled back (safety backup " +
                                    report.restore.safety.id + "), but");
     }

@@ -3,24 +3,29 @@
 // Steps (basic_vault::restore calls detail::run_restore); each of 1-4 stops with an error
 // before the live database is touched:
 //   1. open and verify the backup with the vault's verifier (checksum, SQLite checks, tables);
-//   2. schema check with the vault's schema policy: a newer backup is refused (FR-015);
+//   2. schema check with the vault's schema policy: a backup newer than the live database is
+//      refused, since the application running on it would not understand it;
 //   3. page size and journal mode: a backup whose page size differs from a WAL database's is
 //      copied with the database out of WAL for the copy (see leave_wal_for_page_size); the
 //      live database keeps its journal mode (return_to_journal_mode), and takes the backup's
 //      page size and auto_vacuum, which are part of the content;
-//   4. a `safety` backup of the live database (free-space guard included) — the recovery
-//      point (FR-018). Checksummed, not checked by SQLite: it must hold the live database
-//      exactly as it is, and refusing to restore over a damaged database would refuse the very
-//      repair a restore is for;
+//   4. a `safety` backup of the live database (free-space guard included): the recovery
+//      point, so a restore that goes wrong can always put the old content back. Checksummed,
+//      not checked by SQLite: it must hold the live database exactly as it is, and refusing
+//      to restore over a damaged database would refuse the very repair a restore is for;
 //   5. copy the backup INTO the live connection with SQLite's backup API. The destination's
 //      write transaction spans the whole copy, so SQLite's journal (rollback or WAL) makes it
 //      atomic: a kill -9 at any moment leaves the old or the new content, other connections see
 //      the new content after the commit (the backup API bumps the schema cookie), and the
 //      application needs no restart;
-//   6. verify the live database (quick_check, required tables, the caller's hook);
-//   7. if 5 or 6 fails, copy the safety backup back the same way (FR-029) and return
-//      errc::restore_failed carrying both the original failure and the recovery's outcome.
-// Restore is not cancellable (FR-016): there is no stop_token, only progress.
+//   6. check the live database: the vault's own verifier at the connection level
+//      (verify/database_verifier.hpp; quick_check when it has none), the required tables, the
+//      caller's hook (check_restored);
+//   7. if 5 or 6 fails after the copy committed, copy the safety backup back the same way and
+//      return errc::restore_failed carrying both the original failure and the recovery's
+//      outcome: the caller is never left with a database that failed its checks.
+// Restore has no stop_token, only progress: stopping between the copy's commit and its check
+// would leave a database nobody checked, and stopping the recovery would leave the broken one.
 //
 // Known window: writes other connections commit between step 4 and step 5 are in neither the
 // safety backup nor the restored database. Restoring is an operator's action; quiesce writers.
@@ -33,13 +38,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "dbsafe/backup_kind.hpp"
 #include "dbsafe/database_ref.hpp"
+#include "dbsafe/detail/backup_steps.hpp"
 #include "dbsafe/detail/fast_copy_vfs.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
@@ -50,6 +56,9 @@
 #include "dbsafe/source_identity.hpp"
 #include "dbsafe/vault_like.hpp"
 #include "dbsafe/verify/checksum_matches.hpp"
+#include "dbsafe/verify/database_verifier.hpp"
+#include "dbsafe/verify/required_tables.hpp"
+#include "dbsafe/verify/sqlite_checks.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
 namespace dbsafe {
@@ -63,16 +72,18 @@ struct restore_options {
     std::function<result<void>(sqlite3*)> after_restore{};
     progress_callback on_progress{};  // pages copied into the live database
     int pages_per_step = 1024;        // progress granularity; the copy stays one transaction
-    // The quick_check of the live database after the copy reads through a memory map: about
-    // 3x faster, but a disk read error arrives as SIGBUS (see verify/sqlite_checks.hpp). Off in
-    // the library, on in the `dbsafe` tool.
+    // Only for a vault whose verifier has no connection-level check (checksum_matches alone, or
+    // a verifier of your own with only verify()): the quick_check restore then runs on the
+    // restored database reads through a memory map, about 3x faster, but a disk read error
+    // arrives as SIGBUS (see verify/sqlite_checks.hpp). Otherwise the verifier's own
+    // memory_mapped decides (standard_checks::memory_mapped, on in the `dbsafe` tool).
     bool memory_mapped_check = false;
     // A backup of another database (source_identity.hpp) is refused unless this is set: e.g.
     // the live database was moved or renamed since the backup was taken.
     bool allow_other_database = false;
     // A live database damaged beyond opening (truncated, page 1 overwritten, not an SQLite
     // file) cannot be restored in place. Set, its file is replaced instead, after a byte copy
-    // of it is kept as the safety backup (detail/restore_file.hpp). Stop the application
+    // of it is kept as the safety backup (restore_file.hpp). Stop the application
     // first: a process that still has the file open would go on writing to the old one.
     bool replace_damaged = false;
 };
@@ -85,7 +96,7 @@ struct restore_report {
     double verify_seconds = 0;  // verifying the backup, schema and page-size checks
     double safety_seconds = 0;  // taking and verifying the safety backup
     double copy_seconds = 0;    // the copy into the live database
-    double check_seconds = 0;   // quick_check, required tables and hook on the live database
+    double check_seconds = 0;   // the verifier, required tables and hook on the live database
     double total_seconds = 0;
 };
 
@@ -133,9 +144,30 @@ inline result<void> copy_into_live(sqlite3* dest, sqlite3* src,
                                    const progress_callback& on_progress, int pages_per_step,
                                    std::chrono::milliseconds busy_timeout,
                                    bool* committed = nullptr) {
-    using clock = std::chrono::steady_clock;
     const std::string what = "copy of " + database_name(src) + " into " + database_name(dest);
-    DBSAFE_TRY(const auto page_size, query_int(src, "PRAGMA page_size"));
+    backup_steps steps{
+        .pages_per_step = pages_per_step,
+        .max_restarts = std::numeric_limits<int>::max(),
+        .busy_timeout = busy_timeout,
+        .page_size = 0,
+        .on_progress = on_progress,
+        .stop = {},
+        // Other connections' locks: readers block the final commit of a rollback-journal
+        // database, a writer blocks the start.
+        .timed_out =
+            [&](std::chrono::milliseconds waited) {
+                return error(errc::busy_timeout,
+                             "the " + what + " waited " + std::to_string(waited.count()) +
+                                 " ms for other connections' locks; close or finish them "
+                                 "(long reads, open transactions) and retry, or wait longer "
+                                 "(vault_options::busy_timeout)");
+            },
+        .failed =
+            [&](int rc) {
+                return sqlite_error(rc, "the " + what + " failed: " + describe(dest, rc));
+            },
+        .cancelled = {}};
+    DBSAFE_TRY(steps.page_size, query_int(src, "PRAGMA page_size"));
     backup_handle backup(sqlite3_backup_init(dest, "main", src, "main"));
     if (!backup) {
         const int rc = sqlite3_errcode(dest);
@@ -143,44 +175,10 @@ inline result<void> copy_into_live(sqlite3* dest, sqlite3* src,
                                     " (a statement of this connection may still be running: "
                                     "reset or finalize it first)");
     }
-    const int step = pages_per_step > 0 ? pages_per_step : -1;
-    auto busy_since = clock::time_point{};
-    auto backoff = std::chrono::milliseconds(1);
-    for (;;) {
-        const int rc = sqlite3_backup_step(backup.get(), step);
-        if (rc == SQLITE_OK || rc == SQLITE_DONE) {
-            busy_since = {};
-            const auto total = static_cast<std::uint64_t>(sqlite3_backup_pagecount(backup.get()));
-            const auto left = static_cast<std::uint64_t>(sqlite3_backup_remaining(backup.get()));
-            if (on_progress) {
-                on_progress(progress{total - left, total, static_cast<std::uint64_t>(page_size)});
-            }
-            if (rc == SQLITE_DONE) {
-                // The step that returns DONE commits. Until then every failure leaves `dest`
-                // as it was: the backup's finish rolls its write transaction back.
-                if (committed != nullptr) *committed = true;
-                break;
-            }
-            continue;
-        }
-        if (is_busy(rc)) {
-            // Other connections' locks: readers block the final commit of a rollback-journal
-            // database, a writer blocks the start. Wait, bounded.
-            const auto now = clock::now();
-            if (busy_since == clock::time_point{}) busy_since = now;
-            if (now - busy_since >= busy_timeout) {
-                return error(errc::busy_timeout,
-                             "the " + what + " waited " + std::to_string(busy_timeout.count()) +
-                                 " ms for other connections' locks; close or finish them "
-                                 "(long reads, open transactions) and retry, or wait longer "
-                                 "(vault_options::busy_timeout)");
-            }
-            std::this_thread::sleep_for(backoff);
-            backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
-            continue;
-        }
-        return sqlite_error(rc, "the " + what + " failed: " + describe(dest, rc));
-    }
+    // The step that returns DONE commits. Until then every failure leaves `dest` as it was:
+    // the backup's finish rolls its write transaction back.
+    DBSAFE_TRYV(run_backup_steps(backup.get(), steps));
+    if (committed != nullptr) *committed = true;
     // finish() reports what step() did not (e.g. a commit error); the RAII owner would drop it.
     if (const int rc = sqlite3_backup_finish(backup.release()); rc != SQLITE_OK) {
         return sqlite_error(rc, "the " + what + " failed to finish: " + describe(dest, rc));
@@ -231,45 +229,27 @@ inline result<void> return_to_journal_mode(sqlite3* db, const std::string& mode)
     return success();
 }
 
-// The live database after a copy: quick_check (integrity_check would double a 1 GiB restore:
-// 6.3 s against 1.3 s, and the backup itself was checked before), tables, the caller's hook.
-inline result<void> check_live(sqlite3* db, const std::vector<std::string>& required,
-                               const std::function<result<void>(sqlite3*)>& hook,
-                               bool memory_mapped = false) {
-    const std::string name = database_name(db);
-    std::int64_t mapped_before = 0;
-    if (memory_mapped) {
-        DBSAFE_TRY(mapped_before, query_int(db, "PRAGMA mmap_size"));
-        DBSAFE_TRYV(exec(db, map_whole_file));
+// The database a restore wrote (the live one after the copy, or a new file), before the
+// restore says it succeeded: the vault's own verifier at the connection level, so a check of
+// your own (check_with, a database_verifier) holds for the restored database too, not only for
+// backups; then restore_options::required_tables and the caller's after_restore hook. The
+// backup was checked at the file level moments before, so the verifier may choose a cheaper
+// check here (standard_checks runs quick_check: integrity_check would double a 1 GiB restore,
+// 6.3 s against 1.3 s). A verifier with no connection level (checksum_matches, a seal, your
+// own with only verify()) still gets the quick_check every restore has always run.
+template <class Verifier>
+result<void> check_restored(const Verifier& verifier, const checked_database& d,
+                            const restore_options& opts) {
+    if constexpr (database_verifier<Verifier>) {
+        DBSAFE_TRYV(verifier.check(d));
+    } else {
+        DBSAFE_TRYV(
+            (quick_check{.max_messages = 10, .memory_mapped = opts.memory_mapped_check}.check(d)));
     }
-    auto checked = query_column(db, "PRAGMA quick_check(10)", 10);
-    if (memory_mapped) {  // the connection may be the caller's: leave its setting as it was
-        (void)exec(db, "PRAGMA mmap_size=" + std::to_string(mapped_before));
-    }
-    DBSAFE_TRY(const auto rows, std::move(checked));
-    if (rows.size() != 1 || rows.front() != "ok") {
-        return error(errc::verification_failed,
-                     "quick_check failed on " + name + " after the copy: " + join_messages(rows));
-    }
-    if (!required.empty()) {
-        DBSAFE_TRY(const auto present, query_column(db,
-                                                    "SELECT name FROM sqlite_schema WHERE type IN "
-                                                    "('table','view')"));
-        std::string missing;
-        for (const auto& n : required) {
-            if (std::find(present.begin(), present.end(), n) == present.end()) {
-                missing += (missing.empty() ? "" : ", ") + n;
-            }
-        }
-        if (!missing.empty()) {
-            return error(errc::missing_tables,
-                         name + " lacks required table(s) after the copy: " + missing);
-        }
-    }
-    if (hook) {
-        if (auto ok = hook(db); !ok) {
-            return error(ok.error().code,
-                         "post-restore check on " + name + " failed: " + ok.error().message);
+    DBSAFE_TRYV(required_tables{opts.required_tables}.check(d));
+    if (opts.after_restore) {
+        if (auto ok = opts.after_restore(d.db); !ok) {
+            return ok.error().within("post-restore check on " + d.name + " failed");
         }
     }
     return success();
@@ -304,27 +284,28 @@ inline error copy_not_committed(const error& e, const std::string& id, const std
                         safety_id + " was kept in " + location.string() + ")");
 }
 
-// The check restore_file.hpp runs on a new file: the same as on a live database.
-inline result<void> check_new_file(sqlite3* db, const new_file_checks& c) {
-    return check_live(db, c.required_tables, c.hook, c.memory_mapped);
-}
-
 // A missing live database, or `restore --to`: the verified backup becomes the new file
-// `target` (detail/restore_file.hpp). `replace` only for replace_damaged_live.
-inline result<restore_report> restore_new_file(const readable_backup& chosen,
-                                               const std::filesystem::path& target,
-                                               const restore_options& opts, restore_report& report,
-                                               std::chrono::steady_clock::time_point started,
-                                               bool replace, bool wal_mode = false) {
+// `target` (restore_file.hpp), checked like a live database after a copy.
+// `replace` only for replace_damaged_live.
+template <class Verifier>
+result<restore_report> restore_new_file(const Verifier& verifier, const readable_backup& chosen,
+                                        const std::filesystem::path& target,
+                                        const restore_options& opts, restore_report& report,
+                                        std::chrono::steady_clock::time_point started, bool replace,
+                                        bool wal_mode = false) {
     const std::string what = replace ? "the damaged database" : "a database that was there";
     DBSAFE_TRYV(refuse_journal_beside(target, what));
     report.verify_seconds = seconds_since(started);
+    const auto check_new = [&](sqlite3* db) {
+        return check_restored(verifier,
+                              checked_database{db, database_name(db), check_subject::restored_file,
+                                               &chosen.description},
+                              opts);
+    };
     const auto copy_started = std::chrono::steady_clock::now();
-    auto written = write_database_file(chosen.path, chosen.description.checksum, target,
-                                       chosen.description.id, replace,
-                                       new_file_checks{opts.required_tables, opts.after_restore,
-                                                       opts.memory_mapped_check, wal_mode},
-                                       check_new_file);
+    auto written =
+        write_database_file(chosen.path, chosen.description.checksum, target, chosen.description.id,
+                            replace, new_file_checks{check_new, wal_mode});
     if (!written) {
         return written.error().within(
             "not restoring backup " + chosen.description.id + " into " + target.string(),
@@ -371,7 +352,8 @@ result<restore_report> replace_damaged_live(Vault& vault, const readable_backup&
     }
     report.safety = std::move(kept).value();
     report.safety_seconds = seconds_since(safety_started);
-    auto done = restore_new_file(chosen, target, opts, report, started, true, wal_mode);
+    auto done =
+        restore_new_file(vault.verification, chosen, target, opts, report, started, true, wal_mode);
     if (!done) {
         return done.error().within("", "; the damaged file's byte copy is safety backup " +
                                            report.safety.id + " in " + dir);
@@ -412,7 +394,8 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
         return untouched(ok.error(), ": it failed verification");
     }
     if (live.connection() == nullptr && !exists_nofollow(live.file())) {
-        return restore_new_file(chosen, live.file(), opts, report, started, false);
+        return restore_new_file(vault.verification, chosen, live.file(), opts, report, started,
+                                false);
     }
 
     auto opened = open_live(live, static_cast<int>(busy.count()));
@@ -428,7 +411,8 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     // file is what will be copied. The connection stays open until the copy: if the safety
     // backup's auto-prune deletes this backup meanwhile, the open file is still readable.
     // Read ahead: the backup API reads the backup front to back (detail/fast_copy_vfs.hpp).
-    auto backup_db = open_database(chosen.path, open_mode::read_only, 5000, fast_read_vfs());
+    auto backup_db = open_database(chosen.path, open_mode::read_only,
+                                   static_cast<int>(busy.count()), fast_read_vfs());
     if (!backup_db) return untouched(backup_db.error(), "");
     std::string live_journal_mode;
     {
@@ -477,8 +461,10 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
                                   vault.storage.location());
     if (outcome) {
         const auto check_started = std::chrono::steady_clock::now();
-        outcome =
-            check_live(dest.db, opts.required_tables, opts.after_restore, opts.memory_mapped_check);
+        outcome = check_restored(
+            vault.verification,
+            checked_database{dest.db, dest.name, check_subject::restored_live, &chosen.description},
+            opts);
         report.check_seconds = seconds_since(check_started);
     }
     if (outcome) {
@@ -496,10 +482,14 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     const auto recover = [&]() -> result<void> {
         DBSAFE_TRY(auto readable, vault.storage.open(safety_id));
         DBSAFE_TRYV(checksum_matches{}.verify(backup_file{readable.path, &readable.description}));
-        DBSAFE_TRY(auto src,
-                   open_database(readable.path, open_mode::read_only, 5000, fast_read_vfs()));
+        DBSAFE_TRY(auto src, open_database(readable.path, open_mode::read_only,
+                                           static_cast<int>(busy.count()), fast_read_vfs()));
         DBSAFE_TRYV(copy_into_live(dest.db, src.get(), {}, -1, busy));
-        DBSAFE_TRYV(check_live(dest.db, {}, {}));
+        // quick_check only, as always: the safety backup is the live database as it was, which
+        // need not pass the vault's checks or the caller's hook (it was restored over for a
+        // reason), but the copy of it back must still be a sound database.
+        DBSAFE_TRYV(quick_check{}.check(checked_database{
+            dest.db, dest.name, check_subject::restored_live, &readable.description}));
         return return_to_journal_mode(dest.db, live_journal_mode);
     };
     // restore_failed keeps why as its cause (caused_by(errc::missing_tables), ...); when the
@@ -555,7 +545,7 @@ result<restore_report> run_restore_to(Vault& vault, const std::filesystem::path&
         return ok.error().within("not writing backup " + opts.id + " to " + to.string() +
                                  ": it failed verification");
     }
-    return restore_new_file(chosen, to, opts, report, started, false);
+    return restore_new_file(vault.verification, chosen, to, opts, report, started, false);
 }
 
 }  // namespace detail

@@ -171,9 +171,9 @@ inline void remove_stale_restore_temps(const std::filesystem::path& target) {
 }
 
 struct new_file_checks {
-    std::vector<std::string> required_tables;
-    std::function<result<void>(sqlite3*)> hook;
-    bool memory_mapped = false;
+    // restore.hpp's check of a restored database (the vault's verifier, required tables, the
+    // caller's hook), passed in to keep one definition.
+    std::function<result<void>(sqlite3*)> check;
     // Backups are rollback-journal images. When the replaced file's header still says WAL
     // (a truncated database), the new file is put back in WAL mode, as the application had it.
     bool wal_mode = false;
@@ -182,12 +182,10 @@ struct new_file_checks {
 // Writes the verified backup `image` (an uncompressed SQLite file whose checksum is
 // `expected`) to `target` via a temporary file beside it. `replace`: an existing file at
 // `target` is replaced (the damaged-database case); otherwise `target` must not exist.
-// `check` is restore.hpp's check_live, passed in to keep one definition.
-inline result<void> write_database_file(
-    const std::filesystem::path& image, const checksum& expected,
-    const std::filesystem::path& target, const std::string& id, bool replace,
-    const new_file_checks& checks,
-    const std::function<result<void>(sqlite3*, const new_file_checks&)>& check) {
+inline result<void> write_database_file(const std::filesystem::path& image,
+                                        const checksum& expected,
+                                        const std::filesystem::path& target, const std::string& id,
+                                        bool replace, const new_file_checks& checks) {
     const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
     if (std::error_code ec; !std::filesystem::is_directory(dir, ec)) {
         return error(errc::not_found, "not restoring into " + target.string() + ": directory " +
@@ -216,7 +214,7 @@ inline result<void> write_database_file(
         }
         {
             DBSAFE_TRY(auto db, open_database(tmp, open_mode::read_write));
-            DBSAFE_TRYV(check(db.get(), checks));
+            DBSAFE_TRYV(checks.check(db.get()));
             if (checks.wal_mode) DBSAFE_TRYV(exec(db.get(), "PRAGMA journal_mode=WAL"));
         }
         // Opening a WAL image leaves nothing once closed; be sure before the rename.

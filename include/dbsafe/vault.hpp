@@ -39,6 +39,7 @@
 #include "dbsafe/storage/storage_target.hpp"
 #include "dbsafe/vault_like.hpp"
 #include "dbsafe/vault_options.hpp"
+#include "dbsafe/verify/database_verifier.hpp"
 #include "dbsafe/verify/verifier.hpp"
 #include "dbsafe/version.hpp"
 
@@ -59,6 +60,10 @@ struct basic_vault {
                   "Verifier has a record() member that does not match `result<void> "
                   "record(const std::filesystem::path&, manifest&)`, so backup() would never call "
                   "it (see verify/verifier.hpp)");
+    static_assert(!has_unusable_check<Verifier>,
+                  "Verifier has a check() member that does not match `result<void> check(const "
+                  "checked_database&) const`, so restore would never apply it to the restored "
+                  "database (see verify/database_verifier.hpp)");
     static_assert(retention_policy<Retention>,
                   "Retention must provide `std::vector<retention_decision> plan(span<const "
                   "manifest>, time_point) const` (see retention/retention_policy.hpp)");
@@ -102,7 +107,7 @@ struct basic_vault {
         } cleanup{storage, staged};
 
         const snapshot_context ctx{opts.on_progress, opts.stop, src.private_connection,
-                                   staged.fsynced};
+                                   staged.fsynced, options.busy_timeout};
         DBSAFE_TRY(const snapshot_info info, snapshot.copy(src.db, staged.path, ctx));
 
         manifest m;

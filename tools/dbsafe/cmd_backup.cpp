@@ -127,11 +127,8 @@ void add_backup_command(CLI::App& app, std::function<int()>& run) {
             parse_check_level(args->verify, level);
             const backup_kind kind = *parse_backup_kind(args->kind);
             if (args->method == "vacuum") return run_backup(*args, vacuum_into{}, kind, level);
-            return run_backup(
-                *args,
-                online_backup{.pages_per_step = args->pages_per_step,
-                              .busy_timeout = std::chrono::milliseconds(args->busy_timeout_ms)},
-                kind, level);
+            return run_backup(*args, online_backup{.pages_per_step = args->pages_per_step}, kind,
+                              level);
         };
     });
 }

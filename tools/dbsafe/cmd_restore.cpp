@@ -72,7 +72,9 @@ int run_restore(const restore_args& a) {
                                    .busy_timeout = std::chrono::milliseconds(a.busy_timeout_ms)},
                        .schema = parse_schema_policy(a.schema).value()};
     if (!a.allow_newer) {
-        if (auto checked = require_live_migration_table(a.database, vault.schema); !checked) {
+        if (auto checked =
+                require_live_migration_table(a.database, vault.schema, a.busy_timeout_ms);
+            !checked) {
             return report(checked.error());
         }
     }

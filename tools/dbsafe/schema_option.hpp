@@ -64,9 +64,10 @@ inline error missing_migration_table(sqlite3* db, const any_schema& s, const std
 // `restore`: the live database must have the table, unless it has no table at all (fresh or
 // emptied: nothing to compare) or cannot be read (restore reports that itself). Without the
 // table every backup would compare as "not newer" and the schema check would never refuse.
-inline result<void> require_live_migration_table(const std::string& database, const any_schema& s) {
+inline result<void> require_live_migration_table(const std::string& database, const any_schema& s,
+                                                 int busy_timeout_ms) {
     if (migration_table_name(s).empty()) return success();
-    auto opened = open_database(database, open_mode::read_only);
+    auto opened = open_database(database, open_mode::read_only, busy_timeout_ms);
     if (!opened) return success();
     sqlite3* db = opened.value().get();
     auto present = migration_table_present(db, s);

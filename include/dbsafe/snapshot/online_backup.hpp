@@ -1,20 +1,22 @@
 // online_backup: a consistent copy through SQLite's online backup API while other connections
 // keep reading and writing.
 //
-// Two facts shape it (measured, see DESIGN.md): in WAL mode another connection's commit
-// restarts a stepped backup from page 1, so small steps under continuous writes never finish;
-// and the cost of a copy is per-page system calls, not the final fsync. So:
+// Two facts, both measured, shape it: in WAL mode another connection's commit restarts a
+// stepped backup from page 1, so small steps under continuous writes never finish; and the
+// cost of a copy is per-page system calls, not the final fsync. So:
 //  - WAL source opened by dbsafe: the whole copy runs inside one read transaction on the
 //    source. Writers go on (WAL readers never block them), nothing restarts, and we still step,
 //    so progress and cancellation work.
 //  - otherwise (rollback journal, or a caller's connection): step, letting writers in between
 //    steps; after `max_restarts` restarts, finish in one step under a single read transaction,
-//    which bounds the work no matter how busy the writers are.
+//    which bounds the work no matter how busy the writers are. The steps wait for other
+//    connections' locks at most snapshot_context::busy_timeout (the vault's busy_timeout), the
+//    same loop as restore's copy (detail/backup_steps.hpp).
 //  - fast path: when the read transaction on a private source reads every page from the
 //    database file (a WAL whose frames are all checkpointed, which a PASSIVE checkpoint before
 //    the transaction makes likely; or, with pages_per_step = -1, a rollback journal under
 //    SHARED), the pages are copied
-//    straight from the file in 4 MiB reads and hashed on the way (detail/database_file_copy.hpp):
+//    straight from the file in 4 MiB reads and hashed on the way (snapshot/database_file_copy.hpp):
 //    the same bytes as the backup API's copy, at the speed of `cp`.
 //  - destination: journal_mode=OFF, synchronous=OFF (the file is a private temp file, published
 //    only after one fsync by the storage target), so SQLite never fsyncs it page by page.
@@ -27,8 +29,8 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
-#include <thread>
 
+#include "dbsafe/detail/backup_steps.hpp"
 #include "dbsafe/detail/fast_copy_vfs.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
@@ -40,7 +42,6 @@ namespace dbsafe {
 struct online_backup {
     int pages_per_step = 1024;  // -1 copies everything in one step (no progress until done)
     int max_restarts = 3;       // then one final step(-1) under a single read transaction
-    std::chrono::milliseconds busy_timeout{10'000};  // total wait for locks, with backoff
     // Copy straight from the database file when the snapshot is the file, else write the
     // staging file through detail::fast_write_vfs(); the bytes are the same either way.
     bool fast_io = true;
@@ -58,7 +59,6 @@ struct online_backup {
 
     [[nodiscard]] result<snapshot_info> copy(sqlite3* source, const std::filesystem::path& target,
                                              const snapshot_context& ctx) const {
-        using clock = std::chrono::steady_clock;
         if (pages_per_step == 0 || pages_per_step < -1) {
             return error(errc::invalid_argument,
                          "online_backup.pages_per_step must be -1 (all) or positive, not " +
@@ -127,7 +127,8 @@ struct online_backup {
 
         // The staging file is private until the storage target fsyncs and publishes it, so its
         // page writes may be gathered into large ones (detail/fast_copy_vfs.hpp).
-        DBSAFE_TRY(auto dest, detail::open_database(target, detail::open_mode::read_write, 5000,
+        DBSAFE_TRY(auto dest, detail::open_database(target, detail::open_mode::read_write,
+                                                    static_cast<int>(ctx.busy_timeout.count()),
                                                     fast_io ? detail::fast_write_vfs() : nullptr));
         DBSAFE_TRYV(detail::exec(dest.get(), "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF"));
 
@@ -139,61 +140,40 @@ struct online_backup {
                                         detail::describe(dest.get(), rc));
         }
 
-        DBSAFE_TRY(const auto page_size, detail::query_int(source, "PRAGMA page_size"));
-        snapshot_info info;
-        int step = pages_per_step;
-        std::int64_t last_done = -1;
-        auto busy_since = clock::time_point{};
-        auto backoff = std::chrono::milliseconds(1);
-        for (;;) {
-            if (ctx.stop.stop_requested()) {
-                return error(errc::cancelled, "backup of " + detail::database_name(source) +
-                                                  " cancelled; no backup was written");
-            }
-            const int rc = sqlite3_backup_step(backup.get(), step);
-            const std::int64_t total = sqlite3_backup_pagecount(backup.get());
-            const std::int64_t done = total - sqlite3_backup_remaining(backup.get());
-            if (rc == SQLITE_OK || rc == SQLITE_DONE) {
-                busy_since = {};
-                backoff = std::chrono::milliseconds(1);
-                // Another connection wrote to the source and SQLite started over from page 1.
-                // Only a shortfall shows it: a restarted step of N pages ends at page N again,
-                // so `done` equals (not undercuts) the previous step's count.
-                const std::int64_t expected = std::max<std::int64_t>(last_done, 0) + step;
-                if (step > 0 && rc == SQLITE_OK && done < expected) {
-                    if (++info.restarts >= max_restarts) step = -1;
-                }
-                last_done = done;
-                info.page_count = total;
-                if (ctx.on_progress) {
-                    ctx.on_progress(progress{static_cast<std::uint64_t>(done),
-                                             static_cast<std::uint64_t>(total),
-                                             static_cast<std::uint64_t>(page_size)});
-                }
-                if (rc == SQLITE_DONE) break;
-                continue;
-            }
-            if (detail::is_busy(rc)) {
-                const auto now = clock::now();
-                if (busy_since == clock::time_point{}) busy_since = now;
-                if (now - busy_since >= busy_timeout) {
+        detail::backup_steps steps{
+            .pages_per_step = pages_per_step,
+            .max_restarts = max_restarts,
+            .busy_timeout = ctx.busy_timeout,
+            .page_size = 0,
+            .on_progress = ctx.on_progress,
+            .stop = ctx.stop,
+            .timed_out =
+                [&](std::chrono::milliseconds waited) {
                     return error(errc::busy_timeout,
                                  "database " + detail::database_name(source) +
-                                     " stayed locked for " + std::to_string(busy_timeout.count()) +
+                                     " stayed locked for " + std::to_string(waited.count()) +
                                      " ms during backup: another process holds a write lock; "
                                      "retry later or raise the busy timeout");
-                }
-                std::this_thread::sleep_for(backoff);
-                backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
-                continue;
-            }
-            const std::string what = detail::describe(dest.get(), rc);
-            const bool full = (rc & 0xff) == SQLITE_FULL;
-            return sqlite_error(
-                rc, "backup of " + detail::database_name(source) + " into " + target.string() +
-                        " failed: " + what +
-                        (full ? " (free space on the backup volume and retry)" : ""));
-        }
+                },
+            .failed =
+                [&](int rc) {
+                    const std::string what = detail::describe(dest.get(), rc);
+                    const bool full = (rc & 0xff) == SQLITE_FULL;
+                    return sqlite_error(
+                        rc, "backup of " + detail::database_name(source) + " into " +
+                                target.string() + " failed: " + what +
+                                (full ? " (free space on the backup volume and retry)" : ""));
+                },
+            .cancelled =
+                [&] {
+                    return error(errc::cancelled, "backup of " + detail::database_name(source) +
+                                                      " cancelled; no backup was written");
+                }};
+        DBSAFE_TRY(steps.page_size, detail::query_int(source, "PRAGMA page_size"));
+        DBSAFE_TRY(const auto stepped, detail::run_backup_steps(backup.get(), steps));
+        snapshot_info info;
+        info.page_count = stepped.page_count;
+        info.restarts = stepped.restarts;
         backup.reset();
         DBSAFE_TRY(info.page_size, detail::query_int(dest.get(), "PRAGMA page_size"));
         dest.reset();

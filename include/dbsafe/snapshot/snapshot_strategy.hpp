@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <filesystem>
@@ -27,6 +28,9 @@ struct snapshot_context {
     // True when the storage target fsyncs the copy itself (staged_backup::fsynced), so
     // starting its write-back early pays; false when the target only reads it and drops it.
     bool target_fsynced = true;
+    // How long a copy waits for other connections' locks (vault_options::busy_timeout): the
+    // one setting for every wait of a backup, so a caller's timeout is never outwaited.
+    std::chrono::milliseconds busy_timeout{10'000};
 };
 
 struct snapshot_info {

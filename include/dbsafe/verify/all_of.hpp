@@ -1,6 +1,8 @@
 // all_of(a, b, ...): a verifier that runs each check in order and stops at the first failure,
 // so the cheap checks (checksum) can guard the expensive ones (integrity_check). At backup time
-// it forwards record() to the members that have one (sha256_seal), so composing keeps them.
+// it forwards record() to the members that have one (sha256_seal), and on an open database
+// check() to the members that have one (database_verifier.hpp: the SQLite checks, tables,
+// check_with), so restore applies them to the database it restored.
 #pragma once
 
 #include <filesystem>
@@ -9,12 +11,17 @@
 
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/verify/database_verifier.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
 namespace dbsafe {
 
 template <verifier... Checks>
 struct all_of {
+    static_assert((!has_unusable_check<Checks> && ...),
+                  "a member of all_of has a check() member that does not match `result<void> "
+                  "check(const checked_database&) const`, so restore would never apply it to the "
+                  "restored database (see verify/database_verifier.hpp)");
     std::tuple<Checks...> checks;
 
     all_of() = default;
@@ -24,6 +31,19 @@ struct all_of {
         result<void> out = success();
         std::apply(
             [&](const auto&... c) { (void)((out = c.verify(f), static_cast<bool>(out)) && ...); },
+            checks);
+        return out;
+    }
+
+    // An open database (database_verifier.hpp): every member that checks one does, in order,
+    // until one fails; the file-only members (checksum, seal) have nothing to check there.
+    [[nodiscard]] result<void> check(const checked_database& d) const
+        requires(database_verifier<Checks> || ...) {
+        result<void> out = success();
+        std::apply(
+            [&](const auto&... c) {
+                (void)((out = detail::check_if_any(c, d), static_cast<bool>(out)) && ...);
+            },
             checks);
         return out;
     }

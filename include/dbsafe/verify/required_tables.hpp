@@ -8,6 +8,7 @@
 
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
+#include "dbsafe/verify/database_verifier.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
 namespace dbsafe {
@@ -15,14 +16,13 @@ namespace dbsafe {
 struct required_tables {
     std::vector<std::string> names;
 
-    [[nodiscard]] result<void> verify(const backup_file& f) const {
+    [[nodiscard]] result<void> check(const checked_database& d) const {
         if (names.empty()) return success();
-        DBSAFE_TRY(auto db, detail::open_database(f.path, detail::open_mode::read_only));
         auto present = detail::query_column(
-            db.get(), "SELECT name FROM sqlite_schema WHERE type IN ('table','view')");
+            d.db, "SELECT name FROM sqlite_schema WHERE type IN ('table','view')");
         if (!present) {
-            return error(errc::verification_failed, "cannot read the schema of " + f.path.string() +
-                                                        ": " + present.error().message);
+            return error(errc::verification_failed,
+                         "cannot read the schema of " + d.name + ": " + present.error().message);
         }
         std::string missing;
         for (const auto& n : names) {
@@ -32,9 +32,18 @@ struct required_tables {
             }
         }
         if (missing.empty()) return success();
-        return error(errc::missing_tables, f.path.string() +
-                                               " lacks required table(s): " + missing +
+        if (d.subject == check_subject::restored_live ||
+            d.subject == check_subject::restored_file) {
+            return error(errc::missing_tables,
+                         d.name + " lacks required table(s) after the copy: " + missing);
+        }
+        return error(errc::missing_tables, d.name + " lacks required table(s): " + missing +
                                                " (is this a backup of the right database?)");
+    }
+
+    [[nodiscard]] result<void> verify(const backup_file& f) const {
+        if (names.empty()) return success();
+        return check_backup_file(*this, f);
     }
 };
 

@@ -1,4 +1,7 @@
-// The verifier concept: judge one backup file and say precisely what is wrong with it.
+// The verifier concept: judge one backup file and say precisely what is wrong with it. Most
+// checks also judge an open database (database_verifier.hpp), which is how restore applies the
+// vault's verifier to the database it restored; checks of bytes against a manifest (checksum,
+// seal) exist only at this file level.
 #pragma once
 
 #include <concepts>
