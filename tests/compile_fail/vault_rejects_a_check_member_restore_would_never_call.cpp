@@ -1,6 +1,6 @@
 // A verifier whose check() takes a raw sqlite3* would silently never run on a restored database:
 // the vault rejects it and names the signature restore calls.
-// expect: Verifier has a check\(\) member that does not match .result<void> check\(const checked_database&\) const
+// expect: Verifier has a check\(\) member that does not match .result<void> check\(const checked
 #include "dbsafe/dbsafe.hpp"
 
 struct raw_check {

@@ -32,21 +32,22 @@ inline civil_time to_civil(std::chrono::system_clock::time_point tp) {
             static_cast<int>(hms.subseconds().count())};
 }
 
-inline std::string format_iso8601(std::chrono::system_clock::time_point tp) {
+// `format` takes year, month, day, hour, minute, second and milliseconds, in that order.
+inline std::string format_civil(std::chrono::system_clock::time_point tp, const char* format) {
     const civil_time c = to_civil(tp);
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", c.year, c.month, c.day,
-                  c.hour, c.minute, c.second, c.millis);
+    std::snprintf(buf, sizeof buf, format, c.year, c.month, c.day, c.hour, c.minute, c.second,
+                  c.millis);
     return buf;
+}
+
+inline std::string format_iso8601(std::chrono::system_clock::time_point tp) {
+    return format_civil(tp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ");
 }
 
 // Compact, file-name-safe and sortable: 20261125T114458.123Z
 inline std::string format_compact(std::chrono::system_clock::time_point tp) {
-    const civil_time c = to_civil(tp);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d%02d%02dT%02d%02d%02d.%03dZ", c.year, c.month, c.day,
-                  c.hour, c.minute, c.second, c.millis);
-    return buf;
+    return format_civil(tp, "%04d%02d%02dT%02d%02d%02d.%03dZ");
 }
 
 // Accepts YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS[.fff]] with an optional trailing Z or +00:00.

@@ -94,7 +94,7 @@ struct check_with {
             out = fn(d.db);
         }
         if (out) return out;
-        return error(out.error().code, "check of " + d.name + " failed: " + out.error().message);
+        return out.error().within("check of " + d.name + " failed");
     }
     [[nodiscard]] result<void> verify(const backup_file& f) const {
         return check_backup_file(*this, f);
