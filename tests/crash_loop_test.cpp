@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -67,19 +68,22 @@ outcome run_child(const std::function<bool()>& op, std::chrono::microseconds del
     return o;
 }
 
-// How long the operation takes untouched: the range the kills are spread over.
+// How long the operation takes untouched: the range the kills are spread over. The median of
+// three runs, not the longest: one run slowed by a burst of other work on the machine would
+// spread the kills far past the end of the operation, and most trials would then finish first.
 std::chrono::microseconds measure(const std::function<void()>& reset,
                                   const std::function<bool()>& op) {
-    std::chrono::microseconds longest{1};
-    for (int i = 0; i < 3; ++i) {
+    std::array<std::chrono::microseconds, 3> took{};
+    for (auto& t : took) {
         reset();
         const auto t0 = std::chrono::steady_clock::now();
         const outcome o = run_child(op, std::chrono::microseconds(-1));
         EXPECT_EQ(o.exit_code, 0) << "the operation fails even without a crash";
-        longest = std::max(longest, std::chrono::duration_cast<std::chrono::microseconds>(
-                                        std::chrono::steady_clock::now() - t0));
+        t = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                  t0);
     }
-    return longest;
+    std::sort(took.begin(), took.end());
+    return std::max(took[1], std::chrono::microseconds{1});
 }
 
 // Opens the live database read-write once, as the application would after the crash: SQLite
@@ -112,16 +116,24 @@ struct loop_stats {
 void crash_loop(const char* what, int trials, const std::function<void()>& reset,
                 const std::function<bool()>& op, const std::function<void()>& check,
                 const std::filesystem::path& dir) {
-    const auto span = measure(reset, op);
+    auto span = measure(reset, op);
     const std::uint64_t s = seed();
     std::mt19937_64 rng(s);
-    std::uniform_int_distribution<long long> when(0, span.count());
     loop_stats stats;
     for (int i = 0; i < trials; ++i) {
         reset();
+        std::uniform_int_distribution<long long> when(0, span.count());
+        const auto t0 = std::chrono::steady_clock::now();
         const outcome o = run_child(op, std::chrono::microseconds(when(rng)));
         ++stats.trials;
         (o.killed ? stats.killed : stats.finished) += 1;
+        if (!o.killed) {
+            // The machine got faster than when the span was measured (other work ended): move
+            // the span halfway towards this run's time, so the kills keep landing inside it.
+            const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - t0);
+            if (took < span) span = std::max((span + took) / 2, std::chrono::microseconds{1});
+        }
         SCOPED_TRACE(std::string(what) + " trial " + std::to_string(i) + " (seed " +
                      std::to_string(s) + ")");
         if (!o.killed) {
