@@ -63,7 +63,7 @@ inline bool writer_holds_reserved(sqlite3_file* file) noexcept {
 // journal_header.hpp) and returns the xxh3-128 of what it wrote. When the storage target will
 // fsync this file, starts the kernel's write-back as it goes, so that fsync finds little left.
 // With `yields_to_writers`, returns no checksum, and leaves `target` empty, as soon as another
-// connection holds RESERVED (see above).
+// connection holds RESERVED (see above), and reports no progress on the way.
 inline result<std::optional<checksum>> copy_database_file(
     sqlite3* source, std::int64_t page_size, std::int64_t page_count, std::int64_t pages_per_read,
     bool yields_to_writers, const std::filesystem::path& target, const snapshot_context& ctx) {
@@ -119,7 +119,9 @@ inline result<std::optional<checksum>> copy_database_file(
         DBSAFE_TRYV(write_all(out.get(), chunk, target));
         if (ctx.target_fsynced) start_write_back(out.get(), offset, n);
         offset += n;
-        if (ctx.on_progress) {
+        // A copy that yields never calls back while it holds SHARED: a slow callback would
+        // keep a writer waiting for it. Its caller reports 100 % once the copy is done.
+        if (ctx.on_progress && !yields_to_writers) {
             ctx.on_progress(progress{offset / static_cast<std::uint64_t>(page_size),
                                      static_cast<std::uint64_t>(page_count),
                                      static_cast<std::uint64_t>(page_size)});

@@ -25,11 +25,12 @@
 //    half-written pages are never copied), and before every read of at most 4 MiB it checks
 //    whether another connection holds RESERVED, the lock every writer takes before it can want
 //    PENDING and EXCLUSIVE. At the first sign of one it ends the read transaction, counts a
-//    restart and copies in steps from page 1 (the bytes already copied are dropped: only a
-//    writer's own pages say which of them went stale). So an idle database is copied at the
-//    speed of `cp`, and a writer waits for this copy at most one 4 MiB read and write plus
-//    its busy handler's next sleep: far below any busy timeout, so it never fails because of
-//    the backup. A writer present from the start costs the copy one lock check.
+//    restart (against max_restarts) and copies in steps from page 1 (the bytes already copied
+//    are dropped: only a writer's own pages say which of them went stale). It reports no
+//    progress until it is done, since a callback would run under SHARED. So an idle database
+//    is copied at the speed of `cp`, and a writer waits for this copy at most one 4 MiB read
+//    and write plus its busy handler's next sleep: far below any busy timeout, so it never
+//    fails because of the backup. A writer present from the start costs one lock check.
 //  - destination: journal_mode=OFF, synchronous=OFF (the file is a private temp file, published
 //    only after one fsync by the storage target), so SQLite never fsyncs it page by page.
 #pragma once
@@ -136,10 +137,11 @@ struct online_backup {
                 info.content_checksum,
                 detail::copy_database_file(source, info.page_size, info.page_count,
                                            pages_per_read(info.page_size), yields, target, ctx));
-            if (info.content_checksum) return detail::finish_snapshot(target, info, ctx);
-            // A writer holds RESERVED: let it commit now, and copy in steps.
+            // Copied, or a writer holds RESERVED: either way end the read transaction now, so
+            // no writer waits for the progress callback or for the copy in steps.
             end_read_guard.active = false;
             DBSAFE_TRYV(detail::exec(source, "ROLLBACK"));
+            if (info.content_checksum) return detail::finish_snapshot(target, info, ctx);
             yielded = 1;
         }
 
@@ -160,7 +162,7 @@ struct online_backup {
 
         detail::backup_steps steps{
             .pages_per_step = pages_per_step,
-            .max_restarts = max_restarts,
+            .max_restarts = std::max(max_restarts - yielded, 1),
             .busy_timeout = ctx.busy_timeout,
             .page_size = 0,
             .on_progress = ctx.on_progress,
