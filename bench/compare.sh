@@ -72,6 +72,18 @@ run dbsafe_backup_full  "$DBSAFE" backup "$DB" --dir "$WORK/vault"
 run dbsafe_backup_zstd  "$DBSAFE" backup "$DB" --dir "$WORK/zvault" --verify quick --compress zstd:3 --threads 2
 run dbsafe_backup_zstd_none "$DBSAFE" backup "$DB" --dir "$WORK/zvault" --verify none --compress zstd:3 --threads 2
 
+# --- rollback-journal database (issue 15, backup) -------------------------------------------
+# The same sample in journal_mode=DELETE, SQLite's default: its own floor and the default-step
+# backup, which copies the file under one read lock when no writer holds RESERVED.
+RDB=$WORK/sample-rollback.db
+cp "$DB" "$RDB"
+sqlite3 "$RDB" "PRAGMA journal_mode=DELETE" > /dev/null
+PREPARE='cat "$RDB" > /dev/null'
+run cp_sync_rollback sh -c 'cp "$1" "$2" && sync "$2"' _ "$RDB" "$WORK/out.db"
+run dbsafe_backup_none_rollback "$DBSAFE" backup "$RDB" --dir "$WORK/vault" --verify none
+unset PREPARE
+# --- end of the rollback-journal block ---------------------------------------------------------
+
 # Compression ratios (one more run each, untimed).
 clean
 zstd -q -3 -T2 "$DB" -o "$WORK/raw.zst"
@@ -181,6 +193,8 @@ $(row dbsafe_backup_quick '`dbsafe backup --verify quick`' '+ quick_check')
 $(row dbsafe_backup_full '`dbsafe backup` (default: full)' '+ integrity_check')
 $(row dbsafe_backup_zstd '`dbsafe backup --verify quick --compress zstd:3 --threads 2`' "ratio $DBSAFE_RATIO")
 $(row dbsafe_backup_zstd_none '`dbsafe backup --verify none --compress zstd:3 --threads 2`' 'copy + checksum + compression only')
+$(row cp_sync_rollback '`cp` + `sync FILE`, rollback-journal copy' 'its floor')
+$(row dbsafe_backup_none_rollback '`dbsafe backup --verify none`, rollback-journal copy' "$(ratio dbsafe_backup_none_rollback cp_sync_rollback)× its own floor")
 $(row quick_check '`PRAGMA quick_check`')
 $(row integrity_check '`PRAGMA integrity_check`')
 $(row dbsafe_verify_quick '`dbsafe verify --check quick`' 'checksum + quick_check')
@@ -194,6 +208,7 @@ $(row dbsafe_restore_full '`dbsafe restore`' 'same with integrity_check of the b
 | goal | measured |
 |---|---|
 | durable, checksummed backup ≤ 1.2× \`cp\` + sync | $(ratio dbsafe_backup_none cp_sync)× (\`--verify none\`); $(ratio dbsafe_backup_quick cp_sync)× with quick_check |
+| the same for a rollback-journal database (issue 15) | $(ratio dbsafe_backup_none_rollback cp_sync_rollback)× (\`--verify none\`, default steps); writers during it: see "Under load", rollback row |
 | ≈ 2× faster than \`sqlite3 .backup\` | \`.backup\` / dbsafe = $(ratio shell_backup dbsafe_backup_none) (\`--verify none\`) |
 | compressed backup ≤ 1.15× \`zstd -3 -T2\`, equal or better ratio | $(ratio dbsafe_backup_zstd_none zstd_raw)× (\`--verify none\`), $(ratio dbsafe_backup_zstd zstd_raw)× (with quick_check), ratio $DBSAFE_RATIO vs $RAW_RATIO |
 | verification (quick_check + checksum) ≤ 0.3× integrity_check | $(ratio dbsafe_verify_quick integrity_check)× |

@@ -2,7 +2,8 @@
 # bench/load.sh: a backup while a writer process commits small transactions continuously
 # (bench/load_writer.cpp: one insert + one update per transaction, synchronous=NORMAL), in WAL
 # and in rollback-journal mode. Prints a Markdown table: backup time idle vs under load, writer
-# commits/s alone vs during the backup, and whether `sqlite3 .backup` finishes under the same
+# commits/s alone vs during the backup, the writer's longest transaction (its longest wait for
+# a lock) alone vs during the backup, and whether `sqlite3 .backup` finishes under the same
 # load within CAP seconds.
 #
 #   BUILD=build/release  DB=<database to copy; default: generate SIZE MiB>  SIZE=128  CAP=60
@@ -36,8 +37,8 @@ fi
 now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc -l | cut -c1-6; }
 
-echo "| journal mode | backup idle (s) | backup under load (s) | ratio | writer alone (commits/s) | writer during backup (commits/s) | ratio | \`sqlite3 .backup\` under load |"
-echo "|---|---:|---:|---:|---:|---:|---:|---|"
+echo "| journal mode | backup idle (s) | backup under load (s) | ratio | writer alone (commits/s) | writer during backup (commits/s) | ratio | writer's longest wait alone / during backup (ms) | \`sqlite3 .backup\` under load |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 for mode in wal delete; do
     live=$L/live-$mode.db
     cp "$DB" "$live"
@@ -45,7 +46,7 @@ for mode in wal delete; do
     cat "$live" > /dev/null
 
     # Writer alone, 5 s.
-    solo=$("$WRITER" "$live" --seconds 5 | awk '{print $3}')
+    read -r _ _ solo solo_longest < <("$WRITER" "$live" --seconds 5)
 
     # Backup idle.
     rm -rf "$L/vault"
@@ -64,7 +65,7 @@ for mode in wal delete; do
         loaded="failed: $(tail -1 "$L/backup.out")"
     fi
     kill -TERM "$WPID"; wait "$WPID" || true; WPID=
-    during=$(awk '{print $3}' "$L/writer.out")
+    read -r _ _ during during_longest < "$L/writer.out"
 
     # The shell's .backup under the same load, capped.
     "$WRITER" "$live" > /dev/null &
@@ -79,10 +80,10 @@ for mode in wal delete; do
     fi
     kill -TERM "$WPID"; wait "$WPID" || true; WPID=
 
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$mode" "$idle" "$loaded" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |\n' "$mode" "$idle" "$loaded" \
         "$(echo "$loaded / $idle" | bc -l 2> /dev/null | cut -c1-4)" "$solo" "$during" \
-        "$(echo "$during / $solo" | bc -l | cut -c1-4)" "$shell"
+        "$(echo "$during / $solo" | bc -l | cut -c1-4)" "$solo_longest" "$during_longest" "$shell"
     rm -f "$live" "$live"-wal "$live"-shm "$live"-journal
 done
 echo
-echo "Database: $(( $(stat -c %s "$DB") / 1048576 )) MiB; \`dbsafe backup --verify quick\` (1024 pages per step; in WAL mode one read transaction for the whole copy, in rollback mode after 3 restarts one final step under a read lock); writer: \`bench/load_writer.cpp\`; cap $CAP s."
+echo "Database: $(( $(stat -c %s "$DB") / 1048576 )) MiB; \`dbsafe backup --verify quick\` (1024 pages per step; in WAL mode one read transaction for the whole copy, in rollback mode the file copied under one read lock that gives way as soon as a writer holds RESERVED, then steps, and after 3 restarts one final step under a read lock); writer: \`bench/load_writer.cpp\`; cap $CAP s."

@@ -1,10 +1,12 @@
 // dbsafe-load-writer DB [--seconds S]: small write transactions as fast as they commit (one
 // insert + one update each, synchronous=NORMAL), until SIGTERM/SIGINT or S seconds. Prints
-// "<commits> <seconds> <commits/s>" on exit. Used by bench/load.sh to load a database while a
-// backup runs; the journal mode is the database's own.
+// "<commits> <seconds> <commits/s> <longest ms>" on exit, the last the longest transaction
+// (BEGIN IMMEDIATE to COMMIT): how long the writer waited for a lock at worst. Used by
+// bench/load.sh to load a database while a backup runs; the journal mode is the database's own.
 #include <signal.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -56,7 +58,9 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     long long commits = 0;
     double elapsed = 0;
+    double longest_ms = 0;
     while (!stop.load()) {
+        const auto began = std::chrono::steady_clock::now();
         if (!exec(db, "BEGIN IMMEDIATE")) break;
         sqlite3_bind_int64(ins, 1, commits);
         sqlite3_step(ins);
@@ -66,12 +70,16 @@ int main(int argc, char** argv) {
         sqlite3_reset(upd);
         if (!exec(db, "COMMIT")) break;
         ++commits;
+        longest_ms = std::max(longest_ms, std::chrono::duration<double, std::milli>(
+                                              std::chrono::steady_clock::now() - began)
+                                              .count());
         elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (elapsed >= limit) break;
     }
     sqlite3_finalize(ins);
     sqlite3_finalize(upd);
     sqlite3_close(db);
-    std::printf("%lld %.3f %.1f\n", commits, elapsed, elapsed > 0 ? commits / elapsed : 0.0);
+    std::printf("%lld %.3f %.1f %.1f\n", commits, elapsed, elapsed > 0 ? commits / elapsed : 0.0,
+                longest_ms);
     return 0;
 }

@@ -13,15 +13,28 @@
 // The copy reads through the connection's own file object (SQLITE_FCNTL_FILE_POINTER), never a
 // second descriptor: closing another descriptor of the file would drop this process's POSIX
 // locks on it, the very locks that keep the snapshot stable.
+//
+// A rollback-journal copy holds SHARED from the first read to the last, and a writer cannot
+// commit under it: to commit it takes RESERVED (at BEGIN IMMEDIATE or its first write), then
+// PENDING (no new SHARED from then on) and waits in its busy handler until every SHARED is
+// gone. So a copy that `yields_to_writers` asks, before every read of at most 4 MiB, whether
+// another connection holds RESERVED (xCheckReservedLock: the unix VFS answers for this
+// process's connections from its per-inode lock state and for other processes with F_GETLK on
+// the reserved byte; it takes no lock). The first time one does, the copy stops, empties the
+// target and says so: its caller ends the read transaction at once and copies in steps. A
+// writer then waits at most one read and write of 4 MiB for this copy, and never fails
+// because of it (see online_backup.hpp for the rule).
 #pragma once
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -36,15 +49,24 @@
 
 namespace dbsafe::detail {
 
+// True when another connection holds RESERVED or more on `file` (see above). An error of the
+// check counts as yes: the caller then takes the path that never keeps a writer waiting.
+inline bool writer_holds_reserved(sqlite3_file* file) noexcept {
+    int reserved = 0;
+    if (file->pMethods->xCheckReservedLock(file, &reserved) != SQLITE_OK) return true;
+    return reserved != 0;
+}
+
 // Copies the first page_size * page_count bytes of `source`'s main database file into the
 // empty file `target` in reads of `pages_per_read` pages (the progress granularity), marks
 // the copy a rollback-journal database (bytes 18 and 19, see
 // journal_header.hpp) and returns the xxh3-128 of what it wrote. When the storage target will
 // fsync this file, starts the kernel's write-back as it goes, so that fsync finds little left.
-inline result<checksum> copy_database_file(sqlite3* source, std::int64_t page_size,
-                                           std::int64_t page_count, std::int64_t pages_per_read,
-                                           const std::filesystem::path& target,
-                                           const snapshot_context& ctx) {
+// With `yields_to_writers`, returns no checksum, and leaves `target` empty, as soon as another
+// connection holds RESERVED (see above), and reports no progress on the way.
+inline result<std::optional<checksum>> copy_database_file(
+    sqlite3* source, std::int64_t page_size, std::int64_t page_count, std::int64_t pages_per_read,
+    bool yields_to_writers, const std::filesystem::path& target, const snapshot_context& ctx) {
     sqlite3_file* wrapped = nullptr;
     if (sqlite3_file_control(source, "main", SQLITE_FCNTL_FILE_POINTER, &wrapped) != SQLITE_OK ||
         wrapped == nullptr || wrapped->pMethods == nullptr) {
@@ -59,7 +81,9 @@ inline result<checksum> copy_database_file(sqlite3* source, std::int64_t page_si
     if (fd < 0) return os_error(errno, "cannot open for writing", target);
     const unique_fd out(fd);
 
-    constexpr std::uint64_t max_read_bytes = std::uint64_t{64} << 20U;  // memory stays flat
+    // Memory stays flat; a copy that yields looks for writers at least every 4 MiB.
+    const std::uint64_t max_read_bytes =
+        yields_to_writers ? std::uint64_t{4} << 20U : std::uint64_t{64} << 20U;
     const auto chunk =
         std::min(static_cast<std::uint64_t>(std::max<std::int64_t>(pages_per_read, 1)) *
                      static_cast<std::uint64_t>(page_size),
@@ -72,6 +96,10 @@ inline result<checksum> copy_database_file(sqlite3* source, std::int64_t page_si
         if (ctx.stop.stop_requested()) {
             return error(errc::cancelled, "backup of " + database_name(source) +
                                               " cancelled; no backup was written");
+        }
+        if (yields_to_writers && writer_holds_reserved(file)) {
+            if (::ftruncate(out.get(), 0) != 0) return os_error(errno, "cannot empty", target);
+            return std::optional<checksum>{};
         }
         const auto n =
             static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), total - offset));
@@ -91,13 +119,15 @@ inline result<checksum> copy_database_file(sqlite3* source, std::int64_t page_si
         DBSAFE_TRYV(write_all(out.get(), chunk, target));
         if (ctx.target_fsynced) start_write_back(out.get(), offset, n);
         offset += n;
-        if (ctx.on_progress) {
+        // A copy that yields never calls back while it holds SHARED: a slow callback would
+        // keep a writer waiting for it. Its caller reports 100 % once the copy is done.
+        if (ctx.on_progress && !yields_to_writers) {
             ctx.on_progress(progress{offset / static_cast<std::uint64_t>(page_size),
                                      static_cast<std::uint64_t>(page_count),
                                      static_cast<std::uint64_t>(page_size)});
         }
     }
-    return hasher.finish();
+    return std::optional<checksum>{hasher.finish()};
 }
 
 }  // namespace dbsafe::detail

@@ -14,10 +14,23 @@
 //    same loop as restore's copy (detail/backup_steps.hpp).
 //  - fast path: when the read transaction on a private source reads every page from the
 //    database file (a WAL whose frames are all checkpointed, which a PASSIVE checkpoint before
-//    the transaction makes likely; or, with pages_per_step = -1, a rollback journal under
-//    SHARED), the pages are copied
+//    the transaction makes likely; or a rollback journal under SHARED), the pages are copied
 //    straight from the file in 4 MiB reads and hashed on the way (snapshot/database_file_copy.hpp):
 //    the same bytes as the backup API's copy, at the speed of `cp`.
+//  - a rollback-journal source copied from its file holds SHARED from the first read to the
+//    last, and no writer can commit under SHARED. With pages_per_step = -1 the caller asked for
+//    exactly that (step(-1) holds SHARED as long, only slower). Stepped, the copy must let
+//    writers in, so it is one attempt that yields: it starts only once the read transaction
+//    holds SHARED (SQLite rolls a hot journal back before granting it, so a crashed writer's
+//    half-written pages are never copied), and before every read of at most 4 MiB it checks
+//    whether another connection holds RESERVED, the lock every writer takes before it can want
+//    PENDING and EXCLUSIVE. At the first sign of one it ends the read transaction, counts a
+//    restart (against max_restarts) and copies in steps from page 1 (the bytes already copied
+//    are dropped: only a writer's own pages say which of them went stale). It reports no
+//    progress until it is done, since a callback would run under SHARED. So an idle database
+//    is copied at the speed of `cp`, and a writer waits for this copy at most one 4 MiB read
+//    and write plus its busy handler's next sleep: far below any busy timeout, so it never
+//    fails because of the backup. A writer present from the start costs one lock check.
 //  - destination: journal_mode=OFF, synchronous=OFF (the file is a private temp file, published
 //    only after one fsync by the storage target), so SQLite never fsyncs it page by page.
 #pragma once
@@ -73,19 +86,19 @@ struct online_backup {
                              ": the connection passed in has an open write transaction (it holds "
                              "the lock dbsafe would wait for); commit or roll back first");
         }
-        // Hold one read transaction on a private WAL source: a stable snapshot for all steps.
+        // Hold one read transaction on a private WAL source (a stable snapshot for all steps),
+        // and on a private rollback-journal source for the file copy (SHARED, see above).
         bool holding = false;
         bool file_is_snapshot = false;
+        bool yields = false;  // a rollback-journal file copy that gives way to writers
         const char* source_file = sqlite3_db_filename(source, "main");
         const bool private_file = ctx.private_source && sqlite3_get_autocommit(source) != 0 &&
                                   source_file != nullptr && *source_file != '\0';
         if (private_file) {
             DBSAFE_TRY(const std::string mode, detail::query_text(source, "PRAGMA journal_mode"));
             const bool wal = mode == "wal";
-            // A rollback-journal source is copied from its file only when the caller asked for
-            // one step: the copy holds SHARED throughout, which keeps writers out (briefly, at
-            // the speed of `cp`), where steps would let them in between.
-            const bool file_copy = fast_io && (wal || pages_per_step == -1);
+            const bool file_copy = fast_io;
+            yields = !wal && pages_per_step != -1;
             if (wal && file_copy) {
                 // Moves committed frames into the file so the transaction below can read the
                 // file alone. PASSIVE never waits for or blocks anyone; if writers keep it from
@@ -115,14 +128,21 @@ struct online_backup {
             }
         } end_read_guard{source, holding};
 
+        int yielded = 0;  // a file copy given up for a writer: one restart
         if (file_is_snapshot) {
             snapshot_info info;
             DBSAFE_TRY(info.page_size, detail::query_int(source, "PRAGMA page_size"));
             DBSAFE_TRY(info.page_count, detail::query_int(source, "PRAGMA page_count"));
-            DBSAFE_TRY(info.content_checksum,
-                       detail::copy_database_file(source, info.page_size, info.page_count,
-                                                  pages_per_read(info.page_size), target, ctx));
-            return detail::finish_snapshot(target, info, ctx);
+            DBSAFE_TRY(
+                info.content_checksum,
+                detail::copy_database_file(source, info.page_size, info.page_count,
+                                           pages_per_read(info.page_size), yields, target, ctx));
+            // Copied, or a writer holds RESERVED: either way end the read transaction now, so
+            // no writer waits for the progress callback or for the copy in steps.
+            end_read_guard.active = false;
+            DBSAFE_TRYV(detail::exec(source, "ROLLBACK"));
+            if (info.content_checksum) return detail::finish_snapshot(target, info, ctx);
+            yielded = 1;
         }
 
         // The staging file is private until the storage target fsyncs and publishes it, so its
@@ -142,7 +162,7 @@ struct online_backup {
 
         detail::backup_steps steps{
             .pages_per_step = pages_per_step,
-            .max_restarts = max_restarts,
+            .max_restarts = std::max(max_restarts - yielded, 1),
             .busy_timeout = ctx.busy_timeout,
             .page_size = 0,
             .on_progress = ctx.on_progress,
@@ -173,7 +193,7 @@ struct online_backup {
         DBSAFE_TRY(const auto stepped, detail::run_backup_steps(backup.get(), steps));
         snapshot_info info;
         info.page_count = stepped.page_count;
-        info.restarts = stepped.restarts;
+        info.restarts = stepped.restarts + yielded;
         backup.reset();
         DBSAFE_TRY(info.page_size, detail::query_int(dest.get(), "PRAGMA page_size"));
         dest.reset();

@@ -36,7 +36,9 @@ struct snapshot_context {
 struct snapshot_info {
     std::int64_t page_size = 0;
     std::int64_t page_count = 0;
-    int restarts = 0;  // times other connections' writes restarted a stepped copy
+    // Times other connections' writes restarted the copy: a stepped copy started over, or a
+    // rollback-journal file copy gave way to a writer and the copy went on in steps.
+    int restarts = 0;
     // The checksum of the finished copy, when the strategy hashed the bytes as it wrote them;
     // the vault then does not read the copy again to hash it.
     std::optional<checksum> content_checksum{};
