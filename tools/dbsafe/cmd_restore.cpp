@@ -104,6 +104,7 @@ int run_restore(const restore_args& a) {
                             {"restored", manifest_json(r.restored)},
                             {"safety_backup", r.safety.id.empty() ? nlohmann::json(nullptr)
                                                                   : manifest_json(r.safety)},
+                            {"image_proven", r.image_proven},
                             {"seconds",
                              {{"verify", r.verify_seconds},
                               {"safety_backup", r.safety_seconds},
