@@ -617,7 +617,7 @@ TEST_P(RestoreModes, AppliesTheVaultsOwnVerifierToTheLiveDatabase) {
 }
 
 // After the copy, the live file is read back and hashed against the backup's verified
-// checksum (detail/same_image.hpp): a match proves the content byte for byte and stands in
+// checksum (verify/same_image.hpp): a match proves the content byte for byte and stands in
 // for quick_check; anything short of a proof falls back to quick_check.
 TEST_P(RestoreModes, TheLiveFileReadBackIsProvenToHoldTheBackupsImage) {
     temp_dir dir;

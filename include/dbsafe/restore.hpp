@@ -21,9 +21,9 @@
 //   6. check the live database: the vault's own verifier at the connection level
 //      (verify/database_verifier.hpp; quick_check when it has none), the required tables, the
 //      caller's hook (check_restored). When the live file, read back, holds exactly the
-//      backup's image (detail/same_image.hpp), SQLite's checks of it are skipped (standard_
-//      checks, and the quick_check of a verifier without a connection level): the bytes are the
-//      ones the backup's check judged. A user's own check still runs;
+//      backup's image (verify/same_image.hpp), SQLite's checks of it are skipped (by
+//      standard_checks, and the quick_check of a verifier without a connection level): the
+//      bytes are the ones the backup's check judged. A user's own check still runs;
 //   7. if 5 or 6 fails after the copy committed, copy the safety backup back the same way and
 //      return errc::restore_failed carrying both the original failure and the recovery's
 //      outcome: the caller is never left with a database that failed its checks.
@@ -50,7 +50,7 @@
 #include "dbsafe/database_ref.hpp"
 #include "dbsafe/detail/backup_steps.hpp"
 #include "dbsafe/detail/fast_copy_vfs.hpp"
-#include "dbsafe/detail/same_image.hpp"
+#include "dbsafe/verify/same_image.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
@@ -102,7 +102,7 @@ struct restore_report {
     double copy_seconds = 0;    // the copy into the live database
     double check_seconds = 0;   // the verifier, required tables and hook on the live database
     // The live file was read back after the copy and holds exactly the backup's image
-    // (detail/same_image.hpp), so SQLite's check of it was skipped; false: it ran.
+    // (verify/same_image.hpp), so SQLite's check of it was skipped; false: it ran.
     bool image_proven = false;
     double total_seconds = 0;
 };
