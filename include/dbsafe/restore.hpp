@@ -50,7 +50,6 @@
 #include "dbsafe/database_ref.hpp"
 #include "dbsafe/detail/backup_steps.hpp"
 #include "dbsafe/detail/fast_copy_vfs.hpp"
-#include "dbsafe/verify/same_image.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
@@ -62,6 +61,7 @@
 #include "dbsafe/verify/checksum_matches.hpp"
 #include "dbsafe/verify/database_verifier.hpp"
 #include "dbsafe/verify/required_tables.hpp"
+#include "dbsafe/verify/same_image.hpp"
 #include "dbsafe/verify/sqlite_checks.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
@@ -413,6 +413,12 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     if (!opened) return untouched(opened.error(), "");
     live_database dest = std::move(opened).value();
     report.database = dest.name;
+    // The copy is one transaction larger than any page cache: each time the cache fills,
+    // SQLite spills dirty pages into the file, and in rollback-journal mode every spill first
+    // fsyncs the journal. The default 2 MB cache spills ~130 times for 256 MiB; 16 MiB cuts
+    // that eightfold (rollback copy 2.9 s -> 2.2 s for 256 MiB, measured; WAL unchanged).
+    // Only on restore's own connection: a caller's keeps its settings.
+    if (dest.owned) (void)exec(dest.db, "PRAGMA cache_size=-16384");
 
     // 2 and 3. Schema and page size, read from the backup file itself, not its manifest: the
     // file is what will be copied. The connection stays open until the copy: if the safety
