@@ -62,7 +62,7 @@ int run_verify(const verify_args& a) {
                             const manifest* m = nullptr) {
         all_ok = all_ok && static_cast<bool>(r);
         results.push_back(verdict(id, path, r));
-        results.back()["sqlite_check"] = sqlite_check(path, m);
+        if (r) results.back()["sqlite_check"] = sqlite_check(path, m);
         if (!a.common.json) {
             if (r)
                 std::cout << "ok      " << (id.empty() ? path : id) << "\n";
