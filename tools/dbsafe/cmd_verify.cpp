@@ -45,7 +45,7 @@ int run_verify(const verify_args& a) {
     const auto sqlite_check = [&](const std::string& path, const manifest* m) {
         if (checks.relies_on_creation_check(backup_file{path, m})) {
             return "relied on " + m->verified->checks + " at creation, " +
-                   detail::format_iso8601(m->verified->at);
+                   format_iso8601(m->verified->at);
         }
         return checks.attested_checks();
     };
