@@ -111,6 +111,41 @@ run dbsafe_restore_quick "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" -
 run dbsafe_restore_full  "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID"
 unset PREPARE
 
+# --- [issue 15: restore and verify, both journal modes] ---------------------------------------
+# A backup taken with the default checks records them in its manifest (`verified`), so verify
+# and restore re-hash it instead of re-running integrity_check (--full-check forces it). Each
+# live database is the backups' own source (restore refuses another database's backup), reset
+# by `cp` over it (same inode) before every run; safety backups are dropped between runs.
+RJ_SOURCE=$WORK/rj.db
+cp "$DB" "$RJ_SOURCE" && sqlite3 "$RJ_SOURCE" 'PRAGMA journal_mode=DELETE' > /dev/null
+for mode in wal rj; do
+    src=$DB; [[ $mode == rj ]] && src=$RJ_SOURCE
+    rm -rf "$WORK/t_$mode" "$WORK/live_$mode.db"*
+    cp "$src" "$WORK/live_$mode.db"
+    "$DBSAFE" backup "$WORK/live_$mode.db" --dir "$WORK/t_$mode" > /dev/null
+done
+T_WAL_ID=$(basename "$(ls "$WORK"/t_wal/*.db)" .db)
+T_RJ_ID=$(basename "$(ls "$WORK"/t_rj/*.db)" .db)
+run dbsafe_verify_trusted    "$DBSAFE" verify --dir "$WORK/t_wal" "$T_WAL_ID"
+run dbsafe_verify_full_check "$DBSAFE" verify --dir "$WORK/t_wal" "$T_WAL_ID" --full-check
+run integrity_check_trusted  sqlite3 "$WORK/t_wal/$T_WAL_ID.db" "PRAGMA integrity_check"
+reset_live() {  # wal|rj
+    local src=$DB; [[ $1 == rj ]] && src=$RJ_SOURCE
+    rm -f "$WORK/live_$1.db-wal" "$WORK/live_$1.db-shm" "$WORK"/t_"$1"/*-safety-* "$WORK/safety.db"
+    cp "$src" "$WORK/live_$1.db"
+}
+for mode in wal rj; do
+    id=$T_WAL_ID; [[ $mode == rj ]] && id=$T_RJ_ID
+    PREPARE="reset_live $mode"
+    run shell_restore_$mode sh -c 'sqlite3 "$1" ".backup $3" && [ "$(sqlite3 "$2" "PRAGMA integrity_check")" = ok ] && cp "$2" "$1" && sync "$1"' _ "$WORK/live_$mode.db" "$WORK/t_$mode/$id.db" "$WORK/safety.db"
+    run dbsafe_restore_$mode "$DBSAFE" restore "$WORK/live_$mode.db" --dir "$WORK/t_$mode" --id "$id"
+    # One more run, its phases (restore --json): verify, safety backup, copy in, check.
+    reset_live $mode
+    printf -v "PHASES_${mode^^}" '%s' "$("$DBSAFE" restore "$WORK/live_$mode.db" --dir "$WORK/t_$mode" --id "$id" --json | sed -n 's/.*"image_proven":\([a-z]*\).*"seconds":{\(.*\)}}$/image_proven \1; \2/p')"
+done
+unset PREPARE
+# --- [end issue 15: restore and verify] ---------------------------------------------------------
+
 # --- peak memory and system calls --------------------------------------------------------------
 rss() { /usr/bin/time -f %M "$@" 2>&1 > /dev/null | tail -1; }
 # One table row: max RSS of backup, compressed backup, verify and restore, in KiB.
@@ -213,6 +248,25 @@ $(row dbsafe_restore_full '`dbsafe restore`' 'same with integrity_check of the b
 | compressed backup ≤ 1.15× \`zstd -3 -T2\`, equal or better ratio | $(ratio dbsafe_backup_zstd_none zstd_raw)× (\`--verify none\`), $(ratio dbsafe_backup_zstd zstd_raw)× (with quick_check), ratio $DBSAFE_RATIO vs $RAW_RATIO |
 | verification (quick_check + checksum) ≤ 0.3× integrity_check | $(ratio dbsafe_verify_quick integrity_check)× |
 | restore with verification and safety backup ≥ 2× faster than the shell recipe | shell / dbsafe = $(ratio shell_restore dbsafe_restore_quick) (quick), $(ratio shell_restore dbsafe_restore_full) (full) |
+
+### Restore and verify, both journal modes (issue 15)
+
+| operation | median (s) | vs \`cp\` + sync | note |
+|---|---:|---:|---|
+$(row integrity_check_trusted '`PRAGMA integrity_check` of a backup verified at creation')
+$(row dbsafe_verify_trusted '`dbsafe verify` of it' 'checksum only: relies on the check at creation')
+$(row dbsafe_verify_full_check '`dbsafe verify --full-check` of it' 'checksum + integrity_check')
+$(row shell_restore_wal 'shell recipe, WAL database')
+$(row dbsafe_restore_wal '`dbsafe restore`, WAL database' 'default checks')
+$(row shell_restore_rj 'shell recipe, rollback-journal database')
+$(row dbsafe_restore_rj '`dbsafe restore`, rollback-journal database' 'default checks')
+
+| goal | measured |
+|---|---|
+| \`dbsafe verify\` of a backup verified at creation ≤ 0.2× integrity_check | $(ratio dbsafe_verify_trusted integrity_check_trusted)× |
+| \`dbsafe restore\` ≤ 1.0× the shell recipe | WAL $(ratio dbsafe_restore_wal shell_restore_wal)×, rollback journal $(ratio dbsafe_restore_rj shell_restore_rj)× |
+
+Phases of one more restore (\`restore --json\`, seconds): WAL: $PHASES_WAL; rollback journal: $PHASES_RJ.
 
 ## Peak memory (max RSS, KiB)
 

@@ -210,6 +210,26 @@ TEST_F(Cli, VerifyExitsZeroWhenAllPassAndOneWhenAnyFails) {
     EXPECT_NE(r.out.find("size_bytes"), std::string::npos) << r.out;
 }
 
+TEST_F(Cli, VerifyJsonSaysWhetherItReliedOnTheCheckAtCreation) {
+    dbsafe::test::create_sample_db(db, 300);
+    const auto trusted = backup_json()["id"].get<std::string>();
+    auto r = run({"backup", db.string(), "--dir", dir.string(), "--verify", "none", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    const auto unverified = json::parse(r.last_line())["id"].get<std::string>();
+    const auto sqlite_check = [&](const std::vector<std::string>& extra, const std::string& id) {
+        std::vector<std::string> args{"verify", "--dir", dir.string(), id, "--json"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const auto out = run(args);
+        EXPECT_EQ(out.exit_code, 0) << out.out << out.err;
+        return json::parse(out.last_line())["backups"][0]["sqlite_check"].get<std::string>();
+    };
+    EXPECT_TRUE(sqlite_check({}, trusted).starts_with("relied on integrity_check at creation"))
+        << sqlite_check({}, trusted);
+    EXPECT_EQ(sqlite_check({"--full-check"}, trusted), "integrity_check");
+    EXPECT_EQ(sqlite_check({}, unverified), "integrity_check");
+    EXPECT_TRUE(sqlite_check({"--check", "quick"}, trusted).starts_with("relied on"));
+}
+
 TEST_F(Cli, VerifyFileChecksAnyFile) {
     dbsafe::test::create_sample_db(db, 100, "delete");
     auto r = run({"verify", "--file", db.string()});

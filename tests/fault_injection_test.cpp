@@ -83,7 +83,9 @@ TEST(FaultVfs, VerifyFailsOnEveryFailedReadAndChangesNothing) {
     temp_dir tmp;
     const auto db = tmp / "live.db";
     create_sample_db(db, 60, "wal");
-    vault v{.storage = local_directory{tmp / "backups"}};
+    // full_check: the backup passed integrity_check at creation, so a plain verify re-hashes
+    // it without SQLite (the trust chain); the faults here are in SQLite's reads.
+    vault v{.storage = local_directory{tmp / "backups"}, .verification = {.full_check = true}};
     auto made = v.backup(db);
     ASSERT_TRUE(made) << made.error().message;
     const auto& m = made.value();

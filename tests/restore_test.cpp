@@ -616,6 +616,76 @@ TEST_P(RestoreModes, AppliesTheVaultsOwnVerifierToTheLiveDatabase) {
     EXPECT_GT(test::query_int(other, "SELECT count(*) FROM orders"), 0);
 }
 
+// After the copy, the live file is read back and hashed against the backup's verified
+// checksum (verify/same_image.hpp): a match proves the content byte for byte and stands in
+// for quick_check; anything short of a proof falls back to quick_check.
+TEST_P(RestoreModes, TheLiveFileReadBackIsProvenToHoldTheBackupsImage) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 300, GetParam());
+    auto v = make_vault(dir);
+    const auto wanted = dump_rows(live);
+    const auto taken = v.backup(live);
+    ASSERT_TRUE(taken) << taken.error().message;
+    change_content(live);
+    const auto done = v.restore(live, {.id = taken.value().id});
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_TRUE(done.value().image_proven);
+    EXPECT_EQ(dump_rows(live), wanted);
+    db_handle check(live);
+    EXPECT_EQ(query_text(check, "PRAGMA integrity_check"), "ok");
+}
+
+TEST(RestoreImage, AReaderKeepingWalFramesFromTheCheckpointFallsBackToQuickCheck) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 300, "wal");
+    auto v = make_vault(dir);
+    const auto wanted = dump_rows(live);
+    const auto taken = v.backup(live);
+    ASSERT_TRUE(taken) << taken.error().message;
+    change_content(live);
+    db_handle reader(live);
+    test::exec(reader, "BEGIN");
+    ASSERT_GT(test::query_int(reader, "SELECT count(*) FROM orders"), 0);  // holds its snapshot
+    const auto done = v.restore(live, {.id = taken.value().id});
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_FALSE(done.value().image_proven);
+    test::exec(reader, "COMMIT");
+    EXPECT_EQ(dump_rows(live), wanted);
+}
+
+TEST(RestoreImage, OnlyTheHeaderFieldsACopyRewritesMayDiffer) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 300, "delete");
+    auto v = make_vault(dir);
+    const auto taken = v.backup(live);
+    ASSERT_TRUE(taken) << taken.error().message;
+    const auto backup = v.storage.open(taken.value().id);
+    ASSERT_TRUE(backup);
+    const auto& m = backup.value().description;
+    const auto copy = dir / "copy.db";
+    const auto holds = [&](std::uint64_t offset, const std::string& bytes) {
+        fs::copy_file(backup.value().path, copy, fs::copy_options::overwrite_existing);
+        {
+            std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(static_cast<std::streamoff>(offset));
+            f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        }
+        db_handle db(copy);
+        return detail::file_holds_backup(db, backup.value().path, m);
+    };
+    EXPECT_TRUE(holds(0, "SQLite format 3"));                    // the image itself
+    EXPECT_TRUE(holds(24, "\x7f\x01\x02\x03"));                  // the change counter a copy bumps
+    EXPECT_TRUE(holds(40, "\x7f\x01\x02\x03"));                  // the schema cookie a copy bumps
+    EXPECT_TRUE(holds(92, "\x7f\x01\x02\x03\x00\x2d\xc6\xc0"));  // version-valid-for, version
+    EXPECT_FALSE(holds(60, "\x7f"));                             // user_version: content
+    EXPECT_FALSE(holds(28, "\x7f"));                             // the page count: content
+    EXPECT_FALSE(holds(m.size_bytes - 100, "\x01"));             // a byte in the last page
+    EXPECT_FALSE(holds(m.size_bytes, std::string(4096, '\0')));  // one page longer
+}
+
 TEST(RestoreTo, AppliesTheVaultsOwnVerifierToTheNewFile) {
     temp_dir dir;
     const auto live = dir / "live.db";

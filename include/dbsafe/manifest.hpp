@@ -35,6 +35,16 @@ struct compression_info {
     std::uint64_t compressed_size = 0;
 };
 
+// What the verifier checked when the backup was taken (see verify/standard_checks.hpp): the
+// SQLite check that passed ("integrity_check" or "quick_check") and when. A backup whose
+// checksum still matches has not changed since, so verify and restore may rely on this check
+// instead of running it again. Absent: provenance unknown (an older dbsafe, a backup taken
+// without verification, a safety backup), and the full check runs.
+struct verification_record {
+    std::string checks;
+    std::chrono::system_clock::time_point at{};
+};
+
 struct manifest {
     int format_version = manifest_format_version;
     std::string id;
@@ -64,6 +74,7 @@ struct manifest {
     // {"sha256", 64 hex digits}, written and checked by backends/sha256_seal.hpp. Readers that
     // do not check seals ignore it; format_version stays 1.
     std::optional<dbsafe::checksum> seal;
+    std::optional<verification_record> verified;
 
     // Not stored: where the data file is, filled in by the storage target that listed it.
     std::filesystem::path data_path;
@@ -136,6 +147,10 @@ inline nlohmann::json to_json(const manifest& m) {
                             {"compressed_size", m.compression->compressed_size}};
     }
     if (m.seal) j["seal"] = {{"algorithm", m.seal->algorithm}, {"hex", m.seal->hex}};
+    if (m.verified) {
+        j["verified"] = {{"checks", m.verified->checks},
+                         {"at", detail::format_iso8601(m.verified->at)}};
+    }
     if (m.source_device) j["source_device"] = *m.source_device;
     if (m.source_inode) j["source_inode"] = *m.source_inode;
     return j;
@@ -334,6 +349,18 @@ inline result<checked_manifest> parse_manifest_fields(std::string_view text,
                     "digits>}");
             }
             m.seal = std::move(seal);
+        }
+        if (j.contains("verified") && !j["verified"].is_null()) {
+            const auto& v = j["verified"];
+            const auto at = v.is_object() && v.contains("at") && v["at"].is_string()
+                                ? detail::parse_iso8601(v["at"].get<std::string>())
+                                : std::nullopt;
+            if (!v.is_object() || !v.contains("checks") || !v["checks"].is_string() || !at) {
+                return bad(
+                    "verified must be {\"checks\": <the SQLite check>, \"at\": <ISO 8601 UTC "
+                    "time>}");
+            }
+            m.verified = verification_record{v["checks"].get<std::string>(), *at};
         }
         auto disagreements = manifest_disagreements(j, m);
         return checked_manifest{std::move(m), std::move(disagreements)};

@@ -147,6 +147,12 @@ struct basic_vault {
                 (source_damaged ? " was not published: the SOURCE database is damaged"
                                 : " failed verification and was not published"));
         }
+        // The check that passed, in the manifest: a later verify or restore of this backup may
+        // rely on it while the checksum still matches (verify/standard_checks.hpp).
+        if (auto checks = detail::attested_checks_if_any(verification);
+            opts.verify && !checks.empty()) {
+            m.verified = verification_record{std::move(checks), now()};
+        }
         m.seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         DBSAFE_TRY(auto published, storage.commit(staged, std::move(m)));

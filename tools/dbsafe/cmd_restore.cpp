@@ -1,5 +1,5 @@
 // dbsafe restore DB --dir DIR (--id ID | --latest) [--schema user_version|migrations:TABLE|
-//                sql:QUERY] [--require-table NAME]... [--verify full|quick]
+//                sql:QUERY] [--require-table NAME]... [--verify full|quick] [--full-check]
 //                [--allow-newer-schema] [--allow-other-database] [--replace-damaged] [--json]
 // dbsafe restore [DB] --to NEW_PATH --dir DIR (--id ID | --latest): the backup as a new file;
 //                no live database is touched (DB names whose newest backup --latest takes).
@@ -21,6 +21,7 @@ struct restore_args {
     std::string schema = "user_version";
     std::vector<std::string> required;
     std::string verify = "full";
+    bool full_check = false;
     bool allow_newer = false;
     bool allow_other_database = false;
     bool replace_damaged = false;
@@ -66,7 +67,8 @@ int run_restore(const restore_args& a) {
                        .snapshot = {},
                        .verification = standard_checks{.level = level,
                                                        .required = a.required,
-                                                       .memory_mapped = checks_memory_mapped()},
+                                                       .memory_mapped = checks_memory_mapped(),
+                                                       .full_check = a.full_check},
                        .retention = {},
                        .options = {.space_factor = a.space_factor,
                                    .busy_timeout = std::chrono::milliseconds(a.busy_timeout_ms)},
@@ -102,6 +104,7 @@ int run_restore(const restore_args& a) {
                             {"restored", manifest_json(r.restored)},
                             {"safety_backup", r.safety.id.empty() ? nlohmann::json(nullptr)
                                                                   : manifest_json(r.safety)},
+                            {"image_proven", r.image_proven},
                             {"seconds",
                              {{"verify", r.verify_seconds},
                               {"safety_backup", r.safety_seconds},
@@ -153,6 +156,9 @@ void add_restore_command(CLI::App& app, std::function<int()>& run) {
                     "Check of the backup before restoring: full (integrity_check, default) | "
                     "quick (quick_check)")
         ->check(CLI::IsMember({"full", "quick"}));
+    cmd->add_flag("--full-check", args->full_check,
+                  "Run the SQLite check even on a backup that passed it at creation (by default "
+                  "one whose checksum still matches is re-hashed, not re-checked)");
     cmd->add_flag("--allow-newer-schema", args->allow_newer,
                   "Restore even if the backup's schema is newer than the live database's");
     cmd->add_flag("--allow-other-database", args->allow_other_database,

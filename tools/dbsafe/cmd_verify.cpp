@@ -1,5 +1,5 @@
-// dbsafe verify --dir DIR [ID...] [--check full|quick] [--require-seal] [--json]
-// dbsafe verify --file PATH [--check full|quick] [--require-seal] [--json]
+// dbsafe verify --dir DIR [ID...] [--check full|quick] [--full-check] [--require-seal] [--json]
+// dbsafe verify --file PATH [--check full|quick] [--full-check] [--require-seal] [--json]
 // In builds with OpenSSL a manifest's SHA-256 seal is checked whenever it has one.
 #include <iostream>
 
@@ -17,6 +17,7 @@ struct verify_args {
     std::string check = "full";
     std::vector<std::string> required;
     bool require_seal = false;
+    bool full_check = false;
 };
 
 nlohmann::json verdict(const std::string& id, const std::string& path, const result<void>& r) {
@@ -35,21 +36,33 @@ int run_verify(const verify_args& a) {
     check_level level{};
     parse_check_level(a.check, level);
     if (a.require_seal && !with_sha256) return report(sha256_unavailable("--require-seal"));
+    const standard_checks checks{.level = level,
+                                 .required = a.required,
+                                 .memory_mapped = checks_memory_mapped(),
+                                 .full_check = a.full_check};
+    // Which SQLite check this run applied to a backup: the JSON says so, since a backup
+    // verified at creation is re-hashed, not re-checked (standard_checks.hpp).
+    const auto sqlite_check = [&](const std::string& path, const manifest* m) {
+        if (checks.relies_on_creation_check(backup_file{path, m})) {
+            return "relied on " + m->verified->checks + " at creation, " +
+                   format_iso8601(m->verified->at);
+        }
+        return checks.attested_checks();
+    };
     const basic_vault<online_backup, cli_checks, keep_all, cli_storage> vault{
         .storage = cli_storage{a.common.dir},
         .snapshot = {},
-        .verification = make_cli_checks(
-            standard_checks{
-                .level = level, .required = a.required, .memory_mapped = checks_memory_mapped()},
-            false, a.require_seal),
+        .verification = make_cli_checks(checks, false, a.require_seal),
         .retention = {},
         .options = {}};
     nlohmann::json results = nlohmann::json::array();
     nlohmann::json debris_found = nlohmann::json::array();
     bool all_ok = true;
-    const auto record = [&](const std::string& id, const std::string& path, const result<void>& r) {
+    const auto record = [&](const std::string& id, const std::string& path, const result<void>& r,
+                            const manifest* m = nullptr) {
         all_ok = all_ok && static_cast<bool>(r);
         results.push_back(verdict(id, path, r));
+        if (r) results.back()["sqlite_check"] = sqlite_check(path, m);
         if (!a.common.json) {
             if (r)
                 std::cout << "ok      " << (id.empty() ? path : id) << "\n";
@@ -74,9 +87,11 @@ int run_verify(const verify_args& a) {
             record(stem, a.file,
                    opened ? vault.verification.verify(
                                 backup_file{opened.value().path, &opened.value().description})
-                          : result<void>(opened.error()));
+                          : result<void>(opened.error()),
+                   &m.value());
         } else if (m && m.value().file == file.filename().string()) {
-            record(stem, a.file, vault.verification.verify(backup_file{a.file, &m.value()}));
+            record(stem, a.file, vault.verification.verify(backup_file{a.file, &m.value()}),
+                   &m.value());
         } else {
             record("", a.file, vault.verify_file(a.file));
         }
@@ -108,7 +123,8 @@ int run_verify(const verify_args& a) {
             auto r = vault.verify(id);
             const std::string path = r ? r.value().data_path.string()
                                        : (std::filesystem::path(a.common.dir) / id).string();
-            record(id, path, r ? result<void>(success()) : result<void>(r.error()));
+            record(id, path, r ? result<void>(success()) : result<void>(r.error()),
+                   r ? &r.value() : nullptr);
         }
     }
     if (a.common.json) print_json({{"backups", results}, {"debris", debris_found}});
@@ -133,6 +149,9 @@ void add_verify_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_option("--check", args->check, "full (integrity_check, default) | quick")
         ->check(CLI::IsMember({"full", "quick"}));
     cmd->add_option("--require-table", args->required, "A table every backup must contain");
+    cmd->add_flag("--full-check", args->full_check,
+                  "Run the SQLite check even on backups that passed it at creation (by default "
+                  "those whose checksum still matches are re-hashed, not re-checked)");
     cmd->add_flag("--require-seal", args->require_seal,
                   "Fail backups without a SHA-256 seal (seals are checked whenever present); "
                   "needs a build with OpenSSL");

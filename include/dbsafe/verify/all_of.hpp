@@ -2,10 +2,12 @@
 // so the cheap checks (checksum) can guard the expensive ones (integrity_check). At backup time
 // it forwards record() to the members that have one (sha256_seal), and on an open database
 // check() to the members that have one (database_verifier.hpp: the SQLite checks, tables,
-// check_with), so restore applies them to the database it restored.
+// check_with), so restore applies them to the database it restored; and the SQLite check that
+// its verify() ran, for the manifest's `verified` record (attested_checks).
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <tuple>
 #include <utility>
 
@@ -43,6 +45,17 @@ struct all_of {
         std::apply(
             [&](const auto&... c) {
                 (void)((out = detail::check_if_any(c, d), static_cast<bool>(out)) && ...);
+            },
+            checks);
+        return out;
+    }
+
+    // Backup time (verifier.hpp): the SQLite check the first attesting member ran.
+    [[nodiscard]] std::string attested_checks() const requires(attesting_verifier<Checks> || ...) {
+        std::string out;
+        std::apply(
+            [&](const auto&... c) {
+                (void)((out = detail::attested_checks_if_any(c), out.empty()) && ...);
             },
             checks);
         return out;

@@ -36,6 +36,10 @@ struct checked_database {
     std::string name;  // for messages: the file's path, or the connection's database name
     check_subject subject = check_subject::backup;
     const manifest* description = nullptr;  // the backup judged or just restored, when known
+    // Set by restore when the restored file, read back after the copy, holds exactly the
+    // verified backup's image (verify/same_image.hpp): its content is proven byte for byte, so
+    // SQLite's checks of it can add nothing the backup's own check did not already say.
+    bool same_image_as_backup = false;
 };
 
 template <class V>

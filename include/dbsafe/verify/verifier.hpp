@@ -6,6 +6,7 @@
 
 #include <concepts>
 #include <filesystem>
+#include <string>
 
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
@@ -47,7 +48,25 @@ concept has_record_member = requires {
 template <class V>
 concept has_unusable_record = has_record_member<V> && !recording_verifier<V>;
 
+// Optional, at backup time: a verifier whose verify() ran SQLite's check on the backup names
+// that check ("integrity_check", "quick_check"; empty: it ran none). basic_vault records it in
+// the manifest's `verified` field when the backup passed, and the verifier may later rely on
+// it for a backup whose checksum still matches (standard_checks.hpp: the trust chain).
+template <class V>
+concept attesting_verifier = verifier<V> && requires(const V& v) {
+    { v.attested_checks() } -> std::convertible_to<std::string>;
+};
+
 namespace detail {
+
+template <class V>
+std::string attested_checks_if_any(const V& v) {
+    if constexpr (attesting_verifier<V>) {
+        return v.attested_checks();
+    } else {
+        return {};
+    }
+}
 
 template <class V>
 result<void> record_if_any(V& v, const std::filesystem::path& file, manifest& m) {
