@@ -107,8 +107,8 @@ run quick_check         sqlite3 "$BACKUP" "PRAGMA quick_check"
 # backup, copy it back over the live database (and sync it, to be as durable as dbsafe).
 PREPARE='cp "$DB" "$WORK/live.db"; rm -f "$WORK"/vault/*safety* 2>/dev/null; for f in "$WORK"/vault/*.json; do grep -q "\"kind\": *\"safety\"" "$f" && rm -f "$f" "${f%.json}.db"; done; true'
 run shell_restore sh -c 'sqlite3 "$1" ".backup $3" && [ "$(sqlite3 "$2" "PRAGMA integrity_check")" = ok ] && cp "$2" "$1" && sync "$1"' _ "$WORK/live.db" "$BACKUP" "$WORK/safety.db"
-run dbsafe_restore_quick "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --verify quick
-run dbsafe_restore_full  "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID"
+run dbsafe_restore_quick "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --allow-other-database --verify quick
+run dbsafe_restore_full  "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --allow-other-database
 unset PREPARE
 
 # --- [issue 15: restore and verify, both journal modes] ---------------------------------------
@@ -156,7 +156,7 @@ rss_row() {
     zstd=$(rss "$DBSAFE" backup "$DB" --dir "$WORK/rss" --verify quick --compress zstd:3 --threads 2)
     verify=$(rss "$DBSAFE" verify --dir "$WORK/vault" "$ID")
     cp "$DB" "$WORK/live.db"
-    restore=$(rss "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --verify quick)
+    restore=$(rss "$DBSAFE" restore "$WORK/live.db" --dir "$WORK/vault" --id "$ID" --allow-other-database --verify quick)
     echo "$backup | $zstd | $verify | $restore"
 }
 RSS_MAPPED=$(rss_row)
