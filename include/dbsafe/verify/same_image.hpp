@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "dbsafe/checksum.hpp"
+#include "dbsafe/detail/fast_copy_vfs.hpp"
 #include "dbsafe/detail/posix_file.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/manifest.hpp"
@@ -43,7 +45,6 @@ inline constexpr std::size_t sqlite_header_bytes = 100;
 inline bool file_holds_backup(sqlite3* db, const std::filesystem::path& backup, const manifest& m) {
     const char* name = sqlite3_db_filename(db, "main");
     if (name == nullptr || *name == '\0' || m.checksum.algorithm != "xxh3-128") return false;
-    const std::filesystem::path live(name);
     // A WAL database holds the copy in its WAL until a checkpoint moves every frame into the
     // file: (busy, frames in the WAL, frames checkpointed). Other journal modes: (0, -1, -1).
     {
@@ -54,20 +55,33 @@ inline bool file_holds_backup(sqlite3* db, const std::filesystem::path& backup, 
             return false;
         }
     }
-    if (file_size_or_zero(live) != m.size_bytes || m.size_bytes < sqlite_header_bytes) {
+    // The live file is read through the connection's own file object, never a descriptor of
+    // our own: closing a second descriptor on the file would drop every POSIX lock this
+    // process holds on it (SQLite's included, e.g. the SHARED lock of a WAL connection).
+    sqlite3_file* wrapped = nullptr;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &wrapped) != SQLITE_OK ||
+        wrapped == nullptr || wrapped->pMethods == nullptr) {
         return false;
     }
+    sqlite3_file* file = fast_copy::unwrap(wrapped);
+    sqlite3_int64 live_size = 0;
+    if (file->pMethods->xFileSize(file, &live_size) != SQLITE_OK ||
+        static_cast<std::uint64_t>(live_size) != m.size_bytes ||
+        m.size_bytes < sqlite_header_bytes) {
+        return false;
+    }
+    const auto read_live = [file](std::span<std::byte> out, std::uint64_t offset) {
+        return file->pMethods->xRead(file, out.data(), static_cast<int>(out.size()),
+                                     static_cast<sqlite3_int64>(offset)) == SQLITE_OK;
+    };
+    // The backup is no database this process holds locks on at this point (restore's copy
+    // ended its read transaction on it), so a descriptor of our own is safe there.
     auto backup_fd = open_for_read(backup);
-    auto live_fd = open_for_read(live);
-    if (!backup_fd || !live_fd) return false;
+    if (!backup_fd) return false;
     std::array<std::byte, sqlite_header_bytes> backup_header{};
     std::array<std::byte, sqlite_header_bytes> live_header{};
-    const auto header_of = [](int fd, std::span<std::byte> out, const std::filesystem::path& p) {
-        const auto n = read_at(fd, out, 0, p);
-        return n && n.value() == out.size();
-    };
-    if (!header_of(backup_fd.value().get(), backup_header, backup) ||
-        !header_of(live_fd.value().get(), live_header, live)) {
+    const auto backup_read = read_at(backup_fd.value().get(), backup_header, 0, backup);
+    if (!backup_read || backup_read.value() != backup_header.size() || !read_live(live_header, 0)) {
         return false;
     }
     for (std::size_t i = 0; i < sqlite_header_bytes; ++i) {
@@ -76,15 +90,14 @@ inline bool file_holds_backup(sqlite3* db, const std::filesystem::path& backup, 
     xxh3_128_hasher h;
     h.update(backup_header);
     std::vector<std::byte> buf(std::size_t{1} << 20);
-    std::uint64_t off = sqlite_header_bytes;
-    for (;;) {
-        const auto n = read_at(live_fd.value().get(), buf, off, live);
-        if (!n) return false;
-        if (n.value() == 0) break;
-        h.update(std::span(buf).first(n.value()));
-        off += n.value();
+    for (std::uint64_t off = sqlite_header_bytes; off < m.size_bytes;) {
+        const auto n = std::min<std::uint64_t>(buf.size(), m.size_bytes - off);
+        const auto chunk = std::span(buf).first(static_cast<std::size_t>(n));
+        if (!read_live(chunk, off)) return false;  // a short read too: the file shrank
+        h.update(chunk);
+        off += n;
     }
-    return off == m.size_bytes && h.finish() == m.checksum;
+    return h.finish() == m.checksum;
 }
 
 }  // namespace dbsafe::detail
