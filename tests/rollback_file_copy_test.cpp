@@ -301,5 +301,46 @@ TEST(RollbackFileCopy, HotJournalOfAKilledWriterIsRolledBackNotCopied) {
     EXPECT_EQ(test::dump_rows(source), committed);
 }
 
+// (4) Writers that keep restarting the stepped copy: after max_restarts the rest is copied
+// from the file under one read transaction (the snapshot_info carries the checksum only that
+// path computes), not by a backup-API step(-1), which holds SHARED about 2.6x longer and so
+// keeps the writers waiting longer. Every such copy is a consistent committed state.
+TEST(RollbackFileCopy, AfterMaxRestartsTheRestIsCopiedFromTheFileNotByTheBackupApi) {
+    const test::temp_dir dir;
+    const auto source = dir / "live.db";
+    make_rollback_source(source, 16);
+    std::atomic<bool> done{false};
+    std::atomic<std::int64_t> commits{0};
+    std::jthread writer([&] {
+        test::db_handle h(source);
+        test::exec(h, "PRAGMA synchronous = OFF");  // many commits per copy
+        for (std::int64_t i = 1; !done.load(); ++i) {
+            test::write_transfer(h, i);
+            commits.fetch_add(1);
+        }
+    });
+    int gave_up_on_steps = 0;
+    for (int round = 0; round < 4; ++round) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        auto src = open_as_vault_does(source);
+        const auto target = empty_target(dir / ("copy" + std::to_string(round) + ".db"));
+        constexpr int max_restarts = 2;
+        const auto info = online_backup{.pages_per_step = 16, .max_restarts = max_restarts}.copy(
+            src.get(), target, {.private_source = true});
+        ASSERT_TRUE(info) << info.error().message;
+        EXPECT_EQ(integrity(target), "ok");
+        EXPECT_EQ(test::ledger_invariant_violation(target), "");
+        if (info.value().restarts >= max_restarts) {
+            ++gave_up_on_steps;
+            EXPECT_TRUE(info.value().content_checksum.has_value())
+                << "the last attempt went through the backup API";
+        }
+    }
+    done.store(true);
+    writer.join();
+    EXPECT_GT(commits.load(), 0);
+    EXPECT_GT(gave_up_on_steps, 0) << "the writer never restarted the steps often enough";
+}
+
 }  // namespace
 }  // namespace dbsafe
