@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dbsafe/dbsafe.hpp"
@@ -398,6 +400,69 @@ TEST(PageRepository, AGarbageCollectionHoldingTheLockMakesABackupWaitThenFail) {
     EXPECT_TRUE(v.list().value().leftovers.empty());
     held.value().release();
     EXPECT_TRUE(v.backup(db));
+}
+
+// The follower's view of the staged file is used only when it is the final file: a page
+// changed behind it (after it hashed it) is caught and the final file scanned again; page 1,
+// which the backup API rewrites last, is always taken from the final file.
+class PageFollower : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        test::create_sample_db(tmp / "src.db", 300, "delete");
+        std::ifstream in(tmp / "src.db", std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        image = ss.str();
+        page_size = 4096;
+        ASSERT_EQ(image.size() % page_size, 0U);
+        ASSERT_TRUE(repository_layout{tmp / "d"}.create());
+    }
+    // Streams `image` into the staged file, lets `change` alter it once the follower has
+    // read it all, and returns what finish() made of the final file.
+    pages_detail::followed_pages follow(const std::function<void(std::string&)>& change) {
+        const auto staged = tmp / "staged.db";
+        std::ofstream(staged, std::ios::binary).close();
+        pages_detail::page_follower f(
+            staged, pages_detail::page_store(repository_layout{tmp / "d"}.packs(), {}, {}));
+        f.start();
+        {
+            std::ofstream out(staged, std::ios::binary);
+            out.write(image.data(), static_cast<std::streamsize>(image.size()));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::string final_image = image;
+        change(final_image);
+        {
+            std::ofstream out(staged, std::ios::binary | std::ios::trunc);
+            out.write(final_image.data(), static_cast<std::streamsize>(final_image.size()));
+        }
+        xxh3_128_hasher h;
+        h.update(std::as_bytes(std::span(final_image)));
+        auto followed = f.finish(h.finish());
+        EXPECT_TRUE(followed && followed.value());
+        expected.clear();
+        for (std::size_t at = 0; at < final_image.size(); at += page_size) {
+            expected.push_back(
+                sha256_of(std::as_bytes(std::span(final_image).subspan(at, page_size))).value());
+        }
+        return followed && followed.value() ? *followed.value() : pages_detail::followed_pages{};
+    }
+    test::temp_dir tmp;
+    std::string image;
+    std::size_t page_size = 0;
+    std::vector<page_digest> expected;
+};
+
+TEST_F(PageFollower, UsesItsStreamedViewWhenOnlyPageOneChanged) {
+    const auto got = follow([](std::string& f) { f[100] ^= 1; });
+    EXPECT_TRUE(got.streamed);
+    EXPECT_EQ(got.pages, expected);
+}
+
+TEST_F(PageFollower, ScansTheFinalFileWhenAPageChangedBehindIt) {
+    const auto got = follow([&](std::string& f) { f[3 * page_size + 10] ^= 1; });
+    EXPECT_FALSE(got.streamed);
+    EXPECT_EQ(got.pages, expected);
 }
 
 }  // namespace

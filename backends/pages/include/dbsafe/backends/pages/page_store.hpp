@@ -84,7 +84,7 @@ struct page_store_settings {
 
 class page_store {
   public:
-    // `known`: the digests the repository holds, sorted and unique (page_index::digests()).
+    // `known`: the digests the repository holds, sorted and unique (load_stored_digests).
     page_store(std::filesystem::path packs_dir, page_store_settings settings,
                std::vector<page_digest> known)
         : packs_dir_(std::move(packs_dir)), settings_(settings), known_(std::move(known)) {}
