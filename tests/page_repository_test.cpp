@@ -269,6 +269,31 @@ TEST(PageRepository, VaultRestoreAndMigrationGuardWorkOverIt) {
     ASSERT_TRUE(health) << health.error().message;
 }
 
+// Restore's byte copy of a live database SQLite cannot open is no image of whole pages: it is
+// kept as a plain file, exactly, and the restore goes through.
+TEST(PageRepository, ASafetyCopyOfADamagedDatabaseIsKeptAsAPlainFile) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 500, "delete");
+    auto v = make_vault(tmp / "backups");
+    const auto m = v.backup(db);
+    ASSERT_TRUE(m) << m.error().message;
+    const auto wanted = dump_rows(db);
+    fs::resize_file(db, 5000);  // truncated mid-page: SQLite cannot open it
+    std::ifstream in(db, std::ios::binary);
+    const std::string damaged((std::istreambuf_iterator<char>(in)), {});
+    restore_options opts;
+    opts.id = m.value().id;
+    opts.replace_damaged = true;
+    const auto done = v.restore(db, opts);
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(dump_rows(db), wanted);
+    EXPECT_FALSE(done.value().safety.pages);
+    EXPECT_EQ(done.value().safety.file, done.value().safety.id + ".db");
+    std::ifstream kept(tmp / "backups" / done.value().safety.file, std::ios::binary);
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(kept)), {}), damaged);
+}
+
 // Damage to each kind of object: open() fails with a message naming the snapshot and the
 // object, and the other backups (a plain one here) still open.
 class PageRepositoryDamage : public ::testing::Test {
