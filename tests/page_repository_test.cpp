@@ -269,6 +269,33 @@ TEST(PageRepository, VaultRestoreAndMigrationGuardWorkOverIt) {
     ASSERT_TRUE(health) << health.error().message;
 }
 
+// A snapshot of more than 4096 pages is rebuilt by two threads, half each: the image is exact,
+// and damage in either half is reported.
+TEST(PageRepository, ALargeSnapshotRebuildsExactlyAndDamageInTheSecondHalfIsReported) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 2000);
+    test::exec(db,
+               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<5000) "
+               "INSERT INTO documents(body) SELECT randomblob(3000) FROM n");
+    ASSERT_GT(test::query_int(db, "PRAGMA page_count"), 4096);
+    auto v = make_vault(tmp / "backups");
+    const auto m = v.backup(db);
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_EQ(rows_of_backup(v, m.value().id), dump_rows(db));
+    // The newest pack holds the last pages written (page 1 aside): the second half's.
+    fs::path newest;
+    for (const auto& f : files_in(tmp / "backups" / "pages" / "packs")) {
+        if (newest.empty() || fs::last_write_time(f) > fs::last_write_time(newest)) newest = f;
+    }
+    ASSERT_FALSE(newest.empty());
+    fs::remove(newest);
+    const auto opened = v.storage.open(m.value().id);
+    ASSERT_FALSE(opened);
+    EXPECT_TRUE(opened.error().is(errc::not_found)) << opened.error().message;
+    expect_mentions(opened.error(), {m.value().id, newest.filename().string(), "missing"});
+}
+
 // Restore's byte copy of a live database SQLite cannot open is no image of whole pages: it is
 // kept as a plain file, exactly, and the restore goes through.
 TEST(PageRepository, ASafetyCopyOfADamagedDatabaseIsKeptAsAPlainFile) {
