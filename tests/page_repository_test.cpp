@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "dbsafe/dbsafe.hpp"
+#include "support/manifest_edit.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
 
@@ -294,6 +295,43 @@ TEST(PageRepository, ALargeSnapshotRebuildsExactlyAndDamageInTheSecondHalfIsRepo
     ASSERT_FALSE(opened);
     EXPECT_TRUE(opened.error().is(errc::not_found)) << opened.error().message;
     expect_mentions(opened.error(), {m.value().id, newest.filename().string(), "missing"});
+}
+
+// The manifest's `pages` field: round-trips, must agree with `file`, and its object_size is
+// checked against <id>.pages when listing, like an archive's compressed_size.
+TEST(PageRepository, ManifestPagesFieldAgreesWithItsObject) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 300);
+    auto v = make_vault(tmp / "backups");
+    const auto m = v.backup(db);
+    ASSERT_TRUE(m) << m.error().message;
+    const auto manifest_path = tmp / "backups" / (m.value().id + ".json");
+    std::ifstream in(manifest_path);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    const auto parsed = parse_manifest(text, "m.json");
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    ASSERT_TRUE(parsed.value().pages);
+    EXPECT_EQ(parsed.value().pages->object_size, m.value().pages->object_size);
+    EXPECT_EQ(parsed.value().pages->bytes_added, m.value().pages->bytes_added);
+
+    auto j = nlohmann::json::parse(text);
+    j.erase("pages");  // a .pages file without the field: not a page snapshot dbsafe wrote
+    test::reseal_manifest(j);
+    EXPECT_FALSE(parse_manifest(j.dump(), "m.json"));
+    j = nlohmann::json::parse(text);
+    j["compression"] = {{"algorithm", "zstd"}, {"level", 3}, {"compressed_size", 1}};
+    test::reseal_manifest(j);
+    EXPECT_FALSE(parse_manifest(j.dump(), "m.json"));
+
+    const auto object = tmp / "backups" / m.value().file;
+    fs::resize_file(object, fs::file_size(object) - 1);
+    const auto listed = v.list();
+    ASSERT_TRUE(listed);
+    EXPECT_TRUE(listed.value().backups.empty());
+    ASSERT_EQ(listed.value().damaged.size(), 1U);
+    EXPECT_NE(listed.value().damaged[0].reason.find("pages.object_size"), std::string::npos)
+        << listed.value().damaged[0].reason;
 }
 
 // Restore's byte copy of a live database SQLite cannot open is no image of whole pages: it is
