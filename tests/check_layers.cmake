@@ -10,7 +10,9 @@
 #                  policy folder includes another)
 #   4 composition  the operations that combine policies: vault, restore, prune, health, ...
 #   5 backends     backends/<name>/include: the core's public headers (for files, the
-#                  storage/file_operations.hpp extension point), never detail/ nor another backend
+#                  storage/file_operations.hpp extension point), never detail/ nor another
+#                  backend, except one it is built on (its CMake target links that backend's):
+#                  those pairs are listed in `backend_builds_on` below
 # Every header must have a layer: a new header at the top of include/dbsafe/ is placed in one
 # of the lists below (and in docs/concepts.md), which is how the layering stays visible.
 #
@@ -48,6 +50,9 @@ set(error_model error.hpp error_name.hpp progress.hpp version.hpp)
 set(vocabulary backup_kind.hpp backup_id.hpp checksum.hpp manifest.hpp parse_units.hpp
     database_ref.hpp database_connection.hpp free_space.hpp)
 set(policy_folders snapshot verify retention schema storage)
+# <backend>:<backend it decorates>. The page repository decorates the zstd archive (one
+# directory reads plain, zstd and page backups), and dbsafe::pages links dbsafe::zstd.
+set(backend_builds_on "pages:zstd")
 set(composition vault.hpp restore.hpp restore_file.hpp migration_guard.hpp migration_record.hpp
     prune.hpp health.hpp backup_async.hpp source_identity.hpp vault_like.hpp vault_options.hpp
     dbsafe.hpp)
@@ -131,7 +136,8 @@ foreach(entry IN LISTS headers)
         elseif(self_layer EQUAL 5 AND dep_layer EQUAL 1)
             set(why "is a backend reaching into detail/: use the public API (for files, "
                     "dbsafe/storage/file_operations.hpp)")
-        elseif(self_layer EQUAL 5 AND dep_layer EQUAL 5 AND NOT self_group STREQUAL dep_group)
+        elseif(self_layer EQUAL 5 AND dep_layer EQUAL 5 AND NOT self_group STREQUAL dep_group
+               AND NOT "${self_group}:${dep_group}" IN_LIST backend_builds_on)
             set(why "ties the ${self_group} backend to the ${dep_group} backend")
         endif()
         if(why)

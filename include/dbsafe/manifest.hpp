@@ -35,6 +35,15 @@ struct compression_info {
     std::uint64_t compressed_size = 0;
 };
 
+// A backup stored as pages in the location's page repository (backends/page_repository.hpp):
+// its data file is the snapshot object `<id>.pages`, of `object_size` bytes; `pages_new` pages
+// and `bytes_added` bytes (packs, index, list, object) were added to the repository by it.
+struct page_snapshot_info {
+    std::uint64_t object_size = 0;
+    std::uint64_t pages_new = 0;
+    std::uint64_t bytes_added = 0;
+};
+
 // What the verifier checked when the backup was taken (see verify/standard_checks.hpp): the
 // SQLite check that passed ("integrity_check" or "quick_check") and when. A backup whose
 // checksum still matches has not changed since, so verify and restore may rely on this check
@@ -70,6 +79,7 @@ struct manifest {
     std::string dbsafe_version;
     double seconds = 0;  // wall time of the snapshot + verify
     std::optional<compression_info> compression;
+    std::optional<page_snapshot_info> pages;  // stored as pages, not as a file
     // Optional tamper evidence beside `checksum`, of the same (uncompressed) image:
     // {"sha256", 64 hex digits}, written and checked by backends/sha256_seal.hpp. Readers that
     // do not check seals ignore it; format_version stays 1.
@@ -145,6 +155,11 @@ inline nlohmann::json to_json(const manifest& m) {
         j["compression"] = {{"algorithm", m.compression->algorithm},
                             {"level", m.compression->level},
                             {"compressed_size", m.compression->compressed_size}};
+    }
+    if (m.pages) {
+        j["pages"] = {{"object_size", m.pages->object_size},
+                      {"pages_new", m.pages->pages_new},
+                      {"bytes_added", m.pages->bytes_added}};
     }
     if (m.seal) j["seal"] = {{"algorithm", m.seal->algorithm}, {"hex", m.seal->hex}};
     if (m.verified) {
@@ -294,7 +309,8 @@ inline result<checked_manifest> parse_manifest_fields(std::string_view text,
             m.source_inode = inode;
         }
         m.file = j.at("file").get<std::string>();
-        if (m.file != m.id + ".db" && !m.file.starts_with(m.id + ".db.")) {
+        if (m.file != m.id + ".db" && !m.file.starts_with(m.id + ".db.") &&
+            m.file != m.id + ".pages") {
             return bad("data file '" + m.file + "' does not belong to id '" + m.id + "'");
         }
         if (auto v = validate_id_chars(m.file); !v) return bad(v.error().message);
@@ -334,6 +350,25 @@ inline result<checked_manifest> parse_manifest_fields(std::string_view text,
             }
             m.compression =
                 compression_info{c.at("algorithm").get<std::string>(), *level, *compressed_size};
+        }
+        if (j.contains("pages") && !j["pages"].is_null()) {
+            const auto& p = j["pages"];
+            if (!p.is_object()) return bad("pages is not an object");
+            const auto object_size = detail::manifest_integer<std::uint64_t>(p, "object_size", {});
+            const auto pages_new =
+                detail::manifest_integer<std::uint64_t>(p, "pages_new", std::uint64_t{0});
+            const auto bytes_added =
+                detail::manifest_integer<std::uint64_t>(p, "bytes_added", std::uint64_t{0});
+            if (!object_size || !pages_new || !bytes_added) {
+                return bad(
+                    "pages object_size, pages_new and bytes_added must be non-negative "
+                    "integers");
+            }
+            if (m.compression) return bad("a backup cannot be both compressed and pages");
+            m.pages = page_snapshot_info{*object_size, *pages_new, *bytes_added};
+        }
+        if ((m.file == m.id + ".pages") != m.pages.has_value()) {
+            return bad("data file '" + m.file + "' and the pages field disagree");
         }
         if (j.contains("seal") && !j["seal"].is_null()) {
             const auto& s = j["seal"];

@@ -5,10 +5,13 @@
 //
 //   .json                          the manifest (a backup exists exactly when it does)
 //   .db  .db.zst                   the data file, plain or zstd-compressed
+//   .pages                         the data file of a page snapshot (its snapshot object; the
+//                                  pages themselves live in pages/, the page repository)
 //   .db-journal .db-wal .db-shm    SQLite's side files of a data file
 //   .db.tmp                        the staged snapshot (local_directory::stage)
 //   .db.tmp-journal/-wal/-shm      SQLite's side files of the staged snapshot
 //   .json.tmp  .db.zst.tmp         a manifest or archive being published
+//   .pages.tmp                     a snapshot object being published
 //   .unpacked-<pid>-<n>.tmp        an archive decompressed for reading (zstd_archive::open),
 //                                  and its -journal/-wal/-shm
 //   .migration.tmp                 a migration record being published (migration_record.hpp)
@@ -33,7 +36,7 @@ namespace dbsafe::detail {
 
 enum class backup_file_role {
     manifest,   // <id>.json
-    data,       // <id>.db, <id>.db.zst and SQLite's side files of <id>.db
+    data,       // <id>.db, <id>.db.zst, <id>.pages and SQLite's side files of <id>.db
     temporary,  // everything ending in .tmp (or the side file of one): an unfinished write
 };
 
@@ -60,9 +63,10 @@ inline std::optional<backup_file_name> parse_backup_file_name(std::string_view n
         }
     }
     if (suffix == ".json") return backup_file_name{id, backup_file_role::manifest};
-    if (suffix == ".db" || suffix == ".db.zst") return backup_file_name{id, backup_file_role::data};
+    if (suffix == ".db" || suffix == ".db.zst" || suffix == ".pages")
+        return backup_file_name{id, backup_file_role::data};
     if (suffix == ".db.tmp" || suffix == ".json.tmp" || suffix == ".db.zst.tmp" ||
-        suffix == ".migration.tmp") {
+        suffix == ".pages.tmp" || suffix == ".migration.tmp") {
         return backup_file_name{id, backup_file_role::temporary};
     }
     // .unpacked-<pid>-<counter>.tmp

@@ -41,6 +41,7 @@ using detail::write_at;          // pwrite at an offset, retried until all of it
 
 // Durability and names.
 using detail::rename_no_replace;  // atomic rename that never replaces an existing file
+using detail::rename_replace;     // atomic rename over an existing file (a config rewritten)
 using detail::sync_directory;     // fsync a directory, so the names renamed into it persist
 using detail::sync_fd;            // fsync (F_FULLFSYNC on macOS)
 using detail::sync_file;          // fsync a file by name

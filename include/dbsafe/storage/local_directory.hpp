@@ -193,6 +193,12 @@ class local_directory {
                          "backup " + m.id + " is compressed with " + m.compression->algorithm +
                              ": open it through the matching backend (e.g. dbsafe::zstd_archive)");
         }
+        if (m.pages) {
+            return error(errc::unsupported,
+                         "backup " + m.id +
+                             " is stored as pages: open it through the page repository "
+                             "(dbsafe::page_repository)");
+        }
         const auto path = dir_ / m.file;
         m.data_path = path;
         return readable_backup(std::move(m), path);
@@ -231,7 +237,8 @@ class local_directory {
 
     // Loads and checks a manifest: it must parse, match its own checksum, agree with the time
     // and kind in its id, and describe a data file that is a regular file of the recorded size
-    // (compression.compressed_size for an archive, size_bytes otherwise). Any disagreement is
+    // (compression.compressed_size for an archive, pages.object_size for a page snapshot,
+    // size_bytes otherwise). Any disagreement is
     // invalid_manifest naming every field that disagrees; an OS error stays an OS error.
     [[nodiscard]] result<manifest> load_manifest(std::string_view id) const {
         DBSAFE_TRYV(validate_id(id));
@@ -273,13 +280,17 @@ class local_directory {
         } else {
             const auto actual = static_cast<std::uint64_t>(st.st_size);
             const bool archive = m.compression.has_value();
-            const std::uint64_t recorded = archive ? m.compression->compressed_size : m.size_bytes;
+            const std::uint64_t recorded = m.pages   ? m.pages->object_size
+                                           : archive ? m.compression->compressed_size
+                                                     : m.size_bytes;
             if (actual != recorded) {
                 data_problem = error(
                     errc::checksum_mismatch,
-                    std::string(archive ? "compression.compressed_size" : "size_bytes") + ": " +
-                        std::to_string(recorded) + " bytes recorded for backup " + m.id + ", but " +
-                        m.data_path.string() + " has " + std::to_string(actual) +
+                    std::string(m.pages   ? "pages.object_size"
+                                : archive ? "compression.compressed_size"
+                                          : "size_bytes") +
+                        ": " + std::to_string(recorded) + " bytes recorded for backup " + m.id +
+                        ", but " + m.data_path.string() + " has " + std::to_string(actual) +
                         " (the data file was truncated or changed, or the manifest edited)" +
                         advice);
             }

@@ -1,0 +1,449 @@
+// page_repository: backups stored as pages, each unique page once (target dbsafe::pages).
+//
+// A decorator over zstd_archive (which decorates local_directory), not a second directory
+// format: the manifests, listing, debris and removal are local_directory's, and a directory
+// holds plain `<id>.db`, zstd `<id>.db.zst` and page snapshots `<id>.pages` side by side; a
+// page_repository reads all three. A page snapshot's data file is its snapshot object
+// (pages/snapshot_object.hpp); the pages live in the repository D/pages/ (packs, index files,
+// page lists; pages/repository_layout.hpp), shared by every snapshot of every database there.
+//
+// Commit protocol (a crash anywhere leaves no new snapshot or a whole one, and never damages
+// an earlier one): new packs (fsynced as they close) -> index file -> page list -> the
+// directories fsynced -> <id>.pages -> <id>.json (the commit point) -> D fsynced. What a failed
+// or killed backup wrote to pages/ is referenced by no snapshot: garbage collection removes it.
+// Backups hold the repository lock shared from stage() to commit()/discard(); garbage
+// collection holds it exclusive.
+//
+// Speed: stage() starts a follower (pages/page_writer.hpp) that hashes and stores pages while
+// the snapshot writes the staged file, which is never fsynced and is removed at commit. An
+// incremental backup writes its changed pages and one small delta list.
+#pragma once
+
+#include <unistd.h>
+#include <zstd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "dbsafe/backends/pages/content_file.hpp"
+#include "dbsafe/backends/pages/index_file.hpp"
+#include "dbsafe/backends/pages/page_list.hpp"
+#include "dbsafe/backends/pages/page_store.hpp"
+#include "dbsafe/backends/pages/page_writer.hpp"
+#include "dbsafe/backends/pages/reconstruct.hpp"
+#include "dbsafe/backends/pages/repository_config.hpp"
+#include "dbsafe/backends/pages/repository_layout.hpp"
+#include "dbsafe/backends/pages/repository_lock.hpp"
+#include "dbsafe/backends/pages/snapshot_object.hpp"
+#include "dbsafe/backends/zstd_archive.hpp"
+#include "dbsafe/error.hpp"
+#include "dbsafe/manifest.hpp"
+#include "dbsafe/storage/file_operations.hpp"
+#include "dbsafe/storage/local_directory.hpp"
+#include "dbsafe/storage/storage_target.hpp"
+
+namespace dbsafe {
+
+struct page_repository_settings {
+    bool write_pages = true;          // false: new backups are files (`files` says how)
+    int level = 3;                    // zstd level of the pack frames
+    zstd_settings files{.level = 0};  // how non-page backups are written (0 = plain) and read
+    std::filesystem::path scratch{};  // where open() reconstructs to; empty = the directory
+    std::chrono::milliseconds lock_timeout{10'000};  // waiting for a garbage collection
+};
+
+// What the last commit() stored (also in the manifest's `pages`).
+struct page_commit_stats {
+    std::uint64_t pages_total = 0;
+    std::uint64_t pages_new = 0;
+    std::uint64_t bytes_added = 0;
+    bool reused_chain = false;  // a delta on the previous snapshot's chain, not a new base
+};
+
+struct repository_stats {
+    std::uint64_t snapshots = 0;  // page snapshots listed
+    std::uint64_t packs = 0;
+    std::uint64_t unique_pages = 0;   // distinct pages in the index
+    std::uint64_t stored_bytes = 0;   // packs + index + lists + snapshot objects on disk
+    std::uint64_t logical_bytes = 0;  // the page snapshots' database sizes, summed
+    // What every listed backup (page snapshots and files) would take as plain <id>.db files.
+    std::uint64_t plain_equivalent_bytes = 0;
+    double dedup_ratio = 0;  // logical_bytes / stored_bytes (0 when nothing is stored)
+};
+
+class page_repository {
+  public:
+    page_repository() = default;
+    explicit page_repository(std::filesystem::path dir, page_repository_settings s = {})
+        : dir_(dir),
+          files_(dir, with_scratch(s.files, s.scratch)),
+          settings_(std::move(s)),
+          layout_{std::move(dir)} {}
+
+    [[nodiscard]] const std::filesystem::path& location() const noexcept { return dir_.location(); }
+    [[nodiscard]] const page_repository_settings& settings() const noexcept { return settings_; }
+    [[nodiscard]] const local_directory& directory() const noexcept { return dir_; }
+    [[nodiscard]] const repository_layout& layout() const noexcept { return layout_; }
+    [[nodiscard]] page_commit_stats last_commit() const {
+        const std::lock_guard lock(state_->mutex);
+        return state_->last;
+    }
+
+    // Creates the repository in `dir` with `default_format` as the location's default for new
+    // backups. Idempotent for the same format; an error if another default was chosen (a
+    // repository created by a page backup has none yet, so init() chooses it).
+    static result<void> init(const std::filesystem::path& dir, location_format default_format) {
+        DBSAFE_TRYV(file_ops::refuse_url(dir));
+        const repository_layout layout{dir};
+        DBSAFE_TRYV(layout.create());
+        DBSAFE_TRY(auto existing, pages_detail::load_repository_config(layout.root()));
+        if (existing && existing->default_format == default_format) return success();
+        if (existing && existing->default_format) {
+            return error(errc::invalid_argument,
+                         dir.string() + " is already set up for " +
+                             std::string(to_string(*existing->default_format)) + " backups (" +
+                             layout.config().string() +
+                             "); its default stays: choose the format per backup instead");
+        }
+        repository_config c = existing.value_or(repository_config{});
+        c.default_format = default_format;
+        DBSAFE_TRYV(write_config(layout, c, existing.has_value()));
+        return success();
+    }
+
+    // The default format chosen for `dir` by init(); nullopt when none was chosen (no
+    // repository, or one created by a page backup). A config this dbsafe cannot read is an
+    // error (a newer version: upgrade dbsafe).
+    static result<std::optional<location_format>> configured_format(
+        const std::filesystem::path& dir) {
+        DBSAFE_TRY(auto c, pages_detail::load_repository_config(repository_layout{dir}.root()));
+        if (!c) return std::optional<location_format>{};
+        return c->default_format;
+    }
+
+    result<staged_backup> stage(std::string_view id) {
+        if (!settings_.write_pages) return files_.stage(id);
+        if (settings_.level < 1 || settings_.level > ZSTD_maxCLevel()) {
+            return error(errc::invalid_argument, "zstd level " + std::to_string(settings_.level) +
+                                                     " is out of range: use 1.." +
+                                                     std::to_string(ZSTD_maxCLevel()) +
+                                                     " (3 is the default)");
+        }
+        DBSAFE_TRYV(validate_id(id));
+        DBSAFE_TRYV(layout_.create());
+        DBSAFE_TRY(const repository_config config, ensure_config());
+        DBSAFE_TRY(auto lock, repository_lock::acquire(layout_.root(), repository_lock_mode::shared,
+                                                       settings_.lock_timeout));
+        DBSAFE_TRY(auto stored, load_stored_digests(layout_.index()));
+        DBSAFE_TRY(staged_backup staged, dir_.stage(id));
+        staged.fsynced = false;  // hashed and stored from the page cache, then removed
+        auto follower = std::make_unique<pages_detail::page_follower>(
+            staged.path,
+            pages_detail::page_store(layout_.packs(),
+                                     {settings_.level, config.frame_pages, config.pack_bytes},
+                                     std::move(stored)));
+        follower->start();
+        {
+            const std::lock_guard guard(state_->mutex);
+            state_->running[staged.id] = session{std::move(lock), std::move(follower)};
+        }
+        return staged;
+    }
+
+    result<manifest> commit(const staged_backup& staged, manifest m) {
+        auto running = take(staged.id);
+        if (!running.follower) {
+            if (!settings_.write_pages) return files_.commit(staged, std::move(m));
+            return error(errc::invalid_argument,
+                         "backup " + staged.id + " was not staged by this page_repository");
+        }
+        DBSAFE_TRY(auto followed, running.follower->finish(m.checksum));
+        if (!followed) {
+            // Not an SQLite image of whole pages (restore's byte copy of a damaged database):
+            // kept as a plain file, which local_directory fsyncs and publishes.
+            running = {};
+            return dir_.commit(staged, std::move(m));
+        }
+        const pages_detail::page_store& store = running.follower->store();
+        page_commit_stats stats{followed->pages.size(), store.pages_new(), store.bytes_added(),
+                                false};
+        if (store.packs_written() > 0) {
+            DBSAFE_TRY(const auto idx, pages_detail::store_content_file(layout_.index(), ".idx",
+                                                                        store.index_file()));
+            if (idx.created) stats.bytes_added += file_ops::file_size_or_zero(idx.path);
+        }
+        // A delta on the newest snapshot of the same database, or a new full base.
+        snapshot_object object{followed->page_size, followed->pages.size(), {}};
+        page_list list;  // the delta, when the chain is reused
+        if (auto base = newest_chain(m.source_path, followed->page_size)) {
+            auto delta = make_delta(base->chain.pages, followed->pages);
+            const std::uint64_t count = followed->pages.size();
+            if (base->object.lists.size() + 1 <= pages_detail::max_chain_lists &&
+                base->chain.delta_entries + delta.changes.size() <= count / 8 &&
+                base->chain.largest_count <= 2 * count) {
+                object.lists = base->object.lists;
+                list = std::move(delta);
+                stats.reused_chain = true;
+            }
+        }
+        auto list_bytes =
+            stats.reused_chain ? encode_page_list(list) : encode_full_page_list(followed->pages);
+        followed->pages = {};  // memory: only the encoded list from here on
+        list = {};
+        DBSAFE_TRY(const auto stored_list,
+                   pages_detail::store_content_file(layout_.lists(), ".list", list_bytes));
+        if (stored_list.created) stats.bytes_added += file_ops::file_size_or_zero(stored_list.path);
+        object.lists.push_back(stored_list.digest);
+        for (const auto& d : {layout_.packs(), layout_.index(), layout_.lists()}) {
+            DBSAFE_TRYV(file_ops::sync_directory(d));
+        }
+        const auto bytes = encode_snapshot_object(object);
+        const auto object_path = layout_.object(staged.id);
+        DBSAFE_TRYV(file_ops::publish_small_file(
+            object_path,
+            std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())));
+        stats.bytes_added += bytes.size();
+        m.file = staged.id + ".pages";
+        m.compression.reset();
+        m.pages = page_snapshot_info{bytes.size(), stats.pages_new, stats.bytes_added};
+        auto published =
+            file_ops::publish_small_file(dir_.manifest_path(staged.id), manifest_text(m));
+        if (!published) {
+            (void)file_ops::remove_file(object_path);  // no manifest, no backup: leave no debris
+            return published.as_failure();
+        }
+        dir_.discard(staged);  // the staged copy: dropped before it ever reaches the disk
+        if (auto synced = file_ops::sync_directory(location()); !synced) {
+            dir_.withdraw(staged.id, object_path);  // failed commit = no backup
+            return synced.error().within("", " (the backup was withdrawn; retry the backup)");
+        }
+        {
+            const std::lock_guard lock(state_->mutex);
+            state_->last = stats;
+        }
+        m.data_path = object_path;
+        return m;
+    }
+
+    void discard(const staged_backup& staged) noexcept {
+        try {
+            auto running = take(staged.id);
+            if (running.follower) running.follower->stop();
+            running = {};
+        } catch (...) {  // string allocation can throw; discard must not
+        }
+        if (settings_.write_pages) {
+            dir_.discard(staged);
+        } else {
+            files_.discard(staged);
+        }
+    }
+
+    [[nodiscard]] result<listing> list() const { return dir_.list(); }
+
+    // A page snapshot is reconstructed into a temp file (removed with the returned
+    // readable_backup); plain and zstd backups are zstd_archive's.
+    [[nodiscard]] result<readable_backup> open(std::string_view id) const {
+        DBSAFE_TRY(manifest m, dir_.load_manifest(id));
+        if (!m.pages) return files_.open(id);
+        DBSAFE_TRYV(pages_detail::load_repository_config(layout_.root()));  // refuse a newer one
+        DBSAFE_TRY(const snapshot_object object, load_object(m));
+        auto chain = load_page_chain(layout_.lists(), object, m.id);
+        if (!chain) return chain.error().within("", pages_detail::repository_advice());
+        DBSAFE_TRY(const page_index index, load_page_index(layout_.index()));
+        const auto scratch = settings_.scratch.empty() ? location() : settings_.scratch;
+        DBSAFE_TRYV(file_ops::ensure_directory(scratch));
+        DBSAFE_TRY(auto made, create_scratch_file(scratch, m.id));
+        auto& [tmp, fd] = made;
+        auto rebuilt = pages_detail::reconstruct_pages(
+            layout_, index, chain.value().pages, object.page_size, fd.get(), tmp, m.id, m.checksum);
+        fd.reset();
+        if (!rebuilt) {
+            (void)file_ops::remove_file(tmp);
+            return rebuilt.as_failure();
+        }
+        m.data_path = layout_.object(m.id);
+        auto path = tmp;
+        return readable_backup(std::move(m), std::move(tmp),
+                               [path] { (void)file_ops::remove_file(path); });
+    }
+
+    // Manifest, then <id>.pages (local_directory's order). The pages stay until garbage
+    // collection finds no snapshot that needs them.
+    result<void> remove(std::string_view id) { return dir_.remove(id); }
+    result<void> remove_debris(const debris& d) { return dir_.remove_debris(d); }
+
+    // Sizes and deduplication of the repository (see repository_stats).
+    [[nodiscard]] result<repository_stats> stats() const {
+        repository_stats s;
+        DBSAFE_TRY(const listing l, dir_.list());
+        for (const auto& m : l.backups) {
+            s.plain_equivalent_bytes += m.size_bytes;
+            if (!m.pages) continue;
+            ++s.snapshots;
+            s.logical_bytes += m.size_bytes;
+            s.stored_bytes += m.pages->object_size;
+        }
+        DBSAFE_TRY(const page_index index, load_page_index(layout_.index()));
+        s.packs = index.packs.size();
+        for (std::size_t i = 0; i < index.pages.size(); ++i) {
+            if (i == 0 || index.pages[i].digest != index.pages[i - 1].digest) ++s.unique_pages;
+        }
+        for (const auto& folder : {layout_.packs(), layout_.index(), layout_.lists()}) {
+            std::error_code ec;
+            for (auto it = std::filesystem::directory_iterator(folder, ec);
+                 !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+                const auto name = it->path().filename().string();
+                if (name.ends_with(".tmp")) continue;
+                s.stored_bytes += file_ops::file_size_or_zero(it->path());
+            }
+        }
+        if (s.stored_bytes > 0) {
+            s.dedup_ratio =
+                static_cast<double>(s.logical_bytes) / static_cast<double>(s.stored_bytes);
+        }
+        return s;
+    }
+
+  private:
+    struct session {
+        repository_lock lock;
+        std::unique_ptr<pages_detail::page_follower> follower;
+    };
+    // Shared by copies of this object, so a copied vault still finds its staged backups.
+    struct shared_state {
+        std::mutex mutex;
+        std::map<std::string, session> running;
+        page_commit_stats last;
+    };
+    struct base_chain {
+        snapshot_object object;
+        page_chain chain;
+    };
+
+    static zstd_settings with_scratch(zstd_settings files, const std::filesystem::path& scratch) {
+        if (files.scratch.empty()) files.scratch = scratch;
+        return files;
+    }
+
+    static result<void> write_config(const repository_layout& layout, const repository_config& c,
+                                     bool replace) {
+        const auto path = layout.config();
+        const auto text = repository_config_text(c);
+        if (!replace) {
+            auto published = file_ops::publish_small_file(path, text);
+            if (!published && published.error().code == std::errc::file_exists) {
+                return success();  // another process created it first: theirs stands
+            }
+            DBSAFE_TRYV(published);
+        } else {
+            auto tmp = path;
+            tmp += "." + std::to_string(::getpid()) + ".tmp";
+            (void)file_ops::remove_file(tmp);
+            DBSAFE_TRY(auto fd, file_ops::create_exclusive(tmp));
+            auto written = file_ops::write_all(fd.get(), std::as_bytes(std::span(text)), tmp);
+            if (written) written = file_ops::sync_fd(fd.get(), tmp);
+            fd.reset();
+            if (written) written = file_ops::rename_replace(tmp, path);
+            if (!written) (void)file_ops::remove_file(tmp);
+            DBSAFE_TRYV(written);
+        }
+        return file_ops::sync_directory(layout.root());
+    }
+
+    // The repository's config, created (without a default format) on first use.
+    result<repository_config> ensure_config() {
+        DBSAFE_TRY(auto existing, pages_detail::load_repository_config(layout_.root()));
+        if (existing) return *existing;
+        repository_config c;
+        c.level = settings_.level;
+        DBSAFE_TRYV(write_config(layout_, c, false));
+        DBSAFE_TRY(auto now, pages_detail::load_repository_config(layout_.root()));
+        if (!now) return error(errc::not_found, layout_.config().string() + " vanished");
+        return *now;
+    }
+
+    [[nodiscard]] result<snapshot_object> load_object(const manifest& m) const {
+        const auto path = layout_.object(m.id);
+        DBSAFE_TRY(const auto bytes,
+                   pages_detail::read_whole_file(path, pages_detail::max_object_bytes));
+        auto object = parse_snapshot_object(bytes, path.string());
+        if (!object) {
+            return object.error().within("backup " + m.id, pages_detail::repository_advice());
+        }
+        if (object.value().page_size != static_cast<std::uint64_t>(m.page_size) ||
+            object.value().page_size * object.value().page_count != m.size_bytes) {
+            return error(errc::checksum_mismatch,
+                         "snapshot object " + path.string() + " describes " +
+                             std::to_string(object.value().page_count) + " pages of " +
+                             std::to_string(object.value().page_size) +
+                             " bytes, but the manifest of backup " + m.id + " records " +
+                             std::to_string(m.size_bytes) + " bytes in pages of " +
+                             std::to_string(m.page_size) + pages_detail::repository_advice());
+        }
+        return object;
+    }
+
+    // The chain of the newest readable page snapshot of `source` with pages of `page_size`;
+    // nullopt when there is none (or it cannot be read: the new snapshot then starts afresh
+    // rather than build on a damaged chain).
+    std::optional<base_chain> newest_chain(const std::string& source, std::uint32_t page_size) {
+        auto l = dir_.list();
+        if (!l) return std::nullopt;
+        for (const auto& m : l.value().backups) {
+            if (!m.pages || m.source_path != source ||
+                m.page_size != static_cast<std::int64_t>(page_size)) {
+                continue;
+            }
+            auto object = load_object(m);
+            if (!object) return std::nullopt;
+            auto chain = load_page_chain(layout_.lists(), object.value(), m.id);
+            if (!chain) return std::nullopt;
+            return base_chain{std::move(object).value(), std::move(chain).value()};
+        }
+        return std::nullopt;
+    }
+
+    session take(const std::string& id) {
+        const std::lock_guard lock(state_->mutex);
+        auto it = state_->running.find(id);
+        if (it == state_->running.end()) return {};
+        auto r = std::move(it->second);
+        state_->running.erase(it);
+        return r;
+    }
+
+    static result<std::pair<std::filesystem::path, file_ops::unique_fd>> create_scratch_file(
+        const std::filesystem::path& scratch, const std::string& id) {
+        static std::atomic<unsigned> counter{0};
+        for (int attempt = 0;; ++attempt) {
+            const auto name = id + ".unpacked-" + std::to_string(::getpid()) + "-" +
+                              std::to_string(counter.fetch_add(1)) + ".tmp";
+            auto path = scratch / name;
+            auto fd = file_ops::create_exclusive(path);
+            if (fd) return std::pair{std::move(path), std::move(fd).value()};
+            if (attempt >= 8 || fd.error().code != std::errc::file_exists) return fd.as_failure();
+        }
+    }
+
+    local_directory dir_;
+    zstd_archive files_;
+    page_repository_settings settings_;
+    repository_layout layout_;
+    std::shared_ptr<shared_state> state_ = std::make_shared<shared_state>();
+};
+
+static_assert(storage_target<page_repository>);
+
+}  // namespace dbsafe

@@ -1,0 +1,182 @@
+// The page repository's file formats (docs/format.md, "Page repository"): each encodes and
+// parses back to the same value, and each refuses a flipped bit, a truncation and a count that
+// disagrees with its length, with a message naming the file.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstddef>
+#include <dbsafe/backends/pages/content_file.hpp>
+#include <dbsafe/backends/pages/index_file.hpp>
+#include <dbsafe/backends/pages/pack_file.hpp>
+#include <dbsafe/backends/pages/page_digest.hpp>
+#include <dbsafe/backends/pages/page_list.hpp>
+#include <dbsafe/backends/pages/repository_config.hpp>
+#include <dbsafe/backends/pages/repository_lock.hpp>
+#include <dbsafe/backends/pages/snapshot_object.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "support/temp_dir.hpp"
+
+namespace {
+
+using namespace dbsafe;
+using dbsafe::test::temp_dir;
+
+page_digest digest_of(int n) {
+    std::vector<std::byte> page(4096, static_cast<std::byte>(n));
+    return sha256_of(page).value();
+}
+
+// Every single-bit flip and every truncation of `file` is refused by `parse`.
+template <class Parse>
+void expect_damage_refused(const std::vector<std::byte>& file, Parse parse) {
+    for (std::size_t i = 0; i < file.size(); i += std::max<std::size_t>(1, file.size() / 97)) {
+        auto flipped = file;
+        flipped[i] ^= std::byte{0x10};
+        EXPECT_FALSE(parse(flipped)) << "bit flip at byte " << i << " was accepted";
+    }
+    for (const std::size_t cut : {std::size_t{0}, file.size() / 2, file.size() - 1}) {
+        std::vector<std::byte> shorter(file.begin(), file.begin() + static_cast<long>(cut));
+        EXPECT_FALSE(parse(shorter)) << "truncation to " << cut << " bytes was accepted";
+    }
+}
+
+TEST(PageDigest, IsTheSha256OfThePage) {
+    const std::string abc = "abc";
+    const auto d = sha256_of(std::as_bytes(std::span(abc))).value();
+    EXPECT_EQ(d.hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(page_digest::from_hex(d.hex()), d);
+    EXPECT_FALSE(page_digest::from_hex(std::string(64, 'G')));
+}
+
+TEST(PackFile, TrailerParsesBackToItsEntriesAndRefusesDamage) {
+    pack_builder b;
+    const std::vector<std::byte> frame1(100, std::byte{1});
+    const std::vector<std::byte> frame2(50, std::byte{2});
+    const std::vector<pack_entry> in1{{digest_of(1), 0, 0, 0, 4096},
+                                      {digest_of(2), 0, 0, 4096, 4096}};
+    const std::vector<pack_entry> in2{{digest_of(3), 0, 0, 0, 4096}};
+    b.add_frame(frame1, in1);
+    b.add_frame(frame2, in2);
+    const auto entries = b.entries();
+    const auto file = std::move(b).finish();
+    const auto parsed = parse_pack(file, "p.pack");
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed.value(), entries);
+    EXPECT_EQ(parsed.value()[0].frame_offset, 8U);
+    EXPECT_EQ(parsed.value()[2].frame_offset, 108U);
+    EXPECT_EQ(parsed.value()[2].frame_length, 50U);
+    expect_damage_refused(file, [](const auto& f) { return parse_pack(f, "p.pack"); });
+    auto bad = file;
+    bad[0] ^= std::byte{1};
+    const auto refused = parse_pack(bad, "p.pack");
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("pack p.pack is damaged"), std::string::npos);
+}
+
+TEST(IndexFile, ParsesBackToItsPacksAndRefusesDamage) {
+    std::vector<index_pack> packs{
+        {digest_of(7), {{digest_of(1), 8, 100, 0, 4096}, {digest_of(2), 8, 100, 4096, 4096}}},
+        {digest_of(8), {{digest_of(3), 8, 77, 0, 1024}}}};
+    const auto file = encode_index(packs);
+    const auto parsed = parse_index(file, "i.idx");
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed.value(), packs);
+    expect_damage_refused(file, [](const auto& f) { return parse_index(f, "i.idx"); });
+}
+
+TEST(PageList, FullAndDeltaParseBackApplyInOrderAndRefuseDamage) {
+    const page_list full{page_list_kind::full, 3, {digest_of(1), digest_of(2), digest_of(3)}, {}};
+    const std::vector<page_digest> after{digest_of(1), digest_of(9), digest_of(3), digest_of(4)};
+    const page_list delta = make_delta(full.pages, after);
+    EXPECT_EQ(delta.changes.size(), 2U);
+    for (const auto& l : {full, delta}) {
+        const auto file = encode_page_list(l);
+        const auto parsed = parse_page_list(file, "l.list");
+        ASSERT_TRUE(parsed) << parsed.error().message;
+        EXPECT_EQ(parsed.value(), l);
+        expect_damage_refused(file, [](const auto& f) { return parse_page_list(f, "l.list"); });
+    }
+    EXPECT_EQ(encode_full_page_list(full.pages), encode_page_list(full));
+    std::vector<page_digest> pages;
+    ASSERT_TRUE(apply_page_list(pages, full, "full"));
+    ASSERT_TRUE(apply_page_list(pages, delta, "delta"));
+    EXPECT_EQ(pages, after);
+    // Shrinking: a delta to two pages with no changes truncates.
+    ASSERT_TRUE(apply_page_list(pages, make_delta(pages, std::span(after).first(2)), "shrink"));
+    EXPECT_EQ(pages.size(), 2U);
+    // A delta that grows the list without naming the new pages is damaged.
+    const page_list grows{page_list_kind::delta, 1000, {}, {{1, digest_of(1)}}};
+    EXPECT_FALSE(apply_page_list(pages, grows, "grows"));
+}
+
+TEST(SnapshotObject, ParsesBackAndRefusesDamage) {
+    const snapshot_object s{4096, 1234, {digest_of(1), digest_of(2)}};
+    const auto file = encode_snapshot_object(s);
+    const auto parsed = parse_snapshot_object(file, "x.pages");
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed.value(), s);
+    expect_damage_refused(file, [](const auto& f) { return parse_snapshot_object(f, "x.pages"); });
+    EXPECT_FALSE(parse_snapshot_object(encode_snapshot_object({1000, 1, {digest_of(1)}}), "odd"));
+    EXPECT_FALSE(parse_snapshot_object(encode_snapshot_object({4096, 1, {}}), "no lists"));
+}
+
+TEST(RepositoryConfig, RoundTripsAndRefusesAFutureVersionOrUnknownHash) {
+    repository_config c;
+    c.default_format = location_format::pages;
+    const auto text = repository_config_text(c);
+    const auto parsed = parse_repository_config(text, "config.json");
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed.value(), c);
+
+    auto future = nlohmann::json::parse(text);
+    future["version"] = 2;
+    future["config_checksum"]["hex"] = pages_detail::config_self_checksum(future).hex;
+    const auto refused = parse_repository_config(future.dump(), "config.json");
+    ASSERT_FALSE(refused);
+    EXPECT_TRUE(refused.error().is(errc::unsupported));
+    EXPECT_NE(refused.error().message.find("upgrade dbsafe"), std::string::npos);
+
+    auto blake = nlohmann::json::parse(text);
+    blake["hash"] = "blake3";
+    blake["config_checksum"]["hex"] = pages_detail::config_self_checksum(blake).hex;
+    EXPECT_TRUE(parse_repository_config(blake.dump(), "config.json").error().is(errc::unsupported));
+
+    auto edited = nlohmann::json::parse(text);
+    edited["frame_pages"] = 8;  // without its checksum
+    EXPECT_TRUE(
+        parse_repository_config(edited.dump(), "config.json").error().is(errc::invalid_manifest));
+}
+
+TEST(ContentFile, IsNamedByItsSha256AndStoringTheSameContentTwiceIsFine) {
+    temp_dir dir;
+    const std::string text = "some bytes";
+    const auto bytes = std::as_bytes(std::span(text));
+    const auto first = pages_detail::store_content_file(dir.path(), ".list", bytes);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_TRUE(first.value().created);
+    EXPECT_EQ(first.value().path.filename().string(), first.value().digest.hex() + ".list");
+    const auto again = pages_detail::store_content_file(dir.path(), ".list", bytes);
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(again.value().created);
+    EXPECT_TRUE(pages_detail::read_content_file(first.value().path, first.value().digest, 100));
+    EXPECT_FALSE(pages_detail::read_content_file(first.value().path, digest_of(1), 100));
+}
+
+TEST(RepositoryLock, SharedLocksCoexistAndAnExclusiveOneWaitsThenTimesOut) {
+    temp_dir dir;
+    using namespace std::chrono_literals;
+    auto a = repository_lock::acquire(dir.path(), repository_lock_mode::shared, 0ms);
+    auto b = repository_lock::acquire(dir.path(), repository_lock_mode::shared, 0ms);
+    ASSERT_TRUE(a && b);
+    const auto x = repository_lock::acquire(dir.path(), repository_lock_mode::exclusive, 30ms);
+    ASSERT_FALSE(x);
+    EXPECT_TRUE(x.error().is(errc::busy_timeout));
+    a.value().release();
+    b.value().release();
+    EXPECT_TRUE(repository_lock::acquire(dir.path(), repository_lock_mode::exclusive, 0ms));
+}
+
+}  // namespace
