@@ -37,11 +37,13 @@
 #include <vector>
 
 #include "dbsafe/backends/pages/content_file.hpp"
+#include "dbsafe/backends/pages/garbage_collection.hpp"
 #include "dbsafe/backends/pages/index_file.hpp"
 #include "dbsafe/backends/pages/page_list.hpp"
 #include "dbsafe/backends/pages/page_store.hpp"
 #include "dbsafe/backends/pages/page_writer.hpp"
 #include "dbsafe/backends/pages/reconstruct.hpp"
+#include "dbsafe/backends/pages/repository_check.hpp"
 #include "dbsafe/backends/pages/repository_config.hpp"
 #include "dbsafe/backends/pages/repository_layout.hpp"
 #include "dbsafe/backends/pages/repository_lock.hpp"
@@ -314,6 +316,19 @@ class page_repository {
         return s;
     }
 
+    // Frees what removed snapshots alone needed (pages/garbage_collection.hpp); prune() runs it
+    // after its removals. Waits up to lock_timeout for running backups.
+    result<gc_report> collect_garbage(const gc_options& opts) {
+        return pages_detail::collect_garbage(layout_, opts, settings_.lock_timeout);
+    }
+
+    // Whether every page snapshot can still be restored, and which ones each damaged object
+    // takes down (pages/repository_check.hpp).
+    [[nodiscard]] result<check_report> check(check_depth depth) const {
+        DBSAFE_TRY(const listing l, dir_.list());
+        return pages_detail::check_repository(layout_, l, depth, settings_.lock_timeout);
+    }
+
   private:
     struct session {
         repository_lock lock;
@@ -443,5 +458,7 @@ class page_repository {
 };
 
 static_assert(storage_target<page_repository>);
+static_assert(collects_garbage<page_repository>);
+static_assert(checks_repository<page_repository>);
 
 }  // namespace dbsafe
