@@ -5,6 +5,7 @@
     find_package(dbsafe CONFIG REQUIRED)              # dbsafe::dbsafe
     find_package(dbsafe CONFIG REQUIRED COMPONENTS zstd)   # + dbsafe::zstd
     find_package(dbsafe CONFIG REQUIRED COMPONENTS sha256) # + dbsafe::sha256 (with_sha256)
+    find_package(dbsafe CONFIG REQUIRED COMPONENTS pages)  # + dbsafe::pages (both options)
 
 The requirements mirror the CMake package (cmake/dbsafeConfig.cmake.in); the suite's
 package.recipes test keeps the two, and the version, in step.
@@ -31,7 +32,8 @@ class DbsafeConan(ConanFile):
     # with_sha256 is off by default: it pulls in OpenSSL for an opt-in tamper-evidence seal.
     default_options = {"with_zstd": True, "with_sha256": False, "boost/*:header_only": True}
     exports_sources = \
-        "include/*", "backends/zstd/include/*", "backends/sha256/include/*", "LICENSE*"
+        "include/*", "backends/zstd/include/*", "backends/sha256/include/*", \
+        "backends/pages/include/*", "LICENSE*"
     no_copy_source = True
 
     def layout(self):
@@ -63,7 +65,7 @@ class DbsafeConan(ConanFile):
         copy(self, "LICENSE*", self.source_folder, os.path.join(self.package_folder, "licenses"))
         copy(self, "*.hpp", os.path.join(self.source_folder, "include"),
              os.path.join(self.package_folder, "include"))
-        for backend in ("zstd", "sha256"):  # each backend's headers, beside the core's
+        for backend in ("zstd", "sha256", "pages"):  # each backend's headers, beside the core's
             copy(self, "*.hpp", os.path.join(self.source_folder, "backends", backend, "include"),
                  os.path.join(self.package_folder, "include"))
 
@@ -96,3 +98,11 @@ class DbsafeConan(ConanFile):
             seal.requires = ["core", "openssl::crypto"]
             seal.bindirs = []
             seal.libdirs = []
+
+        if self.options.with_zstd and self.options.with_sha256:
+            # The page repository: zstd frames, pages addressed by OpenSSL's SHA-256.
+            pages = self.cpp_info.components["pages"]
+            pages.set_property("cmake_target_name", "dbsafe::pages")
+            pages.requires = ["core", "zstd", "zstd::zstd", "openssl::crypto"]
+            pages.bindirs = []
+            pages.libdirs = []

@@ -1,6 +1,6 @@
 # Install rules and the CMake config package:
-#   find_package(dbsafe CONFIG REQUIRED [COMPONENTS zstd sha256])
-#       ->  dbsafe::dbsafe [, dbsafe::zstd] [, dbsafe::sha256]
+#   find_package(dbsafe CONFIG REQUIRED [COMPONENTS zstd sha256 pages])
+#       ->  dbsafe::dbsafe [, dbsafe::zstd] [, dbsafe::sha256] [, dbsafe::pages]
 #
 # Layout under the prefix:
 #   include/dbsafe/...                       the core headers
@@ -8,7 +8,8 @@
 #   bin/dbsafe                               the CLI (tools/CMakeLists.txt)
 #   share/cmake/dbsafe/dbsafeConfig.cmake    + version file, FindxxHash.cmake, Findzstd.cmake,
 #                                            dbsafe-targets.cmake, dbsafe-zstd-targets.cmake,
-#                                            dbsafe-sha256-targets.cmake
+#                                            dbsafe-sha256-targets.cmake,
+#                                            dbsafe-pages-targets.cmake
 # The config lives under share/: the library is header-only, so the package is the same for
 # every architecture (ARCH_INDEPENDENT version file).
 include(CMakePackageConfigHelpers)
@@ -65,6 +66,21 @@ if(TARGET dbsafe::sha256)
     install(EXPORT dbsafe-sha256-targets
             NAMESPACE dbsafe::
             FILE dbsafe-sha256-targets.cmake
+            DESTINATION ${DBSAFE_INSTALL_CMAKEDIR}
+            COMPONENT dbsafe_development)
+endif()
+
+# The page repository (backends/pages): same shape; it links dbsafe::zstd and OpenSSL::Crypto.
+if(TARGET dbsafe::pages)
+    get_target_property(dbsafe_pages_target dbsafe::pages ALIASED_TARGET)
+    if(NOT dbsafe_pages_target)
+        set(dbsafe_pages_target dbsafe::pages)
+    endif()
+    set_target_properties(${dbsafe_pages_target} PROPERTIES EXPORT_NAME pages)
+    install(TARGETS ${dbsafe_pages_target} EXPORT dbsafe-pages-targets)
+    install(EXPORT dbsafe-pages-targets
+            NAMESPACE dbsafe::
+            FILE dbsafe-pages-targets.cmake
             DESTINATION ${DBSAFE_INSTALL_CMAKEDIR}
             COMPONENT dbsafe_development)
 endif()

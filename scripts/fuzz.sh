@@ -15,12 +15,19 @@ if ! command -v "$cxx" >/dev/null 2>&1; then
 fi
 mkdir -p "$out"
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -Iinclude)
+       -Iinclude -Ibackends/zstd/include -Ibackends/pages/include)
 status=0
-for harness in manifest:manifest text:text; do
+# The page repository's parsers need libzstd and libcrypto (when the backend can be built).
+harnesses=(manifest:manifest text:text)
+if [[ -f /usr/include/zstd.h && -f /usr/include/openssl/evp.h ]]; then
+    harnesses+=(pages:pages repository_config:repository_config)
+fi
+for harness in "${harnesses[@]}"; do
     name=${harness%%:*}
     corpus=tests/fuzz/corpus/${harness##*:}
-    "$cxx" "${flags[@]}" "tests/fuzz/fuzz_${name}.cpp" -o "$out/fuzz_${name}" -lsqlite3
+    pages_libs=()
+    [[ $name == pages || $name == repository_config ]] && pages_libs=(-lzstd -lcrypto)
+    "$cxx" "${flags[@]}" "tests/fuzz/fuzz_${name}.cpp" -o "$out/fuzz_${name}" -lsqlite3 "${pages_libs[@]}"
     work="$out/corpus_${name}"
     mkdir -p "$work"
     echo "fuzz: fuzz_${name} for ${budget} s" >&2

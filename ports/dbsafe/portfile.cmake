@@ -1,5 +1,5 @@
 # Overlay port for dbsafe, built from this source tree:
-#   vcpkg install dbsafe[zstd,sha256,tools] --overlay-ports=<dbsafe>/ports
+#   vcpkg install dbsafe[zstd,sha256,pages,tools] --overlay-ports=<dbsafe>/ports
 # The library is header-only; `sha256` adds the SHA-256 seal (OpenSSL), `tools` the dbsafe CLI
 # (which can seal backups when both are on).
 set(VCPKG_BUILD_TYPE release)  # nothing to build per configuration but the optional CLI
@@ -10,6 +10,7 @@ vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
     FEATURES
         zstd   DBSAFE_WITH_ZSTD
         sha256 DBSAFE_WITH_SHA256
+        pages  DBSAFE_WITH_PAGES
         tools  DBSAFE_BUILD_TOOLS)
 
 vcpkg_cmake_configure(
