@@ -147,7 +147,9 @@ class page_repository {
         DBSAFE_TRY(const repository_config config, ensure_config());
         DBSAFE_TRY(auto lock, repository_lock::acquire(layout_.root(), repository_lock_mode::shared,
                                                        settings_.lock_timeout));
-        DBSAFE_TRY(const page_index index, load_page_index(layout_.index()));
+        // A damaged index file is skipped: the pages only it located are stored again.
+        std::vector<damaged_index_file> damaged;
+        DBSAFE_TRY(const page_index index, load_page_index(layout_.index(), &damaged));
         DBSAFE_TRY(staged_backup staged, dir_.stage(id));
         staged.fsynced = false;  // hashed and stored from the page cache, then removed
         auto follower = std::make_unique<pages_detail::page_follower>(
@@ -261,7 +263,19 @@ class page_repository {
         DBSAFE_TRY(const snapshot_object object, load_object(m));
         auto chain = load_page_chain(layout_.lists(), object, m.id);
         if (!chain) return chain.error().within("", pages_detail::repository_advice());
-        DBSAFE_TRY(const page_index index, load_page_index(layout_.index()));
+        // A damaged index file fails only the snapshots needing a page it alone located.
+        std::vector<damaged_index_file> damaged;
+        DBSAFE_TRY(const page_index index, load_page_index(layout_.index(), &damaged));
+        if (!damaged.empty()) {
+            for (std::size_t i = 0; i < chain.value().pages.size(); ++i) {
+                if (index.find(chain.value().pages[i]) != nullptr) continue;
+                return error(errc::checksum_mismatch,
+                             "page " + std::to_string(i + 1) + " of snapshot " + m.id +
+                                 " could only be located by a damaged index file: " +
+                                 damaged.front().why.message + pages_detail::repository_advice())
+                    .because(damaged.front().why);
+            }
+        }
         const auto scratch = settings_.scratch.empty() ? location() : settings_.scratch;
         DBSAFE_TRYV(file_ops::ensure_directory(scratch));
         DBSAFE_TRY(auto made, create_scratch_file(scratch, m.id));

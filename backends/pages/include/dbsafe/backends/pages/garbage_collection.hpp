@@ -8,7 +8,8 @@
 // would make that impossible. Pages are taken from every list of a chain, so a page a later
 // delta replaced stays while the chain does: a superset of what the snapshots need, never less.
 // If any object or list cannot be read, nothing is removed: its pages cannot be told from
-// garbage.
+// garbage. A damaged index file is replaced by the consolidated one (the packs' own entry
+// tables locate its pages again).
 //
 // Steps, each durable before the next (a kill between any two never loses a page a remaining
 // snapshot needs, because at every moment the index files on disk locate every live page in a
@@ -21,7 +22,9 @@
 //  4. packs no index file references any more, and lists no object names, are deleted;
 //  5. temporary files of killed writers older than the grace period are deleted.
 // A pack the index does not list (a backup killed before its index file) is removed unless it
-// holds a live page the index lacks (an index file was lost): then it is listed again.
+// holds a live page the index lacks (an index file was lost): then it is listed again. A pack
+// the index lists but that is missing is dropped from the index: the next backup holding its
+// pages stores them again instead of deduplicating against a pack that is gone.
 // Holds the repository lock exclusively, so no backup runs meanwhile (a dry run holds it
 // shared: it changes nothing).
 #pragma once
@@ -37,6 +40,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -183,9 +187,15 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
         const live_digests live,
         collect_live(layout, opts.dry_run ? opts.assume_removed : std::vector<std::string>{}));
     report.live_pages = live.pages.size();
-    auto loaded = load_page_index(layout.index());
+    // A damaged index file is replaced by the consolidated one: the live pages it located are
+    // found again in their packs' own tables (below, "listed by no index").
+    std::vector<damaged_index_file> damaged;
+    auto loaded = load_page_index(layout.index(), &damaged);
     if (!loaded) return gc_stopped(loaded.error());
     const page_index& index = loaded.value();
+    for (const auto& d : damaged) {
+        report.notes.push_back(d.why.message + "; replaced by the consolidated index");
+    }
     DBSAFE_TRY(const auto pack_files, content_files(layout.packs(), ".pack"));
 
     // Per indexed pack: whether it is on disk, its distinct pages, and the live ones.
@@ -247,12 +257,18 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
             continue;  // a missing pack nobody needs: its entries are dropped
         }
         if (!on_disk[i]) {
+            // Its entries are dropped, so the next backup of a database holding these pages
+            // stores them again (and the snapshots needing them restore again: pages are found
+            // by content). Until then the check names the snapshots they take down.
             report.notes.push_back("pack " + path.string() +
                                    " is missing: " + std::to_string(chosen[i].size()) +
-                                   " pages remaining backups need were in it (its index entries "
-                                   "are kept; check the repository to see which backups)");
+                                   " pages remaining backups need were in it; they are dropped "
+                                   "from the index, so the next backup holding them stores them "
+                                   "again (check the repository to see which backups are "
+                                   "affected)");
+            continue;
         }
-        if (on_disk[i] && chosen[i].size() * 2 < total[i]) {
+        if (chosen[i].size() * 2 < total[i]) {
             rewrite.push_back(i);
             continue;
         }
@@ -344,6 +360,14 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
     // 2. One index file of every live location, durable before any other is removed.
     std::vector<index_pack> consolidated = kept;
     consolidated.insert(consolidated.end(), written.begin(), written.end());
+    // Entries in pack order: the same live set always gives the same file, so a collection
+    // with nothing to do writes nothing.
+    for (auto& p : consolidated) {
+        std::sort(p.entries.begin(), p.entries.end(), [](const pack_entry& a, const pack_entry& b) {
+            return std::tie(a.frame_offset, a.offset_in_frame, a.digest) <
+                   std::tie(b.frame_offset, b.offset_in_frame, b.digest);
+        });
+    }
     std::sort(consolidated.begin(), consolidated.end(),
               [](const index_pack& a, const index_pack& b) {
                   return std::pair{a.pack, b.entries.size()} < std::pair{b.pack, a.entries.size()};
@@ -365,7 +389,9 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
     // 3. The other index files. A dry run does not count them: which ones the new file
     // replaces depends on the packs step 1 would write.
     if (!opts.dry_run) {
-        for (const auto& f : index.files) {
+        std::vector<std::filesystem::path> old_files = index.files;
+        for (const auto& d : damaged) old_files.push_back(d.path);
+        for (const auto& f : old_files) {
             if (new_index && f == *new_index) continue;
             const auto bytes = file_ops::file_size_or_zero(f);
             if (auto removed = file_ops::remove_file(f); !removed) {

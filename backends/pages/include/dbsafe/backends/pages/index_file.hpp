@@ -125,9 +125,19 @@ struct page_index {
     }
 };
 
+// An index file whose content does not match its name or does not parse.
+struct damaged_index_file {
+    std::filesystem::path path;
+    error why;
+};
+
 // Reads every `*.idx` in `index_dir` (a missing directory is an empty index). Each file must
-// hash to its name and parse; a damaged one is an error naming it.
-inline result<page_index> load_page_index(const std::filesystem::path& index_dir) {
+// hash to its name and parse; a damaged one is an error naming it, or, when `damaged` is
+// given, skipped and recorded there: one damaged file then loses only the pages it alone
+// located (a backup stores them again, a restore of a snapshot needing one names the file),
+// instead of stopping every backup and restore. Other failures (I/O) are errors either way.
+inline result<page_index> load_page_index(const std::filesystem::path& index_dir,
+                                          std::vector<damaged_index_file>* damaged = nullptr) {
     page_index out;
     std::error_code ec;
     if (!std::filesystem::exists(index_dir, ec)) return out;
@@ -146,9 +156,17 @@ inline result<page_index> load_page_index(const std::filesystem::path& index_dir
     for (const auto& f : files) {
         const auto name = page_digest::from_hex(f.filename().string().substr(0, 64));
         if (!name) continue;  // not a name dbsafe writes
-        DBSAFE_TRY(auto bytes,
-                   pages_detail::read_content_file(f, *name, pages_detail::max_index_bytes));
-        DBSAFE_TRY(auto one, parse_index(bytes, f.string()));
+        auto bytes = pages_detail::read_content_file(f, *name, pages_detail::max_index_bytes);
+        auto parsed_one = bytes ? parse_index(bytes.value(), f.string())
+                                : result<std::vector<index_pack>>(bytes.as_failure());
+        if (!parsed_one) {
+            if (damaged == nullptr || !parsed_one.error().is(errc::checksum_mismatch)) {
+                return parsed_one.as_failure();
+            }
+            damaged->push_back({f, parsed_one.error()});
+            continue;
+        }
+        auto one = std::move(parsed_one).value();
         for (const auto& p : one) packs.push_back(p.pack);
         parsed.push_back(std::move(one));
         out.files.push_back(f);

@@ -70,54 +70,77 @@ class problem_log {
     std::map<std::string, std::size_t> at_;
 };
 
-// Why the pack's trailer disagrees with its length or with the index's entries for it
-// (`indexed`, sorted by digest); empty: it agrees. Reads the head and the trailer only.
-inline std::string pack_structure_problem(const std::filesystem::path& path,
-                                          std::span<const located_page> indexed) {
+// What the head and trailer of a pack say, read without reading its frames.
+struct pack_shape {
+    bool present = false;  // false: missing or cannot be opened (see problem)
+    std::uint64_t size = 0;
+    std::vector<pack_entry> entries;  // its entry table, sorted by digest; empty if unreadable
+    std::string problem;              // empty: the pack is shaped like a pack
+};
+
+inline pack_shape read_pack_shape(const std::filesystem::path& path) {
+    pack_shape out;
     auto fd = file_ops::open_for_read(path);
     if (!fd) {
-        return fd.error().is(errc::not_found) ? std::string("is missing")
-                                              : "cannot be opened: " + fd.error().message;
+        out.problem = fd.error().is(errc::not_found) ? std::string("is missing")
+                                                     : "cannot be opened: " + fd.error().message;
+        return out;
     }
-    const std::uint64_t size = file_ops::file_size_or_zero(path);
+    out.present = true;
+    out.size = file_ops::file_size_or_zero(path);
     constexpr std::size_t tail = 4 + pack_trailer_magic.size() + trailer_bytes;
-    if (size < pack_magic.size() + tail) {
-        return "is " + std::to_string(size) + " bytes, too short to be a pack (it was truncated)";
+    if (out.size < pack_magic.size() + tail) {
+        out.problem =
+            "is " + std::to_string(out.size) + " bytes, too short to be a pack (it was truncated)";
+        return out;
     }
     std::array<std::byte, 8> head{};
     std::array<std::byte, tail> end{};
     auto got = file_ops::read_at(fd.value().get(), head, 0, path);
-    if (!got || got.value() != head.size()) return "cannot be read";
-    got = file_ops::read_at(fd.value().get(), end, size - tail, path);
-    if (!got || got.value() != end.size()) return "cannot be read";
-    if (!byte_reader(head).magic(pack_magic)) return "does not start like a pack";
+    if (got && got.value() == head.size()) {
+        got = file_ops::read_at(fd.value().get(), end, out.size - tail, path);
+    }
+    if (!got || got.value() != end.size()) {
+        out.problem = "cannot be read";
+        return out;
+    }
+    if (!byte_reader(head).magic(pack_magic)) {
+        out.problem = "does not start like a pack";
+        return out;
+    }
     byte_reader r(end);
     const std::uint32_t count = r.u32();
-    if (!r.magic(pack_trailer_magic)) return "does not end like a pack (it was truncated)";
     const std::uint64_t table = std::uint64_t{count} * pack_entry_bytes;
-    if (table > size - pack_magic.size() - tail) {
-        return "has an entry table longer than the file (it was truncated)";
+    if (!r.magic(pack_trailer_magic) || table > out.size - pack_magic.size() - tail) {
+        out.problem = "does not end like a pack (it was truncated or damaged)";
+        return out;
     }
     std::vector<std::byte> raw(table);
-    got = file_ops::read_at(fd.value().get(), raw, size - tail - table, path);
-    if (!got || got.value() != raw.size()) return "cannot be read";
-    const std::uint64_t frames_end = size - tail - table;
+    got = file_ops::read_at(fd.value().get(), raw, out.size - tail - table, path);
+    if (!got || got.value() != raw.size()) {
+        out.problem = "cannot be read";
+        return out;
+    }
     byte_reader t(raw);
-    std::vector<pack_entry> entries;
-    for (std::uint32_t i = 0; i < count; ++i) entries.push_back(read_entry(t));
-    std::sort(entries.begin(), entries.end(),
+    for (std::uint32_t i = 0; i < count; ++i) out.entries.push_back(read_entry(t));
+    std::sort(out.entries.begin(), out.entries.end(),
               [](const pack_entry& a, const pack_entry& b) { return a.digest < b.digest; });
-    for (const auto& l : indexed) {
-        const auto it = std::lower_bound(
-            entries.begin(), entries.end(), l.digest,
-            [](const pack_entry& e, const page_digest& d) { return e.digest < d; });
-        if (it == entries.end() || *it != to_entry(l)) {
-            return "does not hold page " + l.digest.short_hex() +
-                   " where the index says (the pack or the index is damaged)";
-        }
-        if (!entry_problem(*it, frames_end).empty()) {
-            return "has a frame past its end (the pack was truncated)";
-        }
+    return out;
+}
+
+// Why the location `l` in a pack of this shape cannot serve its page; empty: it may.
+inline std::string location_problem(const pack_shape& shape, const located_page& l) {
+    if (!shape.present) return shape.problem;
+    if (std::uint64_t{l.frame_offset} + l.frame_length > shape.size) {
+        return "ends before the frame of page " + l.digest.short_hex() + " (it was truncated)";
+    }
+    if (!shape.problem.empty()) return {};  // no table to compare with: the frame may be intact
+    const auto it =
+        std::lower_bound(shape.entries.begin(), shape.entries.end(), l.digest,
+                         [](const pack_entry& e, const page_digest& d) { return e.digest < d; });
+    if (it == shape.entries.end() || *it != to_entry(l)) {
+        return "does not hold page " + l.digest.short_hex() +
+               " where the index says (the pack or the index is damaged)";
     }
     return {};
 }
@@ -279,20 +302,21 @@ inline result<check_report> check_repository(const repository_layout& layout, co
     for (std::uint32_t k = 0; k < index.packs.size(); ++k) {
         const auto path = layout.pack(index.packs[k]);
         std::vector<std::size_t>& locs = by_pack[k];
-        std::vector<located_page> in_pack;
-        for (const std::size_t i : locs) in_pack.push_back(index.pages[i]);
-        std::string why = pack_structure_problem(path, in_pack);
-        if (why.empty() && depth == check_depth::read_data) {
+        const pack_shape shape = read_pack_shape(path);
+        if (!shape.problem.empty()) problems.add(path.string(), "the pack " + shape.problem);
+        for (const std::size_t i : locs) {
+            const auto why = location_problem(shape, index.pages[i]);
+            if (why.empty()) continue;
+            problems.add(path.string(), "the pack " + why);
+            bad[i] = path.string();
+        }
+        if (depth == check_depth::read_data && shape.present) {
+            // The whole file: its name is its SHA-256, its trailer its xxh3-128. A damaged
+            // pack may still serve most pages: each needed page is then read on its own.
             auto bytes = read_content_file(path, index.packs[k], max_pack_bytes);
             auto parsed = bytes ? parse_pack(bytes.value(), path.string())
                                 : result<std::vector<pack_entry>>(bytes.as_failure());
-            if (!parsed) why = parsed.error().message;
-        }
-        if (!why.empty()) {
-            const std::string what = why.starts_with("pack ") ? why : "the pack " + why;
-            problems.add(path.string(), what);
-            for (const std::size_t i : locs) bad[i] = path.string();
-            continue;
+            if (!parsed) problems.add(path.string(), parsed.error().message);
         }
         if (depth != check_depth::read_data) continue;
         std::sort(locs.begin(), locs.end(), [&](std::size_t a, std::size_t b) {
@@ -301,7 +325,7 @@ inline result<check_report> check_repository(const repository_layout& layout, co
         });
         for (const std::size_t i : locs) {
             const located_page& l = index.pages[i];
-            if (!contains_sorted(needed, l.digest)) continue;
+            if (!bad[i].empty() || !contains_sorted(needed, l.digest)) continue;
             auto page = reader.page(l, [&] { return "page " + l.digest.short_hex(); });
             ++report.pages_read;
             if (!page) {
