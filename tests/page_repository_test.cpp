@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dbsafe/dbsafe.hpp"
@@ -267,6 +269,31 @@ TEST(PageRepository, VaultRestoreAndMigrationGuardWorkOverIt) {
     ASSERT_TRUE(health) << health.error().message;
 }
 
+// Restore's byte copy of a live database SQLite cannot open is no image of whole pages: it is
+// kept as a plain file, exactly, and the restore goes through.
+TEST(PageRepository, ASafetyCopyOfADamagedDatabaseIsKeptAsAPlainFile) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 500, "delete");
+    auto v = make_vault(tmp / "backups");
+    const auto m = v.backup(db);
+    ASSERT_TRUE(m) << m.error().message;
+    const auto wanted = dump_rows(db);
+    fs::resize_file(db, 5000);  // truncated mid-page: SQLite cannot open it
+    std::ifstream in(db, std::ios::binary);
+    const std::string damaged((std::istreambuf_iterator<char>(in)), {});
+    restore_options opts;
+    opts.id = m.value().id;
+    opts.replace_damaged = true;
+    const auto done = v.restore(db, opts);
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(dump_rows(db), wanted);
+    EXPECT_FALSE(done.value().safety.pages);
+    EXPECT_EQ(done.value().safety.file, done.value().safety.id + ".db");
+    std::ifstream kept(tmp / "backups" / done.value().safety.file, std::ios::binary);
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(kept)), {}), damaged);
+}
+
 // Damage to each kind of object: open() fails with a message naming the snapshot and the
 // object, and the other backups (a plain one here) still open.
 class PageRepositoryDamage : public ::testing::Test {
@@ -398,6 +425,69 @@ TEST(PageRepository, AGarbageCollectionHoldingTheLockMakesABackupWaitThenFail) {
     EXPECT_TRUE(v.list().value().leftovers.empty());
     held.value().release();
     EXPECT_TRUE(v.backup(db));
+}
+
+// The follower's view of the staged file is used only when it is the final file: a page
+// changed behind it (after it hashed it) is caught and the final file scanned again; page 1,
+// which the backup API rewrites last, is always taken from the final file.
+class PageFollower : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        test::create_sample_db(tmp / "src.db", 300, "delete");
+        std::ifstream in(tmp / "src.db", std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        image = ss.str();
+        page_size = 4096;
+        ASSERT_EQ(image.size() % page_size, 0U);
+        ASSERT_TRUE(repository_layout{tmp / "d"}.create());
+    }
+    // Streams `image` into the staged file, lets `change` alter it once the follower has
+    // read it all, and returns what finish() made of the final file.
+    pages_detail::followed_pages follow(const std::function<void(std::string&)>& change) {
+        const auto staged = tmp / "staged.db";
+        std::ofstream(staged, std::ios::binary).close();
+        pages_detail::page_follower f(
+            staged, pages_detail::page_store(repository_layout{tmp / "d"}.packs(), {}, {}));
+        f.start();
+        {
+            std::ofstream out(staged, std::ios::binary);
+            out.write(image.data(), static_cast<std::streamsize>(image.size()));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::string final_image = image;
+        change(final_image);
+        {
+            std::ofstream out(staged, std::ios::binary | std::ios::trunc);
+            out.write(final_image.data(), static_cast<std::streamsize>(final_image.size()));
+        }
+        xxh3_128_hasher h;
+        h.update(std::as_bytes(std::span(final_image)));
+        auto followed = f.finish(h.finish());
+        EXPECT_TRUE(followed && followed.value());
+        expected.clear();
+        for (std::size_t at = 0; at < final_image.size(); at += page_size) {
+            expected.push_back(
+                sha256_of(std::as_bytes(std::span(final_image).subspan(at, page_size))).value());
+        }
+        return followed && followed.value() ? *followed.value() : pages_detail::followed_pages{};
+    }
+    test::temp_dir tmp;
+    std::string image;
+    std::size_t page_size = 0;
+    std::vector<page_digest> expected;
+};
+
+TEST_F(PageFollower, UsesItsStreamedViewWhenOnlyPageOneChanged) {
+    const auto got = follow([](std::string& f) { f[100] ^= 1; });
+    EXPECT_TRUE(got.streamed);
+    EXPECT_EQ(got.pages, expected);
+}
+
+TEST_F(PageFollower, ScansTheFinalFileWhenAPageChangedBehindIt) {
+    const auto got = follow([&](std::string& f) { f[3 * page_size + 10] ^= 1; });
+    EXPECT_FALSE(got.streamed);
+    EXPECT_EQ(got.pages, expected);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // libFuzzer harness: the page repository's binary parsers (pack trailer, index, page list,
 // snapshot object) on arbitrary bytes. The first byte chooses the parser (bits 0-1) and
 // whether the rest is the whole file or, so the fuzzer gets past the checksum to the fields,
-// the file without its trailing xxh3-128, which the harness appends (bit 2). Each must return a result (never throw, crash or allocate beyond what the input
-// holds); what one accepts must be plausible (entries inside the pack, page numbers in range)
-// and encode back to the same bytes, so no two files mean the same thing.
+// the file without its trailing xxh3-128, which the harness appends (bit 2). Each must return a
+// result (never throw, crash or allocate beyond what the input holds); what one accepts must be
+// plausible (entries inside the pack, page numbers in range) and encode back to the same bytes, so
+// no two files mean the same thing.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -149,14 +149,14 @@ class page_repository {
                                                        settings_.lock_timeout));
         // A damaged index file is skipped: the pages only it located are stored again.
         std::vector<damaged_index_file> damaged;
-        DBSAFE_TRY(const page_index index, load_page_index(layout_.index(), &damaged));
+        DBSAFE_TRY(auto stored, load_stored_digests(layout_.index(), &damaged));
         DBSAFE_TRY(staged_backup staged, dir_.stage(id));
         staged.fsynced = false;  // hashed and stored from the page cache, then removed
         auto follower = std::make_unique<pages_detail::page_follower>(
             staged.path,
             pages_detail::page_store(layout_.packs(),
                                      {settings_.level, config.frame_pages, config.pack_bytes},
-                                     index.digests()));
+                                     std::move(stored)));
         follower->start();
         {
             const std::lock_guard guard(state_->mutex);

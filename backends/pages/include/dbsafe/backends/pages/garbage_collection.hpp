@@ -203,13 +203,18 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
     std::vector<bool> on_disk(n, false);
     std::vector<std::uint64_t> size(n, 0), total(n, 0), live_count(n, 0);
     std::vector<const named_file*> unindexed;
+    std::vector<std::pair<page_digest, std::size_t>> numbers;  // sorted: pack -> its number
+    for (std::size_t i = 0; i < n; ++i) numbers.emplace_back(index.packs[i], i);
+    std::sort(numbers.begin(), numbers.end());
     for (const auto& f : pack_files) {
-        const auto it = std::lower_bound(index.packs.begin(), index.packs.end(), f.digest);
-        if (it == index.packs.end() || *it != f.digest) {
+        const auto it =
+            std::lower_bound(numbers.begin(), numbers.end(), f.digest,
+                             [](const auto& p, const page_digest& key) { return p.first < key; });
+        if (it == numbers.end() || it->first != f.digest) {
             unindexed.push_back(&f);
             continue;
         }
-        const auto i = static_cast<std::size_t>(it - index.packs.begin());
+        const std::size_t i = it->second;
         on_disk[i] = true;
         size[i] = f.size;
     }

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "dbsafe/backends/pages/byte_codec.hpp"
@@ -53,11 +54,14 @@ inline std::vector<std::byte> encode_index(std::span<const index_pack> packs) {
     return std::move(w).finish();
 }
 
-// Parses an index file; `origin` names it in messages. Entries are checked for plausibility
-// (a frame inside 4 GiB, a page inside a frame); the packs' own lengths are checked by the
-// repository check, which opens them.
-inline result<std::vector<index_pack>> parse_index(std::span<const std::byte> file,
-                                                   std::string_view origin) {
+// Walks an index file, calling `on_pack(pack digest, entry count)` before each pack's entries
+// and `on_entry(entry)` for each, without holding them: a reader keeps only what it needs.
+// `origin` names the file in messages. Entries are checked for plausibility (a frame inside
+// 4 GiB, a page inside a frame); the packs' own lengths are checked by the repository check,
+// which opens them.
+template <class OnPack, class OnEntry>
+result<void> visit_index(std::span<const std::byte> file, std::string_view origin, OnPack&& on_pack,
+                         OnEntry&& on_entry) {
     using namespace pages_detail;
     const auto bad = [&](const std::string& why) {
         return error(errc::checksum_mismatch,
@@ -68,27 +72,39 @@ inline result<std::vector<index_pack>> parse_index(std::span<const std::byte> fi
     byte_reader r(file.first(file.size() - trailer_bytes));
     if (!r.magic(index_magic)) return bad("it does not start with " + std::string(index_magic));
     const std::uint32_t packs = r.u32();
-    std::vector<index_pack> out;
     for (std::uint32_t i = 0; i < packs; ++i) {
         if (r.remaining() < 36) return bad("pack " + std::to_string(i) + " is cut short");
-        index_pack p;
-        p.pack = r.digest();
+        const page_digest pack = r.digest();
         const std::uint32_t count = r.u32();
         if (std::uint64_t{count} * pack_entry_bytes > r.remaining()) {
-            return bad("pack " + p.pack.short_hex() + " claims " + std::to_string(count) +
+            return bad("pack " + pack.short_hex() + " claims " + std::to_string(count) +
                        " entries");
         }
-        p.entries.reserve(count);
+        on_pack(pack, count);
         for (std::uint32_t k = 0; k < count; ++k) {
-            p.entries.push_back(read_entry(r));
-            if (const auto why = entry_problem(p.entries.back(), max_pack_bytes); !why.empty()) {
-                return bad("entry " + std::to_string(k) + " of pack " + p.pack.short_hex() + ": " +
+            const pack_entry e = read_entry(r);
+            if (const auto why = entry_problem(e, max_pack_bytes); !why.empty()) {
+                return bad("entry " + std::to_string(k) + " of pack " + pack.short_hex() + ": " +
                            why);
             }
+            on_entry(e);
         }
-        out.push_back(std::move(p));
     }
     if (r.failed() || r.remaining() != 0) return bad("its length disagrees with its counts");
+    return success();
+}
+
+// Parses a whole index file into its packs and entries.
+inline result<std::vector<index_pack>> parse_index(std::span<const std::byte> file,
+                                                   std::string_view origin) {
+    std::vector<index_pack> out;
+    DBSAFE_TRYV(visit_index(
+        file, origin,
+        [&](const page_digest& pack, std::uint32_t count) {
+            out.push_back({pack, {}});
+            out.back().entries.reserve(count);
+        },
+        [&](const pack_entry& e) { out.back().entries.push_back(e); }));
     return out;
 }
 
@@ -125,67 +141,131 @@ struct page_index {
     }
 };
 
+namespace pages_detail {
+
+// The index files in `index_dir`, by name (a missing directory has none).
+inline result<std::vector<std::filesystem::path>> index_files(
+    const std::filesystem::path& index_dir) {
+    std::vector<std::filesystem::path> files;
+    std::error_code ec;
+    if (!std::filesystem::exists(index_dir, ec)) return files;
+    for (auto it = std::filesystem::directory_iterator(index_dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        if (name.size() == 64 + 4 && name.ends_with(".idx") &&
+            page_digest::from_hex(name.substr(0, 64))) {
+            files.push_back(it->path());
+        }
+    }
+    if (ec) {
+        return errno_error(ec.value(), "cannot list " + index_dir.string() + ": " + ec.message());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+// Reads one index file (it must hash to its name) and walks it.
+template <class OnPack, class OnEntry>
+result<void> read_index_file(const std::filesystem::path& f, OnPack&& on_pack, OnEntry&& on_entry) {
+    const auto name = page_digest::from_hex(f.filename().string().substr(0, 64));
+    if (!name) return error(errc::invalid_argument, f.string() + " is not an index file name");
+    DBSAFE_TRY(const auto bytes, read_content_file(f, *name, max_index_bytes));
+    return visit_index(bytes, f.string(), on_pack, on_entry);
+}
+
+}  // namespace pages_detail
+
 // An index file whose content does not match its name or does not parse.
 struct damaged_index_file {
     std::filesystem::path path;
     error why;
 };
 
+namespace pages_detail {
+// Whether a failure to read index file `f` is skipped: only damaged content, and only when the
+// caller collects it in `damaged` (see load_page_index).
+inline bool skip_damaged_index(const std::filesystem::path& f, const error& e,
+                               std::vector<damaged_index_file>* damaged) {
+    if (damaged == nullptr || !e.is(errc::checksum_mismatch)) return false;
+    damaged->push_back({f, e});
+    return true;
+}
+}  // namespace pages_detail
+
 // Reads every `*.idx` in `index_dir` (a missing directory is an empty index). Each file must
 // hash to its name and parse; a damaged one is an error naming it, or, when `damaged` is
 // given, skipped and recorded there: one damaged file then loses only the pages it alone
 // located (a backup stores them again, a restore of a snapshot needing one names the file),
 // instead of stopping every backup and restore. Other failures (I/O) are errors either way.
+// Memory: one file's bytes at a time, plus 52 bytes per entry.
 inline result<page_index> load_page_index(const std::filesystem::path& index_dir,
                                           std::vector<damaged_index_file>* damaged = nullptr) {
     page_index out;
-    std::error_code ec;
-    if (!std::filesystem::exists(index_dir, ec)) return out;
-    std::vector<std::filesystem::path> files;
-    for (auto it = std::filesystem::directory_iterator(index_dir, ec);
-         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-        const auto name = it->path().filename().string();
-        if (name.size() == 64 + 4 && name.ends_with(".idx")) files.push_back(it->path());
-    }
-    if (ec) {
-        return errno_error(ec.value(), "cannot list " + index_dir.string() + ": " + ec.message());
-    }
-    std::sort(files.begin(), files.end());
-    std::vector<page_digest> packs;  // sorted, for the pack numbers
-    std::vector<std::vector<index_pack>> parsed;
+    DBSAFE_TRY(const auto files, pages_detail::index_files(index_dir));
+    std::vector<std::pair<page_digest, std::uint32_t>> numbers;  // sorted: pack -> number
+    std::uint32_t current = 0;
     for (const auto& f : files) {
-        const auto name = page_digest::from_hex(f.filename().string().substr(0, 64));
-        if (!name) continue;  // not a name dbsafe writes
-        auto bytes = pages_detail::read_content_file(f, *name, pages_detail::max_index_bytes);
-        auto parsed_one = bytes ? parse_index(bytes.value(), f.string())
-                                : result<std::vector<index_pack>>(bytes.as_failure());
-        if (!parsed_one) {
-            if (damaged == nullptr || !parsed_one.error().is(errc::checksum_mismatch)) {
-                return parsed_one.as_failure();
+        const auto pages_before = out.pages.size();
+        const auto packs_before = out.packs.size();
+        auto read = pages_detail::read_index_file(
+            f,
+            [&](const page_digest& pack, std::uint32_t count) {
+                const auto it = std::lower_bound(
+                    numbers.begin(), numbers.end(), pack,
+                    [](const auto& n, const page_digest& key) { return n.first < key; });
+                if (it != numbers.end() && it->first == pack) {
+                    current = it->second;
+                } else {
+                    current = static_cast<std::uint32_t>(out.packs.size());
+                    out.packs.push_back(pack);
+                    numbers.insert(it, {pack, current});
+                }
+                out.pages.reserve(out.pages.size() + count);
+            },
+            [&](const pack_entry& e) {
+                out.pages.push_back({e.digest, current, e.frame_offset, e.frame_length,
+                                     e.offset_in_frame, e.page_length});
+            });
+        if (!read) {
+            if (!pages_detail::skip_damaged_index(f, read.error(), damaged)) {
+                return read.as_failure();
             }
-            damaged->push_back({f, parsed_one.error()});
+            // Nothing of a damaged file stays, not even what it listed before the damage.
+            out.pages.resize(pages_before);
+            out.packs.resize(packs_before);
+            std::erase_if(numbers, [&](const auto& n) { return n.second >= packs_before; });
             continue;
         }
-        auto one = std::move(parsed_one).value();
-        for (const auto& p : one) packs.push_back(p.pack);
-        parsed.push_back(std::move(one));
         out.files.push_back(f);
-    }
-    std::sort(packs.begin(), packs.end());
-    packs.erase(std::unique(packs.begin(), packs.end()), packs.end());
-    out.packs = packs;
-    for (const auto& one : parsed) {
-        for (const auto& p : one) {
-            const auto pack = static_cast<std::uint32_t>(
-                std::lower_bound(packs.begin(), packs.end(), p.pack) - packs.begin());
-            for (const auto& e : p.entries) {
-                out.pages.push_back({e.digest, pack, e.frame_offset, e.frame_length,
-                                     e.offset_in_frame, e.page_length});
-            }
-        }
     }
     std::sort(out.pages.begin(), out.pages.end(),
               [](const located_page& a, const located_page& b) { return a.digest < b.digest; });
+    return out;
+}
+
+// The digests the repository holds, sorted and unique: what a backup needs to skip pages
+// already stored. Memory: one file's bytes at a time, plus 32 bytes per entry.
+// A damaged index file is skipped when `damaged` is given, as in load_page_index: the pages
+// only it located are then stored again.
+inline result<std::vector<page_digest>> load_stored_digests(
+    const std::filesystem::path& index_dir, std::vector<damaged_index_file>* damaged = nullptr) {
+    std::vector<page_digest> out;
+    DBSAFE_TRY(const auto files, pages_detail::index_files(index_dir));
+    for (const auto& f : files) {
+        const auto before = out.size();
+        auto read = pages_detail::read_index_file(
+            f, [&](const page_digest&, std::uint32_t count) { out.reserve(out.size() + count); },
+            [&](const pack_entry& e) { out.push_back(e.digest); });
+        if (!read) {
+            if (!pages_detail::skip_damaged_index(f, read.error(), damaged)) {
+                return read.as_failure();
+            }
+            out.resize(before);
+        }
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    out.shrink_to_fit();
     return out;
 }
 

@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "dbsafe/backends/pages/byte_codec.hpp"
@@ -115,14 +116,11 @@ inline result<page_list> parse_page_list(std::span<const std::byte> file, std::s
     return l;
 }
 
-// Applies `l` to `pages` (the list so far; empty before a full list). A delta that grows the
-// list must name every page it adds; `origin` names the list in messages.
-inline result<void> apply_page_list(std::vector<page_digest>& pages, const page_list& l,
-                                    std::string_view origin) {
-    if (l.kind == page_list_kind::full) {
-        pages = l.pages;
-        return success();
-    }
+namespace pages_detail {
+
+// Applies a delta (see apply_page_list).
+inline result<void> apply_delta(std::vector<page_digest>& pages, const page_list& l,
+                                std::string_view origin) {
     const std::uint64_t old_count = pages.size();
     // Growth is bounded by the changes the file holds, so a damaged count cannot allocate.
     if (l.page_count > old_count && l.page_count - old_count > l.changes.size()) {
@@ -142,6 +140,29 @@ inline result<void> apply_page_list(std::vector<page_digest>& pages, const page_
                          std::to_string(l.page_count) + " pages without naming every new one");
     }
     return success();
+}
+
+}  // namespace pages_detail
+
+// Applies `l` to `pages` (the list so far; empty before a full list). A delta that grows the
+// list must name every page it adds; `origin` names the list in messages.
+inline result<void> apply_page_list(std::vector<page_digest>& pages, const page_list& l,
+                                    std::string_view origin) {
+    if (l.kind == page_list_kind::full) {
+        pages = l.pages;
+        return success();
+    }
+    return pages_detail::apply_delta(pages, l, origin);
+}
+
+// The same, taking a full list's digests over instead of copying them.
+inline result<void> apply_page_list(std::vector<page_digest>& pages, page_list&& l,
+                                    std::string_view origin) {
+    if (l.kind == page_list_kind::full) {
+        pages = std::move(l.pages);
+        return success();
+    }
+    return pages_detail::apply_delta(pages, l, origin);
 }
 
 // The delta that turns `before` into `after`.

@@ -84,7 +84,7 @@ struct page_store_settings {
 
 class page_store {
   public:
-    // `known`: the digests the repository holds, sorted and unique (page_index::digests()).
+    // `known`: the digests the repository holds, sorted and unique (load_stored_digests).
     page_store(std::filesystem::path packs_dir, page_store_settings settings,
                std::vector<page_digest> known)
         : packs_dir_(std::move(packs_dir)), settings_(settings), known_(std::move(known)) {}
@@ -111,10 +111,14 @@ class page_store {
         return success();
     }
 
-    // Closes the open frame and pack: everything added is then in fsynced pack files.
+    // Closes the open frame and pack: everything added is then in fsynced pack files. Nothing
+    // more is added after it, so the digests the repository held are let go.
     result<void> flush() {
         DBSAFE_TRYV(close_frame());
-        return close_pack();
+        DBSAFE_TRYV(close_pack());
+        known_ = {};
+        fresh_ = {};
+        return success();
     }
 
     [[nodiscard]] const std::vector<index_pack>& packs_written() const noexcept { return written_; }

@@ -10,8 +10,9 @@
 // yields to a writer empties the file). So nothing is assumed about the write order: the
 // follower hashes (xxh3) page 1 as it first saw it, then the body as it streamed it, and
 // commit() compares with the manifest's checksum of the final file. Equal: every digest is the
-// final file's. Otherwise it re-hashes the body alone; equal, only page 1 changed, and page 1 is
-// always taken from the final file. Otherwise the final file is scanned again, page by page.
+// final file's. Otherwise it hashes page 1 as first seen followed by the body as it is now;
+// equal, only page 1 changed, and page 1 is always taken from the final file. Otherwise the
+// final file is scanned again, page by page.
 #pragma once
 
 #include <chrono>
@@ -105,10 +106,10 @@ class page_follower {
         bool seen_final = page_size_ == ps && std::uint64_t{ps} + streamed_bytes_ == size &&
                           whole_hash_.finish() == final_checksum;
         if (!seen_final && page_size_ == ps && std::uint64_t{ps} + streamed_bytes_ == size) {
-            // Page 1 changed behind the follower (the backup API rewrites it last): check the
-            // body alone.
-            DBSAFE_TRY(const checksum body, hash_range(in.get(), ps));
-            seen_final = body == body_hash_.finish();
+            // Page 1 changed behind the follower (the backup API rewrites it last): the body
+            // is unchanged when page 1 as first seen and the body as it is now hash alike.
+            DBSAFE_TRY(const checksum now, hash_body_after(in.get(), first_page_));
+            seen_final = now == whole_hash_.finish();
         }
         std::vector<std::byte> page(ps);
         DBSAFE_TRY(const std::size_t n1, file_ops::read_at(in.get(), page, 0, staged_));
@@ -173,7 +174,8 @@ class page_follower {
             if (!wait_for_more(final)) return success();
         }
         page_size_ = ps;
-        whole_hash_.update(std::span(buf).first(ps));
+        first_page_.assign(buf.begin(), buf.begin() + ps);
+        whole_hash_.update(first_page_);
         pages_.emplace_back();  // page 1: taken from the final file at commit
         const std::size_t per_read = follow_chunk / ps * ps;
         for (std::uint64_t off = ps;;) {
@@ -187,7 +189,6 @@ class page_follower {
             if (whole > 0) {
                 const auto chunk = std::span<const std::byte>(buf).first(whole);
                 whole_hash_.update(chunk);
-                body_hash_.update(chunk);
                 for (std::size_t at = 0; at < whole; at += ps) {
                     const auto page = chunk.subspan(at, ps);
                     DBSAFE_TRY(const page_digest d, hasher_.digest(page));
@@ -202,10 +203,12 @@ class page_follower {
         }
     }
 
-    result<checksum> hash_range(int fd, std::uint64_t from) {
+    // xxh3-128 of `head`, then of the file from head.size() on.
+    result<checksum> hash_body_after(int fd, std::span<const std::byte> head) {
         std::vector<std::byte> buf(follow_chunk);
         xxh3_128_hasher h;
-        for (std::uint64_t off = from;;) {
+        h.update(head);
+        for (std::uint64_t off = head.size();;) {
             DBSAFE_TRY(const std::size_t n, file_ops::read_at(fd, buf, off, staged_));
             if (n == 0) break;
             h.update(std::span(buf).first(n));
@@ -245,8 +248,8 @@ class page_follower {
     std::optional<error> failure_;
     std::uint32_t page_size_ = 0;
     std::vector<page_digest> pages_;
-    xxh3_128_hasher whole_hash_;  // page 1 as first seen, then the body
-    xxh3_128_hasher body_hash_;   // the body, as streamed
+    std::vector<std::byte> first_page_;  // page 1 as first seen
+    xxh3_128_hasher whole_hash_;         // page 1 as first seen, then the body as streamed
     std::uint64_t streamed_bytes_ = 0;
     std::thread follower_;
 };

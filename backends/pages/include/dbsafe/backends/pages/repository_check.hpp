@@ -173,43 +173,14 @@ inline result<check_report> check_repository(const repository_layout& layout, co
         }
     }
 
-    // The index, one file at a time.
+    // The index: a damaged file is a problem, the others still locate their pages.
+    std::vector<damaged_index_file> damaged;
+    DBSAFE_TRY(const page_index index, load_page_index(layout.index(), &damaged));
     std::vector<std::string> damaged_index;
-    page_index index;
-    {
-        DBSAFE_TRY(const auto files, content_files(layout.index(), ".idx"));
-        std::vector<std::vector<index_pack>> parsed;
-        for (const auto& f : files) {
-            auto bytes = read_content_file(f.path, f.digest, max_index_bytes);
-            auto one = bytes ? parse_index(bytes.value(), f.path.string())
-                             : result<std::vector<index_pack>>(bytes.as_failure());
-            if (!one) {
-                damaged_index.push_back(f.path.string());
-                problems.add(f.path.string(),
-                             one.error().message + "; the pages only it located cannot be found");
-                continue;
-            }
-            for (const auto& p : one.value()) index.packs.push_back(p.pack);
-            parsed.push_back(std::move(one).value());
-            index.files.push_back(f.path);
-        }
-        std::sort(index.packs.begin(), index.packs.end());
-        index.packs.erase(std::unique(index.packs.begin(), index.packs.end()), index.packs.end());
-        for (const auto& one : parsed) {
-            for (const auto& p : one) {
-                const auto pack = static_cast<std::uint32_t>(
-                    std::lower_bound(index.packs.begin(), index.packs.end(), p.pack) -
-                    index.packs.begin());
-                for (const auto& e : p.entries) {
-                    index.pages.push_back({e.digest, pack, e.frame_offset, e.frame_length,
-                                           e.offset_in_frame, e.page_length});
-                }
-            }
-        }
-        std::sort(index.pages.begin(), index.pages.end(),
-                  [](const located_page& a, const located_page& b) {
-                      return std::pair{a.digest, a.pack} < std::pair{b.digest, b.pack};
-                  });
+    for (const auto& d : damaged) {
+        damaged_index.push_back(d.path.string());
+        problems.add(d.path.string(),
+                     d.why.message + "; the pages only it located cannot be found");
     }
     report.packs = index.packs.size();
 

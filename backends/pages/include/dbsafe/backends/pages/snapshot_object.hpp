@@ -103,7 +103,8 @@ inline result<page_chain> load_page_chain(const std::filesystem::path& lists_dir
                                         std::to_string(i + 1) + " of " +
                                         std::to_string(s.lists.size()));
         }
-        DBSAFE_TRY(const page_list l, parse_page_list(bytes.value(), path.string()));
+        DBSAFE_TRY(page_list l, parse_page_list(bytes.value(), path.string()));
+        std::vector<std::byte>().swap(bytes.value());  // freed before the list is applied
         if ((i == 0) != (l.kind == page_list_kind::full)) {
             return error(errc::checksum_mismatch,
                          "snapshot " + std::string(origin) + ": page list " + path.string() +
@@ -111,9 +112,9 @@ inline result<page_chain> load_page_chain(const std::filesystem::path& lists_dir
                                      : " is a full list inside the chain") +
                              " (the snapshot object is damaged)");
         }
-        DBSAFE_TRYV(apply_page_list(out.pages, l, path.string()));
         out.delta_entries += l.changes.size();
         out.largest_count = std::max(out.largest_count, l.page_count);
+        DBSAFE_TRYV(apply_page_list(out.pages, std::move(l), path.string()));
     }
     if (out.pages.size() != s.page_count) {
         return error(errc::checksum_mismatch,
