@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -329,6 +330,56 @@ TEST_F(PageGcTest, WaitsForARunningBackupThenFailsNamingIt) {
     EXPECT_EQ(tree(dir), before);
     // A dry run only reads: it runs beside the backup.
     EXPECT_TRUE(v.storage.collect_garbage({.dry_run = true}));
+}
+
+TEST_F(PageGcTest, ARestoreWaitsForARunningCollectionInsteadOfFailingOnAPackItRemoves) {
+    {
+        auto gc = repository_lock::acquire(dir / "pages", repository_lock_mode::exclusive,
+                                           milliseconds{0});
+        ASSERT_TRUE(gc) << gc.error().message;
+        const auto opened = v.storage.open(y1);
+        ASSERT_FALSE(opened);
+        EXPECT_TRUE(opened.error().is(errc::busy_timeout)) << opened.error().message;
+        EXPECT_NE(opened.error().message.find("garbage collection"), std::string::npos)
+            << opened.error().message;
+    }
+    const auto opened = v.storage.open(y1);
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_EQ(test::dump_rows(opened.value().path), test::dump_rows(y));
+}
+
+TEST_F(PageGcTest, PruneAfterEachBackupCollectsWithoutWaitingForItsOwnBackup) {
+    std::optional<result<prune_report>> done;
+    v.options.prune_after_backup = {.enabled = true,
+                                    .options = {},
+                                    .on_done = [&](const result<prune_report>& r) { done = r; }};
+    test::exec(x, "DELETE FROM orders; VACUUM");
+    const auto x3 = backup(x);
+    ASSERT_TRUE(done);
+    ASSERT_TRUE(*done) << done->error().message;
+    EXPECT_TRUE(done->value().complete());
+    ASSERT_TRUE(done->value().garbage);
+    EXPECT_GT(done->value().garbage->packs_removed + done->value().garbage->lists_removed, 0U);
+    EXPECT_TRUE(unrestorable(v.storage).empty());
+    EXPECT_EQ(test::dump_rows(v.storage.open(x3).value().path), test::dump_rows(x));
+}
+
+TEST_F(PageGcTest, ASizeCapCountsWhatEachPageSnapshotAddedNotTheDatabaseItRebuilds) {
+    // Five snapshots, x's four a small change each: what they added is far below two database
+    // sizes, so a cap of two database sizes keeps them all (counting each snapshot as the
+    // database it rebuilds deleted three).
+    for (int i = 0; i < 2; ++i) {
+        test::exec(
+            x, "UPDATE customers SET balance = balance + 1 WHERE id = " + std::to_string(100 + i));
+        backup(x);
+    }
+    const auto listed = v.storage.list().value();
+    ASSERT_EQ(listed.backups.size(), 5U);
+    std::uint64_t image = 0;
+    for (const auto& m : listed.backups) image = std::max<std::uint64_t>(image, m.size_bytes);
+    const auto plan =
+        (keep_all{} | max_total_size{2 * image}).plan(listed.backups, system_clock::now());
+    for (const auto& d : plan) EXPECT_TRUE(d.keep) << d.id << ": " << d.reasons.front();
 }
 
 // --- Damage: each is a problem naming exactly the snapshots that no longer restore.

@@ -260,6 +260,9 @@ class page_repository {
         DBSAFE_TRY(manifest m, dir_.load_manifest(id));
         if (!m.pages) return files_.open(id);
         DBSAFE_TRYV(pages_detail::load_repository_config(layout_.root()));  // refuse a newer one
+        // Held while packs are read: a garbage collection running meanwhile is waited for.
+        DBSAFE_TRY(const auto reading,
+                   pages_detail::lock_for_reading(layout_.root(), settings_.lock_timeout));
         DBSAFE_TRY(const snapshot_object object, load_object(m));
         auto chain = load_page_chain(layout_.lists(), object, m.id);
         if (!chain) return chain.error().within("", pages_detail::repository_advice());

@@ -62,6 +62,18 @@
 
 namespace dbsafe::pages_detail {
 
+// The lock a reader of packs and index files (a restore, a check) holds shared, so a
+// collection never removes a file under it: the reader waits for a running collection instead
+// of failing on a pack it just removed. A lock file the reader cannot open (a read-only
+// directory) is no reason to refuse reading: it reads unlocked.
+inline result<repository_lock> lock_for_reading(const std::filesystem::path& root,
+                                                std::chrono::milliseconds timeout) {
+    auto lock = repository_lock::acquire(root, repository_lock_mode::shared, timeout);
+    if (!lock && lock.error().is(errc::busy_timeout)) return lock.as_failure();
+    if (!lock) return repository_lock{};
+    return lock;
+}
+
 struct named_file {
     page_digest digest;
     std::filesystem::path path;

@@ -165,8 +165,7 @@ inline result<check_report> check_repository(const repository_layout& layout, co
         report.problems = std::move(problems).finish();
         return report;
     }
-    DBSAFE_TRY(auto lock,
-               repository_lock::acquire(layout.root(), repository_lock_mode::shared, lock_timeout));
+    DBSAFE_TRY(auto lock, lock_for_reading(layout.root(), lock_timeout));
     if (auto config = load_repository_config(layout.root()); !config) {
         for (const manifest* m : snapshots) {
             problems.add(layout.config().string(), config.error().message, m->id);
