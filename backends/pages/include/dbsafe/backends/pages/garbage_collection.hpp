@@ -261,7 +261,9 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
             }
         }
         chosen[best->pack].push_back(*best);
-        located.push_back(best->digest);
+        // Only a pack on disk locates it: a page whose packs are all gone may still be found
+        // in a pack no index lists.
+        if (on_disk[best->pack]) located.push_back(best->digest);
     });
 
     std::vector<index_pack> kept;       // packs staying, with their live entries

@@ -213,6 +213,12 @@ inline result<check_report> check_repository(const repository_layout& layout, co
         auto object = bytes ? parse_snapshot_object(bytes.value(), path.string())
                             : result<snapshot_object>(bytes.as_failure());
         if (!object) {
+            // Removed since the listing (a prune): manifest first, then the object.
+            if (object.error().is(errc::not_found) &&
+                !file_ops::is_regular_no_follow(layout.directory / (m.id + ".json"))) {
+                --report.snapshots;
+                continue;
+            }
             problems.add(path.string(), object.error().message, m.id);
             continue;
         }
