@@ -99,6 +99,7 @@ TEST(PageList, FullAndDeltaParseBackApplyInOrderAndRefuseDamage) {
         EXPECT_EQ(parsed.value(), l);
         expect_damage_refused(file, [](const auto& f) { return parse_page_list(f, "l.list"); });
     }
+    EXPECT_EQ(encode_full_page_list(full.pages), encode_page_list(full));
     std::vector<page_digest> pages;
     ASSERT_TRUE(apply_page_list(pages, full, "full"));
     ASSERT_TRUE(apply_page_list(pages, delta, "delta"));

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "dbsafe/dbsafe.hpp"
+#include "support/manifest_edit.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
 
@@ -267,6 +268,70 @@ TEST(PageRepository, VaultRestoreAndMigrationGuardWorkOverIt) {
     EXPECT_EQ(dump_rows(db), before);
     const auto health = v.health();
     ASSERT_TRUE(health) << health.error().message;
+}
+
+// A snapshot of more than 4096 pages is rebuilt by two threads, half each: the image is exact,
+// and damage in either half is reported.
+TEST(PageRepository, ALargeSnapshotRebuildsExactlyAndDamageInTheSecondHalfIsReported) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 2000);
+    test::exec(db,
+               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<5000) "
+               "INSERT INTO documents(body) SELECT randomblob(3000) FROM n");
+    ASSERT_GT(test::query_int(db, "PRAGMA page_count"), 4096);
+    auto v = make_vault(tmp / "backups");
+    const auto m = v.backup(db);
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_EQ(rows_of_backup(v, m.value().id), dump_rows(db));
+    // The newest pack holds the last pages written (page 1 aside): the second half's.
+    fs::path newest;
+    for (const auto& f : files_in(tmp / "backups" / "pages" / "packs")) {
+        if (newest.empty() || fs::last_write_time(f) > fs::last_write_time(newest)) newest = f;
+    }
+    ASSERT_FALSE(newest.empty());
+    fs::remove(newest);
+    const auto opened = v.storage.open(m.value().id);
+    ASSERT_FALSE(opened);
+    EXPECT_TRUE(opened.error().is(errc::not_found)) << opened.error().message;
+    expect_mentions(opened.error(), {m.value().id, newest.filename().string(), "missing"});
+}
+
+// The manifest's `pages` field: round-trips, must agree with `file`, and its object_size is
+// checked against <id>.pages when listing, like an archive's compressed_size.
+TEST(PageRepository, ManifestPagesFieldAgreesWithItsObject) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 300);
+    auto v = make_vault(tmp / "backups");
+    const auto m = v.backup(db);
+    ASSERT_TRUE(m) << m.error().message;
+    const auto manifest_path = tmp / "backups" / (m.value().id + ".json");
+    std::ifstream in(manifest_path);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    const auto parsed = parse_manifest(text, "m.json");
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    ASSERT_TRUE(parsed.value().pages);
+    EXPECT_EQ(parsed.value().pages->object_size, m.value().pages->object_size);
+    EXPECT_EQ(parsed.value().pages->bytes_added, m.value().pages->bytes_added);
+
+    auto j = nlohmann::json::parse(text);
+    j.erase("pages");  // a .pages file without the field: not a page snapshot dbsafe wrote
+    test::reseal_manifest(j);
+    EXPECT_FALSE(parse_manifest(j.dump(), "m.json"));
+    j = nlohmann::json::parse(text);
+    j["compression"] = {{"algorithm", "zstd"}, {"level", 3}, {"compressed_size", 1}};
+    test::reseal_manifest(j);
+    EXPECT_FALSE(parse_manifest(j.dump(), "m.json"));
+
+    const auto object = tmp / "backups" / m.value().file;
+    fs::resize_file(object, fs::file_size(object) - 1);
+    const auto listed = v.list();
+    ASSERT_TRUE(listed);
+    EXPECT_TRUE(listed.value().backups.empty());
+    ASSERT_EQ(listed.value().damaged.size(), 1U);
+    EXPECT_NE(listed.value().damaged[0].reason.find("pages.object_size"), std::string::npos)
+        << listed.value().damaged[0].reason;
 }
 
 // Restore's byte copy of a live database SQLite cannot open is no image of whole pages: it is

@@ -182,15 +182,14 @@ class page_repository {
         const pages_detail::page_store& store = running.follower->store();
         page_commit_stats stats{followed->pages.size(), store.pages_new(), store.bytes_added(),
                                 false};
-        const auto& packs = store.packs_written();
-        if (!packs.empty()) {
+        if (store.packs_written() > 0) {
             DBSAFE_TRY(const auto idx, pages_detail::store_content_file(layout_.index(), ".idx",
-                                                                        encode_index(packs)));
+                                                                        store.index_file()));
             if (idx.created) stats.bytes_added += file_ops::file_size_or_zero(idx.path);
         }
         // A delta on the newest snapshot of the same database, or a new full base.
         snapshot_object object{followed->page_size, followed->pages.size(), {}};
-        page_list list{page_list_kind::full, followed->pages.size(), {}, {}};
+        page_list list;  // the delta, when the chain is reused
         if (auto base = newest_chain(m.source_path, followed->page_size)) {
             auto delta = make_delta(base->chain.pages, followed->pages);
             const std::uint64_t count = followed->pages.size();
@@ -202,9 +201,12 @@ class page_repository {
                 stats.reused_chain = true;
             }
         }
-        if (!stats.reused_chain) list.pages = std::move(followed->pages);
-        DBSAFE_TRY(const auto stored_list, pages_detail::store_content_file(
-                                               layout_.lists(), ".list", encode_page_list(list)));
+        auto list_bytes =
+            stats.reused_chain ? encode_page_list(list) : encode_full_page_list(followed->pages);
+        followed->pages = {};  // memory: only the encoded list from here on
+        list = {};
+        DBSAFE_TRY(const auto stored_list,
+                   pages_detail::store_content_file(layout_.lists(), ".list", list_bytes));
         if (stored_list.created) stats.bytes_added += file_ops::file_size_or_zero(stored_list.path);
         object.lists.push_back(stored_list.digest);
         for (const auto& d : {layout_.packs(), layout_.index(), layout_.lists()}) {

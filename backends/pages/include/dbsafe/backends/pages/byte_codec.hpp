@@ -29,6 +29,11 @@ class byte_writer {
     void u64(std::uint64_t v) { put(v, 8); }
     void digest(const page_digest& d) { bytes(std::as_bytes(std::span(d.bytes))); }
     void bytes(std::span<const std::byte> b) { out_.insert(out_.end(), b.begin(), b.end()); }
+    void bytes(const byte_writer& other) { bytes(std::span(other.out_)); }
+    // Overwrites a u32 written earlier (a count known only at the end).
+    void patch_u32(std::size_t at, std::uint32_t v) {
+        for (std::size_t i = 0; i < 4; ++i) out_.at(at + i) = static_cast<std::byte>(v >> (8 * i));
+    }
     // Ends the file: xxh3-128 (canonical, big-endian as XXH128_canonical_t) of all before it.
     std::vector<std::byte> finish() && {
         const XXH128_hash_t h = XXH3_128bits(out_.data(), out_.size());

@@ -72,6 +72,16 @@ inline std::vector<std::byte> encode_page_list(const page_list& l) {
     return std::move(w).finish();
 }
 
+// A full list of `pages`, encoded without copying them into a page_list first.
+inline std::vector<std::byte> encode_full_page_list(std::span<const page_digest> pages) {
+    pages_detail::byte_writer w;
+    w.magic(pages_detail::list_magic);
+    w.u8(static_cast<std::uint8_t>(page_list_kind::full));
+    w.u64(pages.size());
+    for (const auto& d : pages) w.digest(d);
+    return std::move(w).finish();
+}
+
 inline result<page_list> parse_page_list(std::span<const std::byte> file, std::string_view origin) {
     using namespace pages_detail;
     const auto bad = [&](const std::string& why) {

@@ -121,7 +121,16 @@ class page_store {
         return success();
     }
 
-    [[nodiscard]] const std::vector<index_pack>& packs_written() const noexcept { return written_; }
+    // The packs written, as the index file that lists them (built as each pack closes, so the
+    // entries are held once); empty when no pack was written.
+    [[nodiscard]] std::vector<std::byte> index_file() const {
+        if (packs_written_ == 0) return {};
+        pages_detail::byte_writer w;
+        w.bytes(index_);
+        w.patch_u32(pages_detail::index_magic.size(), packs_written_);  // the pack count
+        return std::move(w).finish();
+    }
+    [[nodiscard]] std::uint32_t packs_written() const noexcept { return packs_written_; }
     [[nodiscard]] std::uint64_t pages_new() const noexcept { return pages_new_; }
     [[nodiscard]] std::uint64_t bytes_added() const noexcept { return bytes_added_; }
 
@@ -151,7 +160,14 @@ class page_store {
         const auto bytes = std::exchange(pack_, pack_builder{}).finish();
         DBSAFE_TRY(const stored_file f, store_content_file(packs_dir_, ".pack", bytes));
         if (f.created) bytes_added_ += bytes.size();
-        written_.push_back({f.digest, std::move(entries)});
+        if (packs_written_ == 0) {
+            index_.magic(pages_detail::index_magic);
+            index_.u32(0);  // the pack count, set by index_file()
+        }
+        index_.digest(f.digest);
+        index_.u32(static_cast<std::uint32_t>(entries.size()));
+        for (const auto& e : entries) pages_detail::write_entry(index_, e);
+        ++packs_written_;
         return success();
     }
 
@@ -165,7 +181,8 @@ class page_store {
     std::vector<std::byte> compressed_;
     std::uint64_t last_page_ = 0;
     pack_builder pack_;
-    std::vector<index_pack> written_;
+    pages_detail::byte_writer index_;
+    std::uint32_t packs_written_ = 0;
     std::uint64_t pages_new_ = 0;
     std::uint64_t bytes_added_ = 0;
 };
