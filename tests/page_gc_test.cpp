@@ -285,7 +285,8 @@ TEST_F(PageGcTest, DebrisOfAKilledBackupGoesOnlyAfterTheGracePeriod) {
     const auto d = sha256_of(page).value();
     ASSERT_TRUE(store.add(1, page, d));
     ASSERT_TRUE(store.flush());
-    const auto orphan = layout.pack(store.packs_written().front().pack);
+    ASSERT_EQ(store.packs_written(), 1U);
+    const auto orphan = layout.pack(parse_index(store.index_file(), "new").value().front().pack);
     ASSERT_TRUE(fs::exists(orphan));
     const auto old_tmp = layout.packs() / "abc.pack.123-0.tmp";
     const auto new_tmp = layout.lists() / "def.list.123-1.tmp";

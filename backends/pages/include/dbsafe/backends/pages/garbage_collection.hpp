@@ -365,7 +365,9 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
             to_remove.push_back({index.packs[i], path, size[i]});
         }
         DBSAFE_TRYV(store.flush());
-        written = store.packs_written();
+        if (store.packs_written() > 0) {
+            DBSAFE_TRY(written, parse_index(store.index_file(), "the new packs' index"));
+        }
         report.packs_written = written.size();
         report.bytes_written += store.bytes_added();
         if (!written.empty()) DBSAFE_TRYV(file_ops::sync_directory(layout.packs()));
