@@ -13,7 +13,7 @@ cmake --preset asan >/dev/null
 # follower and reconstruction run threads over shared files.
 pages=()
 if cmake --build build/asan --target help | grep -q page_repository_test; then
-    pages=(page_repository_test page_format_test)
+    pages=(page_repository_test page_format_test page_gc_test page_fault_test page_repo_tool)
 fi
 cmake --build build/asan -j2 --target "${asan_targets[@]}" "${pages[@]}"
 # Leak checking stays on; the LD_PRELOAD fault shim sets its own ASAN_OPTIONS in the child.
