@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the crash loops of tests/crash_loop_test.cpp with many trials: a child backs up,
 # restores, runs a guarded migration (library, and `dbsafe migrate` followed by `dbsafe recover`)
-# or prunes and is killed with SIGKILL at a random moment;
+# or prunes, or (when built with the page repository) backs up into a page repository or
+# collects its garbage, and is killed with SIGKILL at a random moment;
 # after each kill the database and the backup directory are checked.
 # Usage: scripts/crash_loop.sh [--trials N per operation, default 1000] [--seed S] [build dir]
 set -euo pipefail

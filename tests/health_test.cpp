@@ -8,6 +8,7 @@
 #include <dbsafe/dbsafe.hpp>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "support/sqlite_fixtures.hpp"
@@ -151,6 +152,68 @@ TEST_F(HealthTest, ReportsEveryFindingAtOnce) {
         EXPECT_TRUE(r.has(c)) << dbsafe::to_string(c);
     }
     EXPECT_EQ(r.findings.size(), 4U);
+}
+
+// --- The repository hook (storage/repository_check.hpp): a storage whose backups share data
+// has it checked, and each problem is a finding naming the backups it affects.
+
+// local_directory plus a structure check answering `answer`.
+struct checked_directory : dbsafe::local_directory {
+    using local_directory::local_directory;
+    dbsafe::result<dbsafe::check_report> answer = dbsafe::check_report{};
+    std::shared_ptr<std::vector<dbsafe::check_depth>> calls =
+        std::make_shared<std::vector<dbsafe::check_depth>>();
+    [[nodiscard]] dbsafe::result<dbsafe::check_report> check(dbsafe::check_depth d) const {
+        calls->push_back(d);
+        return answer;
+    }
+};
+static_assert(dbsafe::checks_repository<checked_directory>);
+static_assert(!dbsafe::checks_repository<dbsafe::local_directory>);
+
+TEST_F(HealthTest, RepositoryProblemsAreFindingsNamingTheBackupsTheyAffect) {
+    const auto m = backup_aged(hours{1});
+    checked_directory storage{dir};
+    dbsafe::check_report damaged;
+    damaged.problems.push_back({"D/pages/packs/ab12.pack", "the pack is missing", {m.id, "x2"}});
+    damaged.problems.push_back({"D/pages/lists/cd34.list", "its checksum does not match", {}});
+    storage.answer = damaged;
+    const auto r = dbsafe::check_health(storage, dbsafe::standard_checks{}, now);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(*storage.calls, std::vector<dbsafe::check_depth>{dbsafe::check_depth::structure});
+    EXPECT_FALSE(r.value().healthy());
+    std::vector<std::string> messages;
+    for (const auto& f : r.value().findings) {
+        if (f.check == health_check::repository_damaged) messages.push_back(f.message);
+    }
+    ASSERT_EQ(messages.size(), 2U);
+    EXPECT_EQ(messages[0],
+              "D/pages/packs/ab12.pack: the pack is missing; backups that cannot be "
+              "restored: " +
+                  m.id + ", x2");
+    EXPECT_EQ(messages[1],
+              "D/pages/lists/cd34.list: its checksum does not match; no backup "
+              "needs it");
+}
+
+TEST_F(HealthTest, ARepositoryThatCannotBeCheckedIsAFindingAndTheCheckCanBeSkipped) {
+    backup_aged(hours{1});
+    checked_directory storage{dir};
+    storage.answer = dbsafe::error(dbsafe::errc::busy_timeout, "locked by a prune");
+    auto r = dbsafe::check_health(storage, dbsafe::standard_checks{}, now);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r.value().has(health_check::repository_damaged));
+    EXPECT_NE(message_of(r.value(), health_check::repository_damaged).find("locked by a prune"),
+              std::string::npos);
+    r = dbsafe::check_health(storage, dbsafe::standard_checks{}, now, {.check_repository = false});
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r.value().healthy());
+    EXPECT_EQ(storage.calls->size(), 1U);
+    // A healthy repository adds nothing.
+    storage.answer = dbsafe::check_report{};
+    r = dbsafe::check_health(storage, dbsafe::standard_checks{}, now);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r.value().healthy());
 }
 
 }  // namespace

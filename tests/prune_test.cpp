@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -516,3 +517,95 @@ TEST_F(PruneTest, KeepsTheBackupAnInterruptedMigrationNeedsAndNeverSweepsItsReco
     ASSERT_TRUE(again);
     EXPECT_FALSE(fs::exists(pre.data_path));
 }
+
+// --- The garbage-collection hook (storage/garbage_collection.hpp): a storage whose backups
+// share data is collected after prune's removals; the core knows only the concept.
+
+namespace {
+
+// local_directory plus a collection that records what it saw and answers `answer`.
+struct collecting_directory : dbsafe::local_directory {
+    using local_directory::local_directory;
+    struct seen {
+        dbsafe::gc_options options;
+        std::vector<std::string> listed;  // the backups still listed when it ran
+    };
+    std::shared_ptr<std::vector<seen>> calls = std::make_shared<std::vector<seen>>();
+    dbsafe::result<dbsafe::gc_report> answer = dbsafe::gc_report{.bytes_removed = 5000};
+
+    dbsafe::result<dbsafe::gc_report> collect_garbage(const dbsafe::gc_options& o) {
+        seen s{o, {}};
+        const auto listed = list().value();  // named: a temporary would die first
+        for (const auto& m : listed.backups) s.listed.push_back(m.id);
+        calls->push_back(std::move(s));
+        if (answer) {
+            auto r = answer.value();
+            r.dry_run = o.dry_run;
+            return r;
+        }
+        return answer;
+    }
+};
+static_assert(dbsafe::collects_garbage<collecting_directory>);
+static_assert(!dbsafe::collects_garbage<dbsafe::local_directory>);
+
+TEST_F(PruneTest, CollectsTheStoragesGarbageAfterItsRemovalsAndJoinsItsReport) {
+    const auto old = backup_aged(days{2});
+    const auto fresh = backup_aged(hours{1});
+    collecting_directory storage{dir};
+    const auto r = dbsafe::prune(storage, dbsafe::keep_last{1}, now);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(storage.calls->size(), 1U);
+    const auto& call = storage.calls->front();
+    EXPECT_FALSE(call.options.dry_run);
+    EXPECT_TRUE(call.options.assume_removed.empty());  // a real run removed them already
+    EXPECT_EQ(call.listed, std::vector<std::string>{fresh.id}) << "collected before removing";
+    ASSERT_TRUE(r.value().garbage);
+    EXPECT_EQ(r.value().garbage->bytes_removed, 5000U);
+    EXPECT_EQ(r.value().bytes_freed, old.size_bytes + 5000U);
+    EXPECT_TRUE(r.value().complete());
+}
+
+TEST_F(PruneTest, DryRunAsksForADryCollectionCountingTheBackupsItWouldRemove) {
+    const auto old = backup_aged(days{2});
+    const auto fresh = backup_aged(hours{1});
+    collecting_directory storage{dir};
+    const auto before = snapshot_dir(dir);
+    const auto r = dbsafe::prune(storage, dbsafe::keep_last{1}, now, {.dry_run = true});
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(storage.calls->size(), 1U);
+    const auto& call = storage.calls->front();
+    EXPECT_TRUE(call.options.dry_run);
+    EXPECT_EQ(call.options.assume_removed, std::vector<std::string>{old.id});
+    EXPECT_EQ(call.listed.size(), 2U);
+    ASSERT_TRUE(r.value().garbage);
+    EXPECT_TRUE(r.value().garbage->dry_run);
+    EXPECT_EQ(r.value().bytes_freed, old.size_bytes + 5000U);
+    EXPECT_EQ(snapshot_dir(dir), before);
+    (void)fresh;
+}
+
+TEST_F(PruneTest, AFailedCollectionIsReportedAndTheRemovalsStand) {
+    const auto old = backup_aged(days{2});
+    backup_aged(hours{1});
+    collecting_directory storage{dir};
+    storage.answer = dbsafe::error(dbsafe::errc::busy_timeout, "repository locked by a backup");
+    const auto r = dbsafe::prune(storage, dbsafe::keep_last{1}, now);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(entry(r.value(), old.id).removed);
+    EXPECT_FALSE(r.value().garbage);
+    ASSERT_TRUE(r.value().garbage_failure);
+    EXPECT_EQ(r.value().garbage_failure->message, "repository locked by a backup");
+    EXPECT_FALSE(r.value().complete());
+    EXPECT_EQ(r.value().bytes_freed, old.size_bytes);
+}
+
+TEST_F(PruneTest, AStorageWithoutCollectionReportsNone) {
+    backup_aged(days{2});
+    backup_aged(hours{1});
+    const auto r = prune({.allow_delete_newest = false});
+    EXPECT_FALSE(r.garbage);
+    EXPECT_FALSE(r.garbage_failure);
+}
+
+}  // namespace

@@ -1,7 +1,8 @@
 // health: "are my backups healthy?" as a list of findings, each a sentence a person can act on.
 // Unhealthy when: there is no backup; the newest is older than max_age; the backups occupy more
 // than max_total_size; the newest fails verification; a backup's manifest fails its checks; or
-// debris is present. Everything is
+// debris is present; the storage's shared data (a page repository) fails its structure check
+// (storage/repository_check.hpp), each problem naming the backups it affects. Everything is
 // checked and every finding reported (a monitoring check should not hide the second problem
 // behind the first).
 #pragma once
@@ -22,6 +23,7 @@
 #include "dbsafe/retention/newest_first.hpp"
 #include "dbsafe/source_identity.hpp"
 #include "dbsafe/storage/debris_triage.hpp"
+#include "dbsafe/storage/repository_check.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
@@ -35,6 +37,9 @@ struct health_options {
                                                                  // debris may be a running backup
     std::optional<std::chrono::system_clock::time_point> now{};  // empty: the vault's clock
     std::filesystem::path database{};  // only this database's backups (source_identity.hpp)
+    // When the storage shares data between backups (checks_repository): check its structure
+    // (every object present, parsing and agreeing; no page is read, so it stays cheap).
+    bool check_repository = true;
 };
 
 enum class health_check {
@@ -43,7 +48,8 @@ enum class health_check {
     too_large,
     verification_failed,
     debris,
-    damaged_backup,  // a manifest that fails its checks (listing::damaged)
+    damaged_backup,      // a manifest that fails its checks (listing::damaged)
+    repository_damaged,  // the data backups share is missing or damaged (repository_check.hpp)
 };
 
 constexpr std::string_view to_string(health_check c) noexcept {
@@ -60,6 +66,8 @@ constexpr std::string_view to_string(health_check c) noexcept {
             return "debris";
         case health_check::damaged_backup:
             return "damaged_backup";
+        case health_check::repository_damaged:
+            return "repository_damaged";
     }
     return "debris";
 }
@@ -93,6 +101,28 @@ inline std::string describe_age(std::chrono::seconds age) {
     if (age >= hours{2}) return format_duration(floor<hours>(age));
     if (age >= minutes{1}) return format_duration(floor<minutes>(age));
     return format_duration(age);
+}
+
+// One finding per problem of the storage's shared data, naming the backups it takes down.
+template <checks_repository Storage>
+void add_repository_findings(const Storage& storage, health_report& report) {
+    auto checked = storage.check(check_depth::structure);
+    if (!checked) {
+        report.findings.push_back({health_check::repository_damaged,
+                                   "the repository in " +
+                                       std::filesystem::path(storage.location()).string() +
+                                       " cannot be checked: " + checked.error().message});
+        return;
+    }
+    for (const auto& p : checked.value().problems) {
+        std::string ids;
+        for (const auto& id : p.snapshots) ids += (ids.empty() ? "" : ", ") + id;
+        report.findings.push_back(
+            {health_check::repository_damaged,
+             p.object + ": " + p.what +
+                 (ids.empty() ? std::string("; no backup needs it")
+                              : "; backups that cannot be restored: " + ids)});
+    }
 }
 
 }  // namespace detail
@@ -178,6 +208,9 @@ result<health_report> check_health(const Storage& storage, const Verifier& verif
             {health_check::debris, d.path.string() + " is not a complete backup (" + d.reason +
                                        ", untouched for " + detail::describe_age(age.value()) +
                                        "): a prune removes it"});
+    }
+    if constexpr (checks_repository<Storage>) {
+        if (opts.check_repository) detail::add_repository_findings(storage, report);
     }
     return report;
 }

@@ -13,6 +13,12 @@
 //    for `debris_grace` (see storage/debris_triage.hpp for why the grace period protects a backup
 //    in progress). Damaged backups (a manifest that does not parse or fails its checks) are
 //    reported as left_foreign, never deleted: a person must look. Other files are never seen.
+//  - A storage target whose backups share data (a page repository: each page stored once for
+//    every snapshot holding it) frees that data only by a garbage collection
+//    (storage/garbage_collection.hpp): prune runs it last, after its removals and the debris
+//    sweep, so what the removed backups alone needed is freed by the same run. Its report
+//    joins prune's; a failed collection never undoes the removals (they are each whole), it
+//    is reported and the next prune collects.
 //  - `dry_run` computes and reports everything and changes nothing.
 #pragma once
 
@@ -34,6 +40,7 @@
 #include "dbsafe/source_identity.hpp"
 #include "dbsafe/storage/backup_file_names.hpp"
 #include "dbsafe/storage/debris_triage.hpp"
+#include "dbsafe/storage/garbage_collection.hpp"
 #include "dbsafe/storage/storage_target.hpp"
 
 namespace dbsafe {
@@ -98,9 +105,14 @@ struct prune_report {
     std::vector<pruned_backup> backups{};  // every backup, newest first, with its decision
     std::vector<swept_debris> debris{};
     std::uint64_t bytes_freed = 0;  // or, in a dry run, that would be freed
+    // The storage's garbage collection, when it has one (collects_garbage): what it removed
+    // (its bytes_freed() is in bytes_freed too), or why it failed.
+    std::optional<gc_report> garbage{};
+    std::optional<error> garbage_failure{};
 
     // True when every planned deletion and sweep succeeded.
     [[nodiscard]] bool complete() const noexcept {
+        if (garbage_failure || (garbage && !garbage->failures.empty())) return false;
         for (const auto& b : backups) {
             if (b.failure) return false;
         }
@@ -126,6 +138,12 @@ struct auto_prune {
 };
 
 namespace detail {
+
+// What removing the backup's own files frees. A page snapshot's own file is its snapshot
+// object; the pages it alone held are freed (and counted) by the garbage collection.
+inline std::uint64_t removal_bytes(const manifest& m) {
+    return m.pages ? m.pages->object_size : disk_bytes(m);
+}
 
 inline swept_debris sweep_one(const debris& d, std::chrono::system_clock::time_point now,
                               const prune_options& opts, auto&& remove) {
@@ -220,7 +238,7 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
     for (auto& b : report.backups) {
         if (b.decision.keep) continue;
         if (opts.dry_run) {
-            report.bytes_freed += detail::disk_bytes(b.backup);
+            report.bytes_freed += detail::removal_bytes(b.backup);
             continue;
         }
         auto removed = storage.remove(b.backup.id);
@@ -229,7 +247,7 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
             continue;
         }
         b.removed = true;
-        report.bytes_freed += detail::disk_bytes(b.backup);
+        report.bytes_freed += detail::removal_bytes(b.backup);
     }
 
     for (const auto& d : listed.leftovers) {
@@ -240,6 +258,21 @@ result<prune_report> prune(Storage& storage, const Retention& policy,
         report.debris.push_back({d, debris_action::left_foreign,
                                  "a damaged backup, not debris: prune never deletes it; inspect "
                                  "it and remove it by hand"});
+    }
+    if constexpr (collects_garbage<Storage>) {
+        gc_options gc{.dry_run = opts.dry_run, .debris_grace = opts.debris_grace, .now = now};
+        if (opts.dry_run) {
+            for (const auto& b : report.backups) {
+                if (!b.decision.keep) gc.assume_removed.push_back(b.backup.id);
+            }
+        }
+        auto collected = storage.collect_garbage(gc);
+        if (collected) {
+            report.bytes_freed += collected.value().bytes_freed();
+            report.garbage = std::move(collected).value();
+        } else {
+            report.garbage_failure = collected.error();
+        }
     }
     return report;
 }

@@ -1,11 +1,12 @@
 # Configures, builds and runs the consumer project against an installed dbsafe.
-#   cmake -DPREFIX=... -DWORK=... -DMODE=core|zstd|sha256|missing-component|unknown-component
+#   cmake -DPREFIX=... -DWORK=... -DMODE=core|zstd|sha256|pages|missing-component|unknown-component
 #         -DREPO=<source dir> -DREADME=... -DSAMPLE=<dbsafe-sample> -DGENERATOR=... -DCXX=... -DBUILD_TYPE=...
 #         -DCXX_FLAGS=... -P run_consumer.cmake
 # MODE install: a fresh `cmake --install BUILD_DIR --prefix PREFIX` (the fixture's setup).
 # MODE core: the quick start program extracted from README.md.
 # MODE zstd: Conan's test_package/ (find_package ... COMPONENTS zstd), built with CMake alone.
 # MODE sha256: sha256_consumer.cpp (find_package ... COMPONENTS sha256): a sealed backup.
+# MODE pages: pages_consumer.cpp (find_package ... COMPONENTS pages): two page snapshots.
 # MODE missing-component: the prefix without the zstd component; configuring must fail and say
 #   how to get it. MODE unknown-component: COMPONENTS nosuch must fail and name it.
 cmake_minimum_required(VERSION 3.20)
@@ -70,6 +71,10 @@ elseif(MODE STREQUAL "sha256")
     set(source ${here}/sha256_consumer.cpp)
     set(components sha256)
     set(expect_output "sealed backup [^ ]+ verified: sha256 [0-9a-f]+")
+elseif(MODE STREQUAL "pages")
+    set(source ${here}/pages_consumer.cpp)
+    set(components pages)
+    set(expect_output "page snapshot [^ ]+ verified: [0-9]+ new pages")
 elseif(MODE STREQUAL "missing-component")
     # A copy of the prefix whose package lacks the zstd component, as a build without libzstd
     # would install it.

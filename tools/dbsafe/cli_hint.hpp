@@ -114,6 +114,9 @@ inline std::string health_hint(health_check check, const invocation& at) {
             return "`dbsafe prune --dir " + dir + "` (e.g. with --max-total-size)";
         case health_check::debris:
             return "`dbsafe prune --dir " + dir + "` removes it";
+        case health_check::repository_damaged:
+            return "`dbsafe verify --dir " + dir +
+                   " --read-data` reads every page and names every backup a damage affects";
         case health_check::verification_failed:
         case health_check::damaged_backup:
             break;

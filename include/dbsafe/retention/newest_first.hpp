@@ -26,8 +26,12 @@ inline std::vector<std::size_t> newest_first(std::span<const manifest> backups) 
     return order;
 }
 
-// What deleting the backup frees: the compressed size for an archive, else the database image.
+// What the backup occupies on disk: the compressed size for an archive; for a page snapshot,
+// the bytes it added to the repository (its new pages, lists and object: pages it shares with
+// earlier snapshots are theirs), not the database image it reconstructs to, or a size cap would
+// delete nearly every page snapshot; else the database image.
 inline std::uint64_t disk_bytes(const manifest& m) {
+    if (m.pages) return m.pages->bytes_added;
     return m.compression ? m.compression->compressed_size : m.size_bytes;
 }
 

@@ -37,11 +37,13 @@
 #include <vector>
 
 #include "dbsafe/backends/pages/content_file.hpp"
+#include "dbsafe/backends/pages/garbage_collection.hpp"
 #include "dbsafe/backends/pages/index_file.hpp"
 #include "dbsafe/backends/pages/page_list.hpp"
 #include "dbsafe/backends/pages/page_store.hpp"
 #include "dbsafe/backends/pages/page_writer.hpp"
 #include "dbsafe/backends/pages/reconstruct.hpp"
+#include "dbsafe/backends/pages/repository_check.hpp"
 #include "dbsafe/backends/pages/repository_config.hpp"
 #include "dbsafe/backends/pages/repository_layout.hpp"
 #include "dbsafe/backends/pages/repository_lock.hpp"
@@ -145,7 +147,9 @@ class page_repository {
         DBSAFE_TRY(const repository_config config, ensure_config());
         DBSAFE_TRY(auto lock, repository_lock::acquire(layout_.root(), repository_lock_mode::shared,
                                                        settings_.lock_timeout));
-        DBSAFE_TRY(auto stored, load_stored_digests(layout_.index()));
+        // A damaged index file is skipped: the pages only it located are stored again.
+        std::vector<damaged_index_file> damaged;
+        DBSAFE_TRY(auto stored, load_stored_digests(layout_.index(), &damaged));
         DBSAFE_TRY(staged_backup staged, dir_.stage(id));
         staged.fsynced = false;  // hashed and stored from the page cache, then removed
         auto follower = std::make_unique<pages_detail::page_follower>(
@@ -256,10 +260,25 @@ class page_repository {
         DBSAFE_TRY(manifest m, dir_.load_manifest(id));
         if (!m.pages) return files_.open(id);
         DBSAFE_TRYV(pages_detail::load_repository_config(layout_.root()));  // refuse a newer one
+        // Held while packs are read: a garbage collection running meanwhile is waited for.
+        DBSAFE_TRY(const auto reading,
+                   pages_detail::lock_for_reading(layout_.root(), settings_.lock_timeout));
         DBSAFE_TRY(const snapshot_object object, load_object(m));
         auto chain = load_page_chain(layout_.lists(), object, m.id);
         if (!chain) return chain.error().within("", pages_detail::repository_advice());
-        DBSAFE_TRY(const page_index index, load_page_index(layout_.index()));
+        // A damaged index file fails only the snapshots needing a page it alone located.
+        std::vector<damaged_index_file> damaged;
+        DBSAFE_TRY(const page_index index, load_page_index(layout_.index(), &damaged));
+        if (!damaged.empty()) {
+            for (std::size_t i = 0; i < chain.value().pages.size(); ++i) {
+                if (index.find(chain.value().pages[i]) != nullptr) continue;
+                return error(errc::checksum_mismatch,
+                             "page " + std::to_string(i + 1) + " of snapshot " + m.id +
+                                 " could only be located by a damaged index file: " +
+                                 damaged.front().why.message + pages_detail::repository_advice())
+                    .because(damaged.front().why);
+            }
+        }
         const auto scratch = settings_.scratch.empty() ? location() : settings_.scratch;
         DBSAFE_TRYV(file_ops::ensure_directory(scratch));
         DBSAFE_TRY(auto made, create_scratch_file(scratch, m.id));
@@ -312,6 +331,19 @@ class page_repository {
                 static_cast<double>(s.logical_bytes) / static_cast<double>(s.stored_bytes);
         }
         return s;
+    }
+
+    // Frees what removed snapshots alone needed (pages/garbage_collection.hpp); prune() runs it
+    // after its removals. Waits up to lock_timeout for running backups.
+    result<gc_report> collect_garbage(const gc_options& opts) {
+        return pages_detail::collect_garbage(layout_, opts, settings_.lock_timeout);
+    }
+
+    // Whether every page snapshot can still be restored, and which ones each damaged object
+    // takes down (pages/repository_check.hpp).
+    [[nodiscard]] result<check_report> check(check_depth depth) const {
+        DBSAFE_TRY(const listing l, dir_.list());
+        return pages_detail::check_repository(layout_, l, depth, settings_.lock_timeout);
     }
 
   private:
@@ -443,5 +475,7 @@ class page_repository {
 };
 
 static_assert(storage_target<page_repository>);
+static_assert(collects_garbage<page_repository>);
+static_assert(checks_repository<page_repository>);
 
 }  // namespace dbsafe

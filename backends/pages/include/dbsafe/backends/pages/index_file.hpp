@@ -175,16 +175,39 @@ result<void> read_index_file(const std::filesystem::path& f, OnPack&& on_pack, O
 
 }  // namespace pages_detail
 
+// An index file whose content does not match its name or does not parse.
+struct damaged_index_file {
+    std::filesystem::path path;
+    error why;
+};
+
+namespace pages_detail {
+// Whether a failure to read index file `f` is skipped: only damaged content, and only when the
+// caller collects it in `damaged` (see load_page_index).
+inline bool skip_damaged_index(const std::filesystem::path& f, const error& e,
+                               std::vector<damaged_index_file>* damaged) {
+    if (damaged == nullptr || !e.is(errc::checksum_mismatch)) return false;
+    damaged->push_back({f, e});
+    return true;
+}
+}  // namespace pages_detail
+
 // Reads every `*.idx` in `index_dir` (a missing directory is an empty index). Each file must
-// hash to its name and parse; a damaged one is an error naming it. Memory: one file's bytes
-// at a time, plus 52 bytes per entry.
-inline result<page_index> load_page_index(const std::filesystem::path& index_dir) {
+// hash to its name and parse; a damaged one is an error naming it, or, when `damaged` is
+// given, skipped and recorded there: one damaged file then loses only the pages it alone
+// located (a backup stores them again, a restore of a snapshot needing one names the file),
+// instead of stopping every backup and restore. Other failures (I/O) are errors either way.
+// Memory: one file's bytes at a time, plus 52 bytes per entry.
+inline result<page_index> load_page_index(const std::filesystem::path& index_dir,
+                                          std::vector<damaged_index_file>* damaged = nullptr) {
     page_index out;
-    DBSAFE_TRY(out.files, pages_detail::index_files(index_dir));
+    DBSAFE_TRY(const auto files, pages_detail::index_files(index_dir));
     std::vector<std::pair<page_digest, std::uint32_t>> numbers;  // sorted: pack -> number
     std::uint32_t current = 0;
-    for (const auto& f : out.files) {
-        DBSAFE_TRYV(pages_detail::read_index_file(
+    for (const auto& f : files) {
+        const auto pages_before = out.pages.size();
+        const auto packs_before = out.packs.size();
+        auto read = pages_detail::read_index_file(
             f,
             [&](const page_digest& pack, std::uint32_t count) {
                 const auto it = std::lower_bound(
@@ -202,7 +225,18 @@ inline result<page_index> load_page_index(const std::filesystem::path& index_dir
             [&](const pack_entry& e) {
                 out.pages.push_back({e.digest, current, e.frame_offset, e.frame_length,
                                      e.offset_in_frame, e.page_length});
-            }));
+            });
+        if (!read) {
+            if (!pages_detail::skip_damaged_index(f, read.error(), damaged)) {
+                return read.as_failure();
+            }
+            // Nothing of a damaged file stays, not even what it listed before the damage.
+            out.pages.resize(pages_before);
+            out.packs.resize(packs_before);
+            std::erase_if(numbers, [&](const auto& n) { return n.second >= packs_before; });
+            continue;
+        }
+        out.files.push_back(f);
     }
     std::sort(out.pages.begin(), out.pages.end(),
               [](const located_page& a, const located_page& b) { return a.digest < b.digest; });
@@ -211,14 +245,23 @@ inline result<page_index> load_page_index(const std::filesystem::path& index_dir
 
 // The digests the repository holds, sorted and unique: what a backup needs to skip pages
 // already stored. Memory: one file's bytes at a time, plus 32 bytes per entry.
+// A damaged index file is skipped when `damaged` is given, as in load_page_index: the pages
+// only it located are then stored again.
 inline result<std::vector<page_digest>> load_stored_digests(
-    const std::filesystem::path& index_dir) {
+    const std::filesystem::path& index_dir, std::vector<damaged_index_file>* damaged = nullptr) {
     std::vector<page_digest> out;
     DBSAFE_TRY(const auto files, pages_detail::index_files(index_dir));
     for (const auto& f : files) {
-        DBSAFE_TRYV(pages_detail::read_index_file(
+        const auto before = out.size();
+        auto read = pages_detail::read_index_file(
             f, [&](const page_digest&, std::uint32_t count) { out.reserve(out.size() + count); },
-            [&](const pack_entry& e) { out.push_back(e.digest); }));
+            [&](const pack_entry& e) { out.push_back(e.digest); });
+        if (!read) {
+            if (!pages_detail::skip_damaged_index(f, read.error(), damaged)) {
+                return read.as_failure();
+            }
+            out.resize(before);
+        }
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
