@@ -51,7 +51,7 @@ struct cli_fixture {
     fs::path live = dir / "app.db";
     fs::path backups = dir / "backups";
     std::string dir_arg = " --dir " + q(backups);
-    cli_fixture() { dbsafe::test::create_sample_db(live, 300); }
+    cli_fixture() { dbsafe::test::create_sample_db(live, 1000); }
 
     json backup(const std::string& flags = {}) {
         const auto r = dbsafe_cli(dir, "backup " + q(live) + dir_arg + " --json" + flags);
