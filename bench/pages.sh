@@ -57,9 +57,9 @@ timed() {
     echo "$name $(echo "$t1 - $t0" | bc -l)" >> "$LOG"
     say "  $name: $(echo "$t1 - $t0" | bc -l | cut -c1-6) s"
 }
-median() { grep "^$1 " "$LOG" | awk '{print $2}' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { echo "scale=2; $1 / $2" | bc -l; }
-mib() { echo "scale=2; $1 / 1048576" | bc -l; }
+median() { grep "^$1 " "$LOG" | awk '{print $2}' | sort -g | awk '{a[NR]=$1} END {printf "%.3f\n", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f\n", a / b}'; }
+mib() { awk -v a="$1" 'BEGIN {printf "%.2f\n", a / 1048576}'; }
 # change SEED: the workload; its JSON in $WORK/change.json, the changed pages in changed.bin
 change() {
     "$WORKLOAD" "$DB" --seed "$1" --changed-out "$WORK/changed.bin" > "$WORK/change.json"
