@@ -10,6 +10,9 @@
 #if defined(DBSAFE_CLI_WITH_SHA256)
 #include <dbsafe/backends/sha256_seal.hpp>
 #endif
+#if defined(DBSAFE_CLI_WITH_PAGES)
+#include <dbsafe/backends/page_repository.hpp>
+#endif
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -48,11 +51,31 @@ int report(const dbsafe::error& e);
 // A usage error found after parsing (exit 2), reported like report() with code "usage".
 int usage_error(const std::string& message);
 
-// The storage every command reads a backup directory through. With the zstd backend built it
-// is zstd_archive, which reads plain `<id>.db` and compressed `<id>.db.zst` backups alike (and
-// lists, removes and sweeps debris exactly as local_directory does); `backup` writes plain
-// backups through local_directory unless --compress asks for an archive.
-#if defined(DBSAFE_CLI_WITH_ZSTD)
+// The storage every command reads a backup directory through. With the page repository built
+// it is page_repository, which reads page snapshots `<id>.pages`, plain `<id>.db` and zstd
+// `<id>.db.zst` backups alike; else zstd_archive (plain and zstd), else local_directory. Each
+// lists, removes and sweeps debris exactly as local_directory does. `backup` chooses the format
+// of the backups it writes (--format, --compress, the location's configured default).
+#if defined(DBSAFE_CLI_WITH_PAGES)
+inline constexpr bool with_pages = true;
+using cli_storage = page_repository;
+// The format new backups in `dir` take when no flag chooses: the one `dbsafe init` configured
+// there, else files. A repository config this dbsafe cannot read is an error (upgrade dbsafe).
+inline result<location_format> default_format_of(const std::string& dir) {
+    DBSAFE_TRY(const auto configured, page_repository::configured_format(dir));
+    return configured.value_or(location_format::files);
+}
+// Reads every format; writes the location's default format, and files uncompressed: restore's
+// safety and migrate's pre-migration backups cost no compression, and in a location set up for
+// pages they cost only the pages that changed.
+inline cli_storage plain_writing_storage(const std::string& dir) {
+    auto format = default_format_of(dir);
+    return page_repository{dir,
+                           {.write_pages = format && format.value() == location_format::pages,
+                            .files = {.level = 0, .threads = 0, .scratch = {}}}};
+}
+#elif defined(DBSAFE_CLI_WITH_ZSTD)
+inline constexpr bool with_pages = false;
 using cli_storage = zstd_archive;
 // Reads both formats, writes plain backups: restore's safety and migrate's pre-migration
 // backups stay uncompressed, so taking them (and recovering from them) costs no compression.
@@ -60,9 +83,18 @@ inline cli_storage plain_writing_storage(const std::string& dir) {
     return zstd_archive{dir, {.level = 0, .threads = 0, .scratch = {}}};
 }
 #else
+inline constexpr bool with_pages = false;
 using cli_storage = local_directory;
 inline cli_storage plain_writing_storage(const std::string& dir) { return local_directory{dir}; }
 #endif
+
+// What a page-repository command or flag says in a build without it (exit 1).
+inline error pages_unavailable(const std::string& what) {
+    return error(errc::unsupported,
+                 "this dbsafe was built without the page repository: " + what +
+                     " is not available (install libzstd-dev and libssl-dev, and rebuild with "
+                     "-DDBSAFE_WITH_PAGES=ON)");
+}
 
 // The tool's SQLite checks read backups through a memory map (twice as fast; see
 // verify/sqlite_checks.hpp); main() turns a SIGBUS into an error. DBSAFE_NO_MMAP=1 reads them
@@ -129,5 +161,7 @@ void add_migrate_command(CLI::App& app, std::function<int()>& run);
 void add_recover_command(CLI::App& app, std::function<int()>& run);
 void add_prune_command(CLI::App& app, std::function<int()>& run);
 void add_health_command(CLI::App& app, std::function<int()>& run);
+void add_init_command(CLI::App& app, std::function<int()>& run);
+void add_stats_command(CLI::App& app, std::function<int()>& run);
 
 }  // namespace dbsafe::cli

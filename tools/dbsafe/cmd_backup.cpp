@@ -1,6 +1,6 @@
 // dbsafe backup DB --dir DIR [--kind K] [--method backup-api|vacuum] [--verify full|quick|none]
-//                  [--require-table NAME]... [--compress zstd[:LEVEL]] [--threads N] [--sha256]
-//                  [--json]
+//                  [--require-table NAME]... [--format pages|files] [--compress zstd[:LEVEL]]
+//                  [--threads N] [--sha256] [--json]
 #include <iostream>
 
 #include "cli.hpp"
@@ -19,6 +19,7 @@ struct backup_args {
     double space_factor = 2.0;
     int pages_per_step = 1024;
     int busy_timeout_ms = 10000;
+    std::string format;  // "pages" | "files"; empty: the location's configured default, else files
     std::string compress;  // empty: a plain <id>.db; "zstd" or "zstd:LEVEL": <id>.db.zst
     int threads = 0;       // compression workers, 0 = one per core
     bool sha256 = false;   // seal the backup (manifest `seal`), builds with OpenSSL only
@@ -52,6 +53,10 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
             std::cout << "  " << m.compression->algorithm << " level " << m.compression->level
                       << ": " << format_bytes(m.compression->compressed_size) << "\n";
         }
+        if (m.pages) {
+            std::cout << "  pages: " << m.page_count << " total, " << m.pages->pages_new << " new, "
+                      << format_bytes(m.pages->bytes_added) << " added to the repository\n";
+        }
         std::cout << "  verified (" << a.verify << (a.required.empty() ? "" : " + required tables")
                   << ") in " << m.seconds << " s\n";
     }
@@ -60,6 +65,23 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
 
 template <class Snapshot>
 int run_backup(const backup_args& a, Snapshot snapshot, backup_kind kind, check_level level) {
+    // --compress asks for a file; otherwise --format, else what `dbsafe init` chose here.
+    bool pages = a.format == "pages";
+    if (a.format.empty() && a.compress.empty() && with_pages) {
+#if defined(DBSAFE_CLI_WITH_PAGES)
+        auto configured = default_format_of(a.common.dir);
+        if (!configured) return report(configured.error());
+        pages = configured.value() == location_format::pages;
+#endif
+    }
+    if (pages) {
+#if defined(DBSAFE_CLI_WITH_PAGES)
+        return run_backup(a, std::move(snapshot),
+                          page_repository{a.common.dir, {.write_pages = true}}, kind, level);
+#else
+        return report(pages_unavailable("--format pages"));
+#endif
+    }
     if (a.compress.empty()) {
         return run_backup(a, std::move(snapshot), local_directory{a.common.dir}, kind, level);
     }
@@ -100,6 +122,10 @@ void add_backup_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_option("--busy-timeout", args->busy_timeout_ms,
                     "Milliseconds to wait for a locked database (default 10000)")
         ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--format", args->format,
+                    "pages (store only the pages no backup here holds yet) | files (one file "
+                    "per backup); default: what `dbsafe init` chose for --dir, else files")
+        ->check(CLI::IsMember({"pages", "files"}));
     cmd->add_option("--compress", args->compress,
                     "zstd[:LEVEL]: store a zstd archive <id>.db.zst (level 1-19, default 3)")
         ->check([](const std::string& v) -> std::string {
@@ -123,6 +149,12 @@ void add_backup_command(CLI::App& app, std::function<int()>& run) {
             set_invocation(
                 {.command = "backup", .database = args->database, .dir = args->common.dir});
             if (args->sha256 && !with_sha256) return report(sha256_unavailable("--sha256"));
+            if (args->format == "pages" && !args->compress.empty()) {
+                return usage_error(
+                    "--compress and --format pages do not go together: page snapshots are "
+                    "always zstd-compressed in the repository; drop --compress, or use "
+                    "--format files for a single compressed file");
+            }
             check_level level{};
             parse_check_level(args->verify, level);
             const backup_kind kind = *parse_backup_kind(args->kind);

@@ -1,4 +1,5 @@
-// dbsafe verify --dir DIR [ID...] [--check full|quick] [--full-check] [--require-seal] [--json]
+// dbsafe verify --dir DIR [ID...] [--check full|quick] [--full-check] [--require-seal]
+//               [--read-data] [--json]
 // dbsafe verify --file PATH [--check full|quick] [--full-check] [--require-seal] [--json]
 // In builds with OpenSSL a manifest's SHA-256 seal is checked whenever it has one.
 #include <iostream>
@@ -18,6 +19,7 @@ struct verify_args {
     std::vector<std::string> required;
     bool require_seal = false;
     bool full_check = false;
+    bool read_data = false;  // the page repository's check reads every page it holds
 };
 
 nlohmann::json verdict(const std::string& id, const std::string& path, const result<void>& r) {
@@ -57,6 +59,7 @@ int run_verify(const verify_args& a) {
         .options = {}};
     nlohmann::json results = nlohmann::json::array();
     nlohmann::json debris_found = nlohmann::json::array();
+    nlohmann::json repository = nullptr;  // the page repository's check, when there is one
     bool all_ok = true;
     const auto record = [&](const std::string& id, const std::string& path, const result<void>& r,
                             const manifest* m = nullptr) {
@@ -119,6 +122,47 @@ int run_verify(const verify_args& a) {
                 std::cout << "no backups in " << a.common.dir << "\n";
             }
         }
+#if defined(DBSAFE_CLI_WITH_PAGES)
+        // The repository the page snapshots share, checked as a whole: a damaged pack, index
+        // or list is named with the backups it makes unrestorable, even those not listed.
+        // Always its structure (no page read) when verifying the whole directory; with
+        // --read-data every page is read, decompressed and hashed.
+        if ((a.ids.empty() || a.read_data) &&
+            std::filesystem::exists(std::filesystem::path(a.common.dir) / "pages")) {
+            auto checked =
+                vault.storage.check(a.read_data ? check_depth::read_data : check_depth::structure);
+            if (!checked) return report(checked.error());
+            const check_report& c = checked.value();
+            nlohmann::json problems = nlohmann::json::array();
+            for (const auto& p : c.problems) {
+                problems.push_back(
+                    {{"object", p.object}, {"what", p.what}, {"snapshots", p.snapshots}});
+                if (!a.common.json) {
+                    std::cout << "FAILED  repository: " << p.object << ": " << p.what;
+                    if (!p.snapshots.empty()) {
+                        std::cout << " (affects";
+                        for (const auto& id : p.snapshots) std::cout << " " << id;
+                        std::cout << ")";
+                    }
+                    std::cout << "\n";
+                }
+            }
+            all_ok = all_ok && c.ok();
+            repository = {{"depth", std::string(to_string(c.depth))},
+                          {"ok", c.ok()},
+                          {"snapshots", c.snapshots},
+                          {"packs", c.packs},
+                          {"pages", c.pages},
+                          {"pages_read", c.pages_read},
+                          {"problems", problems}};
+            if (c.ok() && !a.common.json) {
+                std::cout << "ok      repository (" << to_string(c.depth) << "): " << c.snapshots
+                          << " page snapshots, " << c.packs << " packs, " << c.pages << " pages"
+                          << (a.read_data ? ", " + std::to_string(c.pages_read) + " read" : "")
+                          << "\n";
+            }
+        }
+#endif
         for (const auto& id : ids) {
             auto r = vault.verify(id);
             const std::string path = r ? r.value().data_path.string()
@@ -127,7 +171,9 @@ int run_verify(const verify_args& a) {
                    r ? &r.value() : nullptr);
         }
     }
-    if (a.common.json) print_json({{"backups", results}, {"debris", debris_found}});
+    if (a.common.json) {
+        print_json({{"backups", results}, {"debris", debris_found}, {"repository", repository}});
+    }
     if (!all_ok && !a.common.json) {
         std::cerr << "dbsafe: verification failed: do not restore the backups marked FAILED\n";
     }
@@ -155,11 +201,21 @@ void add_verify_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_flag("--require-seal", args->require_seal,
                   "Fail backups without a SHA-256 seal (seals are checked whenever present); "
                   "needs a build with OpenSSL");
+    auto* read_data = cmd->add_flag(
+        "--read-data", args->read_data,
+        "Also read, decompress and hash every page of the directory's page repository (its "
+        "structure is checked whenever the whole directory is verified)");
+    read_data->needs(dir);
     cmd->add_flag("--json", args->common.json,
-                  "Print one JSON object: {\"backups\": [verdicts], \"debris\": [..]}");
+                  "Print one JSON object: {\"backups\": [verdicts], \"debris\": [..], "
+                  "\"repository\": {check} or null}");
     cmd->callback([args, &run] {
         if (args->common.dir.empty() && args->file.empty()) {
             throw CLI::RequiredError("--dir or --file");
+        }
+        if (args->read_data && !with_pages) {
+            run = [] { return report(pages_unavailable("--read-data")); };
+            return;
         }
         run = [args] { return run_verify(*args); };
     });

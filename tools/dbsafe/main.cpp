@@ -68,12 +68,18 @@ int usage_error(const std::string& message) {
 nlohmann::json manifest_json(const manifest& m) {
     nlohmann::json j = to_json(m);
     j["path"] = json_path(m.data_path.string());
+    // A page snapshot's counts side by side: how many pages it has, how many it stored.
+    if (m.pages) j["pages"]["pages_total"] = m.page_count;
     return j;
 }
 
 std::string manifest_line(const manifest& m) {
     return m.id + "  " + std::string(to_string(m.kind)) + "  " + format_iso8601(m.created_at) +
-           "  " + format_bytes(m.size_bytes) + "  schema " + std::to_string(m.schema_version);
+           "  " + format_bytes(m.size_bytes) + "  schema " + std::to_string(m.schema_version) +
+           (m.pages
+                ? "  pages " + std::to_string(m.pages->pages_new) + "/" +
+                      std::to_string(m.page_count) + " new, +" + format_bytes(m.pages->bytes_added)
+                : std::string());
 }
 
 progress_callback make_progress_bar() {
@@ -134,6 +140,8 @@ int main(int argc, char** argv) {
     add_recover_command(app, run);
     add_prune_command(app, run);
     add_health_command(app, run);
+    add_init_command(app, run);
+    add_stats_command(app, run);
     // `dbsafe help [COMMAND]`: the text of `dbsafe COMMAND --help`, for people who type it the
     // git way. Looked up at run time, so it covers every command registered above.
     std::string help_topic;
