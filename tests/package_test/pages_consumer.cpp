@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
         std::cerr << checked.error().message << "\n";
         return 1;
     }
-    std::cout << "page snapshot " << second.value().id << " verified: "
-              << vault.storage.last_commit().pages_new << " new pages\n";
+    std::cout << "page snapshot " << second.value().id
+              << " verified: " << vault.storage.last_commit().pages_new << " new pages\n";
     return 0;
 }

@@ -13,13 +13,16 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <filesystem>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "dbsafe/detail/posix_file.hpp"
 #include "dbsafe/error.hpp"
@@ -88,6 +91,22 @@ inline result<void> publish_small_file(const std::filesystem::path& final_path,
     if (written) written = rename_no_replace(tmp, final_path);
     if (!written) (void)remove_file(tmp);
     return written;
+}
+
+// A new private file `<id>.unpacked-<pid>-<n>.tmp` in `dir`, for a backup rebuilt as a plain
+// file to be read (a decompressed archive, a reconstructed page snapshot); a name dbsafe owns
+// (storage/backup_file_names.hpp), so one a killed reader left behind is debris.
+inline result<std::pair<std::filesystem::path, unique_fd>> create_scratch_file(
+    const std::filesystem::path& dir, const std::string& id) {
+    static std::atomic<unsigned> counter{0};
+    for (int attempt = 0;; ++attempt) {
+        const auto name = id + ".unpacked-" + std::to_string(::getpid()) + "-" +
+                          std::to_string(counter.fetch_add(1)) + ".tmp";
+        auto path = dir / name;
+        auto fd = create_exclusive(path);
+        if (fd) return std::pair{std::move(path), std::move(fd).value()};
+        if (attempt >= 8 || fd.error().code != std::errc::file_exists) return fd.as_failure();
+    }
 }
 
 }  // namespace dbsafe::file_ops

@@ -22,7 +22,6 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -283,7 +282,7 @@ class page_repository {
         }
         const auto scratch = settings_.scratch.empty() ? location() : settings_.scratch;
         DBSAFE_TRYV(file_ops::ensure_directory(scratch));
-        DBSAFE_TRY(auto made, create_scratch_file(scratch, m.id));
+        DBSAFE_TRY(auto made, file_ops::create_scratch_file(scratch, m.id));
         auto& [tmp, fd] = made;
         auto rebuilt = pages_detail::reconstruct_pages(
             layout_, index, chain.value().pages, object.page_size, fd.get(), tmp, m.id, m.checksum);
@@ -454,19 +453,6 @@ class page_repository {
         auto r = std::move(it->second);
         state_->running.erase(it);
         return r;
-    }
-
-    static result<std::pair<std::filesystem::path, file_ops::unique_fd>> create_scratch_file(
-        const std::filesystem::path& scratch, const std::string& id) {
-        static std::atomic<unsigned> counter{0};
-        for (int attempt = 0;; ++attempt) {
-            const auto name = id + ".unpacked-" + std::to_string(::getpid()) + "-" +
-                              std::to_string(counter.fetch_add(1)) + ".tmp";
-            auto path = scratch / name;
-            auto fd = file_ops::create_exclusive(path);
-            if (fd) return std::pair{std::move(path), std::move(fd).value()};
-            if (attempt >= 8 || fd.error().code != std::errc::file_exists) return fd.as_failure();
-        }
     }
 
     local_directory dir_;

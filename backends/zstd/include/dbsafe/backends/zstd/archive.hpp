@@ -17,7 +17,6 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -157,7 +156,7 @@ class zstd_archive {
         }
         const auto scratch = settings_.scratch.empty() ? location() : settings_.scratch;
         DBSAFE_TRYV(file_ops::ensure_directory(scratch));
-        DBSAFE_TRY(auto made, create_scratch_file(scratch, m.id));
+        DBSAFE_TRY(auto made, file_ops::create_scratch_file(scratch, m.id));
         auto& [tmp, fd] = made;
         auto unpacked = zstd_detail::unpack_zstd(archive, fd.get(), tmp, m);
         fd.reset();
@@ -207,19 +206,6 @@ class zstd_archive {
         auto p = std::move(it->second);
         state_->running.erase(it);
         return p;
-    }
-
-    static result<std::pair<std::filesystem::path, file_ops::unique_fd>> create_scratch_file(
-        const std::filesystem::path& scratch, const std::string& id) {
-        static std::atomic<unsigned> counter{0};
-        for (int attempt = 0;; ++attempt) {
-            const auto name = id + ".unpacked-" + std::to_string(::getpid()) + "-" +
-                              std::to_string(counter.fetch_add(1)) + ".tmp";
-            auto path = scratch / name;
-            auto fd = file_ops::create_exclusive(path);
-            if (fd) return std::pair{std::move(path), std::move(fd).value()};
-            if (attempt >= 8 || fd.error().code != std::errc::file_exists) return fd.as_failure();
-        }
     }
 
     local_directory dir_;
