@@ -127,6 +127,27 @@ TEST(ZstdArchive, RoundTripEqualsSourceRowByRowAndZstdCli) {
     EXPECT_EQ(names_in(tmp / "backups").size(), 2U);
 }
 
+TEST(ZstdArchive, DatabaseOfExactlyOneDecoderBufferOpensAndVerifies) {
+    // 128 KiB is zstd's output buffer (ZSTD_DStreamOutSize): the frame ends exactly as the
+    // buffer fills. Reading on after zstd said "frame done" looked for a next frame and
+    // reported a sound archive as truncated.
+    test::temp_dir tmp;
+    const auto db = tmp / "exact.db";
+    test::exec(db, "PRAGMA page_size = 4096; CREATE TABLE t(a, b)");
+    for (int i = 0; fs::file_size(db) < 131072; ++i) {
+        test::exec(db, "INSERT INTO t VALUES (" + std::to_string(i) + ", randomblob(3000))");
+    }
+    ASSERT_EQ(fs::file_size(db), ZSTD_DStreamOutSize());
+    auto vault = make_vault(tmp / "backups", {.level = 3, .threads = 0});
+    auto made = vault.backup(db);
+    ASSERT_TRUE(made) << made.error().message;
+    auto checked = vault.verify(made.value().id);
+    EXPECT_TRUE(checked) << checked.error().message;
+    auto opened = vault.storage.open(made.value().id);
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_EQ(test::dump_rows(opened.value().path), test::dump_rows(db));
+}
+
 TEST(ZstdArchive, StreamsALargeDatabaseWhileTheSnapshotRuns) {
     test::temp_dir tmp;
     const auto db = make_db(tmp, 8);

@@ -64,7 +64,9 @@ inline result<void> unpack_zstd(const std::filesystem::path& archive, int out,
                                  ZSTD_getErrorName(last) + "' after " + std::to_string(total) +
                                  " bytes" + advice);
             }
-            output_full = output.pos == output.size;
+            // A full output buffer may hold more to flush, unless zstd said the frame is done
+            // (0): calling again then would start reading a next frame that is not there.
+            output_full = output.pos == output.size && last != 0;
             const auto produced = std::span<const std::byte>(out_buf).first(output.pos);
             if (total < header.size()) {
                 const auto k = std::min<std::size_t>(header.size() - total, produced.size());
