@@ -48,7 +48,7 @@ endif()
 set(layer_names "error model" detail vocabulary policies composition backends)
 set(error_model error.hpp error_name.hpp progress.hpp version.hpp)
 set(vocabulary backup_kind.hpp backup_id.hpp checksum.hpp manifest.hpp parse_units.hpp
-    database_ref.hpp database_connection.hpp free_space.hpp)
+    database_ref.hpp database_connection.hpp free_space.hpp snapshot_sink.hpp)
 set(policy_folders snapshot verify retention schema storage)
 # <backend>:<backend it decorates>. The page repository decorates the zstd archive (one
 # directory reads plain, zstd and page backups), and dbsafe::pages links dbsafe::zstd.

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -482,6 +483,39 @@ TEST_F(PageGcTest, ACorruptedSnapshotObjectNamesOnlyItsSnapshot) {
     // Other work goes on: a new backup of x, restored exactly.
     const auto x3 = backup(x);
     EXPECT_EQ(test::dump_rows(v.storage.open(x3).value().path), test::dump_rows(x));
+}
+
+TEST_F(PageGcTest, APlantedFifoPackAndSymlinkedListBlockNothingAndAreNeverFollowed) {
+    // A FIFO under a pack's name would block an open() for reading forever; a symlink under a
+    // list's name points outside the repository. Neither is named by any snapshot, so neither
+    // is the repository's: every operation must pass them by without opening, following or
+    // removing them. SIGALRM ends the test binary if anything blocks on the FIFO.
+    const std::string hex(64, 'a');
+    const auto fifo = dir / "pages" / "packs" / (hex + ".pack");
+    const auto link = dir / "pages" / "lists" / (std::string(64, 'b') + ".list");
+    const auto bait = tmp / "someone-elses-file";
+    std::ofstream(bait) << "not the repository's";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    fs::create_symlink(bait, link);
+    ::alarm(60);
+    for (const auto depth : {check_depth::structure, check_depth::read_data}) {
+        const auto r = v.storage.check(depth);
+        ASSERT_TRUE(r) << r.error().message;
+        EXPECT_TRUE(r.value().ok())
+            << r.value().problems.front().object << ": " << r.value().problems.front().what;
+    }
+    test::exec(x, "UPDATE customers SET balance = balance + 1 WHERE id = 99");
+    const auto x3 = backup(x);
+    ASSERT_FALSE(x3.empty());
+    const auto pruned = v.prune();
+    ASSERT_TRUE(pruned) << pruned.error().message;
+    const auto collected = v.storage.collect_garbage({.debris_grace = seconds{0}});
+    ASSERT_TRUE(collected) << collected.error().message;
+    EXPECT_TRUE(unrestorable(v.storage).empty());
+    ::alarm(0);
+    EXPECT_TRUE(fs::is_fifo(fs::symlink_status(fifo)));
+    EXPECT_TRUE(fs::is_symlink(fs::symlink_status(link)));
+    EXPECT_EQ(slurp(bait), "not the repository's");
 }
 
 }  // namespace

@@ -3,6 +3,9 @@
 // and runs the backup pipeline:
 //   free-space guard -> stage -> snapshot -> checksum (+ the verifier's record(), if any)
 //   -> verify -> publish (commit protocol).
+// Into a page repository, when the snapshot is the database file itself, the pages go to the
+// target as they are read and the checksum, description and check happen on the source
+// connection inside the same read transaction (snapshot_sink.hpp): no staged copy at all.
 // A backup that fails verification is never published, and nothing half-written survives.
 #pragma once
 
@@ -106,10 +109,6 @@ struct basic_vault {
             }
         } cleanup{storage, staged};
 
-        const snapshot_context ctx{opts.on_progress, opts.stop, src.private_connection,
-                                   staged.fsynced, options.busy_timeout};
-        DBSAFE_TRY(const snapshot_info info, snapshot.copy(src.db, staged.path, ctx));
-
         manifest m;
         m.id = staged.id;
         m.kind = opts.kind;
@@ -119,33 +118,64 @@ struct basic_vault {
         } else {
             record_source(m, src.file);
         }
-        m.page_size = info.page_size;
-        m.page_count = info.page_count;
         m.sqlite_version = sqlite3_libversion();
         m.method = std::string(snapshot.method_name());
         m.dbsafe_version = version_string;
-        m.size_bytes = detail::file_size_or_zero(staged.path);
-        if (info.content_checksum) {
-            m.checksum = *info.content_checksum;
-        } else {
-            DBSAFE_TRY(m.checksum, hash_file(staged.path));
-        }
-        // Read from the copy, not the live database: the numbers describe this snapshot.
-        DBSAFE_TRYV(describe_schema(staged.path, m));
-        // Optional evidence (a SHA-256 seal), taken from the uncompressed copy like the checksum
-        // and before verify, which then checks it too.
-        if (auto recorded = detail::record_if_any(verification, staged.path, m); !recorded) {
-            return recorded.error().within("backup of " + m.source_path + " was not published");
-        }
+        const auto failed_check = [&](const error& e) {
+            const bool source_damaged = e.is(errc::verification_failed);
+            return e.within("backup of " + m.source_path +
+                            (source_damaged ? " was not published: the SOURCE database is damaged"
+                                            : " failed verification and was not published"));
+        };
 
-        if (auto checked = opts.verify ? verification.verify(backup_file{staged.path, &m, true})
-                                       : result<void>(success());
-            !checked) {
-            const bool source_damaged = checked.error().is(errc::verification_failed);
-            return checked.error().within(
-                "backup of " + m.source_path +
-                (source_damaged ? " was not published: the SOURCE database is damaged"
-                                : " failed verification and was not published"));
+        snapshot_context ctx{opts.on_progress, opts.stop, src.private_connection, staged.fsynced,
+                             options.busy_timeout};
+        // A target that stores pages as they are read (snapshot_sink.hpp) gets them straight
+        // from the database file when the snapshot is the file, with no staged copy: the
+        // snapshot is then described and checked on the source connection, inside the read
+        // transaction the pages were read in, so the check judges exactly the stored image.
+        // Only for a verifier that needs no file for it (verifier.hpp).
+        if (staged.sink && !detail::fresh_snapshot_needs_file(verification)) {
+            ctx.sink = staged.sink.get();
+            ctx.while_reading = [&](sqlite3* db, const snapshot_info& info) -> result<void> {
+                m.page_size = info.page_size;
+                m.page_count = info.page_count;
+                m.size_bytes = static_cast<std::uint64_t>(info.page_size) *
+                               static_cast<std::uint64_t>(info.page_count);
+                m.checksum = *info.content_checksum;
+                DBSAFE_TRYV(describe_schema_of(db, m));
+                if (!opts.verify) return success();
+                auto checked = detail::check_if_any(
+                    verification,
+                    checked_database{db, m.source_path, check_subject::fresh_snapshot, &m});
+                if (!checked) return failed_check(checked.error());
+                return success();
+            };
+        }
+        DBSAFE_TRY(const snapshot_info info, snapshot.copy(src.db, staged.path, ctx));
+
+        if (!info.into_sink) {
+            m.page_size = info.page_size;
+            m.page_count = info.page_count;
+            m.size_bytes = detail::file_size_or_zero(staged.path);
+            if (info.content_checksum) {
+                m.checksum = *info.content_checksum;
+            } else {
+                DBSAFE_TRY(m.checksum, hash_file(staged.path));
+            }
+            // Read from the copy, not the live database: the numbers describe this snapshot.
+            DBSAFE_TRYV(describe_schema(staged.path, m));
+            // Optional evidence (a SHA-256 seal), taken from the uncompressed copy like the
+            // checksum and before verify, which then checks it too.
+            if (auto recorded = detail::record_if_any(verification, staged.path, m); !recorded) {
+                return recorded.error().within("backup of " + m.source_path + " was not published");
+            }
+            if (opts.verify) {
+                if (auto checked = verification.verify(backup_file{staged.path, &m, true});
+                    !checked) {
+                    return failed_check(checked.error());
+                }
+            }
         }
         // The check that passed, in the manifest: a later verify or restore of this backup may
         // rely on it while the checksum still matches (verify/standard_checks.hpp).
@@ -234,8 +264,13 @@ struct basic_vault {
 
     result<void> describe_schema(const std::filesystem::path& copy, manifest& m) const {
         DBSAFE_TRY(auto db, detail::open_database(copy, detail::open_mode::read_only));
-        DBSAFE_TRY(m.user_version, detail::query_int(db.get(), "PRAGMA user_version"));
-        DBSAFE_TRY(auto info, schema.read(db.get()));
+        return describe_schema_of(db.get(), m);
+    }
+
+    // `db` is the snapshot: the copy, or the source inside the read transaction it was read in.
+    result<void> describe_schema_of(sqlite3* db, manifest& m) const {
+        DBSAFE_TRY(m.user_version, detail::query_int(db, "PRAGMA user_version"));
+        DBSAFE_TRY(auto info, schema.read(db));
         m.schema_version = info.version;
         m.migrations = std::move(info.migrations);
         m.schema_policy = schema.name();

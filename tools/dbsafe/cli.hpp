@@ -117,6 +117,10 @@ struct cli_seal {
         return seal_new ? check.record(f, m) : success();
     }
     [[nodiscard]] result<void> verify(const backup_file& f) const { return check.verify(f); }
+    // A seal is taken from the file; without one to record or require there is nothing to do.
+    [[nodiscard]] bool needs_file_of_fresh_snapshot() const {
+        return seal_new || check.require_seal;
+    }
 };
 using cli_checks = all_of<standard_checks, cli_seal>;
 inline cli_checks make_cli_checks(standard_checks base, bool seal_new, bool require_seal) {

@@ -57,6 +57,18 @@ inline bool writer_holds_reserved(sqlite3_file* file) noexcept {
     return reserved != 0;
 }
 
+// The unix VFS's own file object of `source`'s main database (beneath our read-ahead shim:
+// the copy's reads are already large), through which the copy reads and the lock checks ask.
+inline result<sqlite3_file*> database_file_object(sqlite3* source) {
+    sqlite3_file* wrapped = nullptr;
+    if (sqlite3_file_control(source, "main", SQLITE_FCNTL_FILE_POINTER, &wrapped) != SQLITE_OK ||
+        wrapped == nullptr || wrapped->pMethods == nullptr) {
+        return error(errc::io_error, "cannot read the file of " + database_name(source) +
+                                         ": SQLite gave no file object for it");
+    }
+    return fast_copy::unwrap(wrapped);
+}
+
 // Copies the first page_size * page_count bytes of `source`'s main database file into the
 // empty file `target` in reads of `pages_per_read` pages (the progress granularity), marks
 // the copy a rollback-journal database (bytes 18 and 19, see
@@ -64,22 +76,24 @@ inline bool writer_holds_reserved(sqlite3_file* file) noexcept {
 // fsync this file, starts the kernel's write-back as it goes, so that fsync finds little left.
 // With `yields_to_writers`, returns no checksum, and leaves `target` empty, as soon as another
 // connection holds RESERVED (see above), and reports no progress on the way.
+// With a `sink` (snapshot_sink.hpp), the bytes go to the sink (after its begin()) instead of
+// `target`, which is not touched; the caller completes the sink.
 inline result<std::optional<checksum>> copy_database_file(
     sqlite3* source, std::int64_t page_size, std::int64_t page_count, std::int64_t pages_per_read,
-    bool yields_to_writers, const std::filesystem::path& target, const snapshot_context& ctx) {
-    sqlite3_file* wrapped = nullptr;
-    if (sqlite3_file_control(source, "main", SQLITE_FCNTL_FILE_POINTER, &wrapped) != SQLITE_OK ||
-        wrapped == nullptr || wrapped->pMethods == nullptr) {
-        return error(errc::io_error, "cannot read the file of " + database_name(source) +
-                                         ": SQLite gave no file object for it");
-    }
-    // Bypass our read-ahead shim: these reads are already large.
-    sqlite3_file* file = fast_copy::unwrap(wrapped);
+    bool yields_to_writers, const std::filesystem::path& target, const snapshot_context& ctx,
+    snapshot_sink* sink = nullptr) {
+    DBSAFE_TRY(sqlite3_file* const file, database_file_object(source));
     const auto total =
         static_cast<std::uint64_t>(page_size) * static_cast<std::uint64_t>(page_count);
-    const int fd = ::open(target.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return os_error(errno, "cannot open for writing", target);
-    const unique_fd out(fd);
+    unique_fd out;
+    if (sink == nullptr) {
+        const int fd = ::open(target.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) return os_error(errno, "cannot open for writing", target);
+        out = unique_fd(fd);
+    } else {
+        DBSAFE_TRYV(sink->begin(static_cast<std::uint32_t>(page_size),
+                                static_cast<std::uint64_t>(page_count)));
+    }
 
     // Memory stays flat; a copy that yields looks for writers at least every 4 MiB.
     const std::uint64_t max_read_bytes =
@@ -98,7 +112,9 @@ inline result<std::optional<checksum>> copy_database_file(
                                               " cancelled; no backup was written");
         }
         if (yields_to_writers && writer_holds_reserved(file)) {
-            if (::ftruncate(out.get(), 0) != 0) return os_error(errno, "cannot empty", target);
+            if (sink == nullptr && ::ftruncate(out.get(), 0) != 0) {
+                return os_error(errno, "cannot empty", target);
+            }
             return std::optional<checksum>{};
         }
         const auto n =
@@ -116,8 +132,12 @@ inline result<std::optional<checksum>> copy_database_file(
         if (offset == 0 && n >= 20) buffer[18] = buffer[19] = std::byte{1};  // not WAL any more
         const std::span<const std::byte> chunk(buffer.data(), n);
         hasher.update(chunk);
-        DBSAFE_TRYV(write_all(out.get(), chunk, target));
-        if (ctx.target_fsynced) start_write_back(out.get(), offset, n);
+        if (sink != nullptr) {
+            DBSAFE_TRYV(sink->feed(chunk));
+        } else {
+            DBSAFE_TRYV(write_all(out.get(), chunk, target));
+            if (ctx.target_fsynced) start_write_back(out.get(), offset, n);
+        }
         offset += n;
         // A copy that yields never calls back while it holds SHARED: a slow callback would
         // keep a writer waiting for it. Its caller reports 100 % once the copy is done.

@@ -36,6 +36,13 @@
 //    would copy it through the backup API): SHARED is then held for a `cp`-speed copy instead
 //    of a backup-API copy, about 2.6x shorter, which is the longest a writer waits for a
 //    backup under continuous writes.
+//  - into a sink: when the storage target takes pages as they are read (ctx.sink,
+//    snapshot_sink.hpp) and the caller gave ctx.while_reading, the fast path hands each read to
+//    the sink instead of writing the staged file, then runs while_reading (the vault's
+//    description and check of the snapshot) on the source inside the same read transaction,
+//    so the check judges exactly the bytes the sink got, and only then completes the sink. A
+//    rollback-journal check gives way to a writer as the copy does (check_while_reading); the
+//    copy then goes on in steps into the staged file as if the file copy had yielded.
 //  - destination: journal_mode=OFF, synchronous=OFF (the file is a private temp file, published
 //    only after one fsync by the storage target), so SQLite never fsyncs it page by page.
 #pragma once
@@ -112,6 +119,49 @@ struct online_backup {
         return info;
     }
 
+    // ctx.while_reading on the copy just fed to the sink, inside its read transaction, with
+    // the connection query-only (a check judges the snapshot; on a copy it could not write
+    // either). A rollback-journal source holds SHARED through the check, so the check gives
+    // way to writers as the copy does: SQLite's progress handler asks every 100 k
+    // virtual-machine steps (about a millisecond) whether another connection holds RESERVED,
+    // and if one does, interrupts the check; false then says "gave way", and the caller copies
+    // in steps into the staged file instead (the check then runs on that copy, after SHARED
+    // is released). A writer so waits for the check at most about a millisecond plus its busy
+    // handler's next sleep. A WAL source blocks no writer by reading.
+    [[nodiscard]] static result<bool> check_while_reading(sqlite3* source,
+                                                          const snapshot_info& info,
+                                                          bool rollback_journal,
+                                                          const snapshot_context& ctx) {
+        struct watch {
+            sqlite3_file* file = nullptr;
+            bool gave_way = false;
+        } w;
+        if (rollback_journal) {
+            DBSAFE_TRY(w.file, detail::database_file_object(source));
+            sqlite3_progress_handler(
+                source, 100'000,
+                [](void* p) {
+                    auto* self = static_cast<watch*>(p);
+                    if (detail::writer_holds_reserved(self->file)) self->gave_way = true;
+                    return self->gave_way ? 1 : 0;
+                },
+                &w);
+        }
+        struct restore_connection {
+            sqlite3* db;
+            bool watched;
+            ~restore_connection() {
+                if (watched) sqlite3_progress_handler(db, 0, nullptr, nullptr);
+                (void)detail::exec(db, "PRAGMA query_only = OFF");
+            }
+        } restore{source, rollback_journal};
+        DBSAFE_TRYV(detail::exec(source, "PRAGMA query_only = ON"));
+        auto checked = ctx.while_reading(source, info);
+        if (w.gave_way) return false;
+        DBSAFE_TRYV(checked);
+        return true;
+    }
+
   public:
     [[nodiscard]] result<snapshot_info> copy(sqlite3* source, const std::filesystem::path& target,
                                              const snapshot_context& ctx) const {
@@ -134,6 +184,7 @@ struct online_backup {
         bool holding = false;
         bool file_is_snapshot = false;
         bool yields = false;  // a rollback-journal file copy that gives way to writers
+        bool rollback_journal = false;
         const char* source_file = sqlite3_db_filename(source, "main");
         const bool private_file = ctx.private_source && sqlite3_get_autocommit(source) != 0 &&
                                   source_file != nullptr && *source_file != '\0';
@@ -141,7 +192,8 @@ struct online_backup {
             DBSAFE_TRY(const std::string mode, detail::query_text(source, "PRAGMA journal_mode"));
             const bool wal = mode == "wal";
             const bool file_copy = fast_io;
-            yields = !wal && pages_per_step != -1;
+            rollback_journal = !wal;
+            yields = rollback_journal && pages_per_step != -1;
             if (wal && file_copy) {
                 // Moves committed frames into the file so the transaction below can read the
                 // file alone. PASSIVE never waits for or blocks anyone; if writers keep it from
@@ -176,14 +228,33 @@ struct online_backup {
             snapshot_info info;
             DBSAFE_TRY(info.page_size, detail::query_int(source, "PRAGMA page_size"));
             DBSAFE_TRY(info.page_count, detail::query_int(source, "PRAGMA page_count"));
-            DBSAFE_TRY(
-                info.content_checksum,
-                detail::copy_database_file(source, info.page_size, info.page_count,
-                                           pages_per_read(info.page_size), yields, target, ctx));
+            snapshot_sink* const sink = ctx.while_reading ? ctx.sink : nullptr;
+            DBSAFE_TRY(info.content_checksum,
+                       detail::copy_database_file(source, info.page_size, info.page_count,
+                                                  pages_per_read(info.page_size), yields, target,
+                                                  ctx, sink));
+            if (info.content_checksum && sink != nullptr) {
+                DBSAFE_TRY(const bool kept,
+                           check_while_reading(source, info, rollback_journal, ctx));
+                if (kept) {
+                    DBSAFE_TRYV(sink->complete(*info.content_checksum));
+                    info.into_sink = true;
+                } else {
+                    info.content_checksum.reset();  // gave way to a writer: copy in steps
+                }
+            }
             // Copied, or a writer holds RESERVED: either way end the read transaction now, so
             // no writer waits for the progress callback or for the copy in steps.
             end_read_guard.active = false;
             DBSAFE_TRYV(detail::exec(source, "ROLLBACK"));
+            if (info.into_sink) {
+                if (ctx.on_progress) {
+                    const auto pages = static_cast<std::uint64_t>(info.page_count);
+                    ctx.on_progress(
+                        progress{pages, pages, static_cast<std::uint64_t>(info.page_size)});
+                }
+                return info;
+            }
             if (info.content_checksum) return detail::finish_snapshot(target, info, ctx);
             yielded = 1;
         }

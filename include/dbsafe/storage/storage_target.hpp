@@ -6,6 +6,7 @@
 #include <concepts>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +14,7 @@
 
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/snapshot_sink.hpp"
 
 namespace dbsafe {
 
@@ -23,6 +25,10 @@ struct staged_backup {
     // False when the target only reads this file (to compress it, say) and removes it: it
     // never reaches the disk on purpose, so the snapshot must not start writing it back.
     bool fsynced = true;
+    // Set by a target that stores the snapshot from its pages as they are read (the page
+    // repository): a snapshot read straight from the database file feeds it and leaves `path`
+    // empty (snapshot_sink.hpp). Unset, or not completed, the target reads `path`.
+    std::shared_ptr<snapshot_sink> sink{};
 };
 
 // A file with a name dbsafe creates (storage/backup_file_names.hpp) that is not a complete

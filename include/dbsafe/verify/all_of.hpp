@@ -29,6 +29,12 @@ struct all_of {
     all_of() = default;
     explicit all_of(Checks... cs) : checks(std::move(cs)...) {}
 
+    // The file is needed when any member needs it (verifier.hpp).
+    [[nodiscard]] bool needs_file_of_fresh_snapshot() const {
+        return std::apply(
+            [](const auto&... c) { return (detail::fresh_snapshot_needs_file(c) || ...); }, checks);
+    }
+
     [[nodiscard]] result<void> verify(const backup_file& f) const {
         result<void> out = success();
         std::apply(

@@ -103,6 +103,8 @@ struct check_with {
     [[nodiscard]] result<void> verify(const backup_file& f) const {
         return check_backup_file(*this, f);
     }
+    // check() judges a fresh snapshot as verify() would (verifier.hpp).
+    [[nodiscard]] static constexpr bool needs_file_of_fresh_snapshot() noexcept { return false; }
 };
 
 template <class F>

@@ -45,6 +45,8 @@ struct required_tables {
         if (names.empty()) return success();
         return check_backup_file(*this, f);
     }
+    // check() judges a fresh snapshot as verify() would (verifier.hpp).
+    [[nodiscard]] static constexpr bool needs_file_of_fresh_snapshot() noexcept { return false; }
 };
 
 }  // namespace dbsafe

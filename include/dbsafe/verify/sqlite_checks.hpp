@@ -98,6 +98,8 @@ struct quick_check {
     [[nodiscard]] result<void> verify(const backup_file& f) const {
         return detail::run_check_pragma(f, "quick_check", max_messages, memory_mapped);
     }
+    // check() judges a fresh snapshot as verify() would (verifier.hpp).
+    [[nodiscard]] static constexpr bool needs_file_of_fresh_snapshot() noexcept { return false; }
 };
 
 struct integrity_check {
@@ -109,6 +111,8 @@ struct integrity_check {
     [[nodiscard]] result<void> verify(const backup_file& f) const {
         return detail::run_check_pragma(f, "integrity_check", max_messages, memory_mapped);
     }
+    // check() judges a fresh snapshot as verify() would (verifier.hpp).
+    [[nodiscard]] static constexpr bool needs_file_of_fresh_snapshot() noexcept { return false; }
 };
 
 }  // namespace dbsafe

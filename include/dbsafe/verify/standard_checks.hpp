@@ -81,6 +81,11 @@ struct standard_checks {
         return required_tables{required}.check(d);
     }
 
+    // A fresh snapshot: verify() hashes nothing (the checksum is fresh) and runs check() on
+    // the opened copy, which check() on the source's read transaction does as well
+    // (verifier.hpp).
+    [[nodiscard]] static constexpr bool needs_file_of_fresh_snapshot() noexcept { return false; }
+
     [[nodiscard]] result<void> verify(const backup_file& f) const {
         // Restore's byte copy of a database SQLite could not open (file_copy_method) is no
         // SQLite image by design: its checksum, proving the copy faithful, is all to check.

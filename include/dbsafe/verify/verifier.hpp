@@ -57,7 +57,28 @@ concept attesting_verifier = verifier<V> && requires(const V& v) {
     { v.attested_checks() } -> std::convertible_to<std::string>;
 };
 
+// Optional, at backup time: whether judging a fresh snapshot needs the snapshot's file. A
+// backup into a page repository can skip the staged copy altogether (snapshot_sink.hpp) when
+// the answer is no: the vault then runs the verifier's check() (database_verifier.hpp) on the
+// source connection, inside the read transaction the pages were read in. A verifier answers
+// no (`bool needs_file_of_fresh_snapshot() const` returning false) only when its record()
+// records nothing and its verify() of a fresh snapshot judges nothing its check() does not.
+// Without the member the answer is yes: a verify() dbsafe cannot see into keeps its file.
+template <class V>
+concept declares_file_need = requires(const V& v) {
+    { v.needs_file_of_fresh_snapshot() } -> std::convertible_to<bool>;
+};
+
 namespace detail {
+
+template <class V>
+bool fresh_snapshot_needs_file(const V& v) {
+    if constexpr (declares_file_need<V>) {
+        return v.needs_file_of_fresh_snapshot();
+    } else {
+        return true;
+    }
+}
 
 template <class V>
 std::string attested_checks_if_any(const V& v) {

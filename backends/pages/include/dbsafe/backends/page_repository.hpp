@@ -14,8 +14,11 @@
 // Backups hold the repository lock shared from stage() to commit()/discard(); garbage
 // collection holds it exclusive.
 //
-// Speed: stage() starts a follower (pages/page_writer.hpp) that hashes and stores pages while
-// the snapshot writes the staged file, which is never fsynced and is removed at commit. An
+// Speed: stage() offers the snapshot a sink (snapshot_sink.hpp, pages/page_intake.hpp): a
+// snapshot read straight from the database file hands its pages over as it reads them, two
+// threads hash them and the new ones are stored, and no staged copy is written at all. Any
+// other snapshot writes the staged file, which a follower thread (pages/page_writer.hpp)
+// hashes and stores as it grows; that file is never fsynced and is removed at commit. An
 // incremental backup writes its changed pages and one small delta list.
 #pragma once
 
@@ -38,6 +41,7 @@
 #include "dbsafe/backends/pages/content_file.hpp"
 #include "dbsafe/backends/pages/garbage_collection.hpp"
 #include "dbsafe/backends/pages/index_file.hpp"
+#include "dbsafe/backends/pages/page_intake.hpp"
 #include "dbsafe/backends/pages/page_list.hpp"
 #include "dbsafe/backends/pages/page_store.hpp"
 #include "dbsafe/backends/pages/page_writer.hpp"
@@ -70,6 +74,9 @@ struct page_commit_stats {
     std::uint64_t pages_new = 0;
     std::uint64_t bytes_added = 0;
     bool reused_chain = false;  // a delta on the previous snapshot's chain, not a new base
+    // The pages came straight from the database file (snapshot_sink.hpp): no staged copy was
+    // written. False when the snapshot wrote the staged file and a follower hashed it.
+    bool read_directly = false;
 };
 
 struct repository_stats {
@@ -151,36 +158,37 @@ class page_repository {
         DBSAFE_TRY(auto stored, load_stored_digests(layout_.index(), &damaged));
         DBSAFE_TRY(staged_backup staged, dir_.stage(id));
         staged.fsynced = false;  // hashed and stored from the page cache, then removed
-        auto follower = std::make_unique<pages_detail::page_follower>(
+        auto intake = std::make_shared<pages_detail::page_intake>(
             staged.path,
             pages_detail::page_store(layout_.packs(),
                                      {settings_.level, config.frame_pages, config.pack_bytes},
                                      std::move(stored)));
-        follower->start();
+        intake->start();
+        staged.sink = intake;
         {
             const std::lock_guard guard(state_->mutex);
-            state_->running[staged.id] = session{std::move(lock), std::move(follower)};
+            state_->running[staged.id] = session{std::move(lock), std::move(intake)};
         }
         return staged;
     }
 
     result<manifest> commit(const staged_backup& staged, manifest m) {
         auto running = take(staged.id);
-        if (!running.follower) {
+        if (!running.intake) {
             if (!settings_.write_pages) return files_.commit(staged, std::move(m));
             return error(errc::invalid_argument,
                          "backup " + staged.id + " was not staged by this page_repository");
         }
-        DBSAFE_TRY(auto followed, running.follower->finish(m.checksum));
+        DBSAFE_TRY(auto followed, running.intake->finish(m.checksum));
         if (!followed) {
             // Not an SQLite image of whole pages (restore's byte copy of a damaged database):
             // kept as a plain file, which local_directory fsyncs and publishes.
             running = {};
             return dir_.commit(staged, std::move(m));
         }
-        const pages_detail::page_store& store = running.follower->store();
+        const pages_detail::page_store& store = running.intake->store();
         page_commit_stats stats{followed->pages.size(), store.pages_new(), store.bytes_added(),
-                                false};
+                                false, followed->fed};
         if (store.packs_written() > 0) {
             DBSAFE_TRY(const auto idx, pages_detail::store_content_file(layout_.index(), ".idx",
                                                                         store.index_file()));
@@ -242,7 +250,7 @@ class page_repository {
     void discard(const staged_backup& staged) noexcept {
         try {
             auto running = take(staged.id);
-            if (running.follower) running.follower->stop();
+            if (running.intake) running.intake->stop();
             running = {};
         } catch (...) {  // string allocation can throw; discard must not
         }
@@ -350,7 +358,8 @@ class page_repository {
   private:
     struct session {
         repository_lock lock;
-        std::unique_ptr<pages_detail::page_follower> follower;
+        // Shared with the vault's staged_backup::sink, which may outlive the session briefly.
+        std::shared_ptr<pages_detail::page_intake> intake;
     };
     // Shared by copies of this object, so a copied vault still finds its staged backups.
     struct shared_state {

@@ -30,8 +30,27 @@ namespace dbsafe {
 struct page_digest {
     std::array<unsigned char, 32> bytes{};
 
-    friend auto operator<=>(const page_digest&, const page_digest&) = default;
-    friend bool operator==(const page_digest&, const page_digest&) = default;
+    // Byte order (as memcmp), but a word at a time: a backup sorts and searches a sorted
+    // vector of every digest in the repository (131 k per 512 MiB of 4 KiB pages), and the
+    // first word almost always decides.
+    friend std::strong_ordering operator<=>(const page_digest& a, const page_digest& b) noexcept {
+        for (std::size_t i = 0; i < a.bytes.size(); i += 8) {
+            const std::uint64_t x = word(a, i);
+            const std::uint64_t y = word(b, i);
+            if (x != y) return x <=> y;
+        }
+        return std::strong_ordering::equal;
+    }
+    friend bool operator==(const page_digest& a, const page_digest& b) noexcept {
+        return std::memcmp(a.bytes.data(), b.bytes.data(), a.bytes.size()) == 0;
+    }
+
+    // Bytes [at, at + 8) as a big-endian number: comparing those compares the bytes in order.
+    [[nodiscard]] static std::uint64_t word(const page_digest& d, std::size_t at) noexcept {
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < 8; ++i) v = (v << 8U) | d.bytes[at + i];
+        return v;
+    }
 
     // 64 lower-case hex digits: the form file names use.
     [[nodiscard]] std::string hex() const {

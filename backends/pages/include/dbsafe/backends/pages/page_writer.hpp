@@ -58,6 +58,7 @@ struct followed_pages {
     std::uint32_t page_size = 0;
     std::vector<page_digest> pages;  // page 1 first
     bool streamed = false;           // false: the final file was scanned again at commit
+    bool fed = false;                // read from the database file, never staged (page_intake)
 };
 
 class page_follower {
@@ -128,6 +129,11 @@ class page_follower {
     }
 
     [[nodiscard]] const page_store& store() const noexcept { return store_; }
+    // For the owner's own use while the follower thread is not running (before start(), after
+    // stop()): page_intake.hpp feeds pages to the same store.
+    [[nodiscard]] page_store& store() noexcept { return store_; }
+    // Whether the follower has read anything of the staged file (valid after stop()).
+    [[nodiscard]] bool has_read() const noexcept { return page_size_ != 0; }
 
   private:
     void follow() noexcept {
