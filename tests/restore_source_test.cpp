@@ -549,4 +549,54 @@ TEST(RestoreTemps, StaleOnesAreRemovedLockedOnesAndOtherNamesStay) {
     for (const auto& p : foreign) EXPECT_TRUE(fs::exists(p)) << p;
 }
 
+// A rebuilt or decompressed backup is a private temporary copy (readable_backup::movable):
+// restore by file renames it into place instead of writing the database once more, and falls
+// back to copying it when it sits on another file system (here /dev/shm, a tmpfs).
+TEST(RestoreTemps, APrivateCopyIsMovedIntoPlaceOrCopiedFromAnotherFileSystem) {
+    temp_dir tmp;
+    const auto original = tmp / "original.db";
+    test::create_sample_db(original, 500);
+    const auto expected_rows = dump_rows(original);
+    const auto sum = hash_file(original);
+    ASSERT_TRUE(sum) << sum.error().message;
+    const detail::new_file_checks checks{[](sqlite3*) { return result<void>(success()); }, false};
+    const std::string id = "20261202T000000.000Z-manual-0000aa";
+
+    const auto image = tmp / "image.unpacked.tmp";
+    fs::copy_file(original, image);
+    struct stat before {};
+    ASSERT_EQ(::stat(image.c_str(), &before), 0);
+    const auto target = tmp / "restored.db";
+    const auto moved =
+        detail::write_database_file(image, sum.value(), target, id, false, checks, true);
+    ASSERT_TRUE(moved) << moved.error().message;
+    struct stat after {};
+    ASSERT_EQ(::stat(target.c_str(), &after), 0);
+    EXPECT_EQ(after.st_ino, before.st_ino) << "the private copy was copied, not moved";
+    EXPECT_FALSE(fs::exists(image));
+    EXPECT_EQ(dump_rows(target), expected_rows);
+
+    // Not movable (a plain backup's own file): copied, the original stays.
+    const auto kept = tmp / "kept.db";
+    fs::copy_file(original, kept);
+    const auto copied_target = tmp / "copied.db";
+    ASSERT_TRUE(detail::write_database_file(kept, sum.value(), copied_target, id, false, checks));
+    EXPECT_TRUE(fs::exists(kept));
+    EXPECT_EQ(dump_rows(copied_target), expected_rows);
+
+    if (!fs::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm for the other file system";
+    temp_dir shm("/dev/shm");
+    const auto far = shm / "image.unpacked.tmp";
+    fs::copy_file(original, far);
+    const auto far_target = tmp / "from-far.db";
+    const auto crossed =
+        detail::write_database_file(far, sum.value(), far_target, id, false, checks, true);
+    ASSERT_TRUE(crossed) << crossed.error().message;
+    EXPECT_TRUE(fs::exists(far)) << "copied across file systems, so the copy's owner removes it";
+    EXPECT_EQ(dump_rows(far_target), expected_rows);
+    for (const auto& e : fs::directory_iterator(tmp.path())) {
+        EXPECT_EQ(e.path().string().find(".dbsafe-"), std::string::npos) << e.path();
+    }
+}
+
 }  // namespace

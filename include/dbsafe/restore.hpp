@@ -312,7 +312,7 @@ result<restore_report> restore_new_file(const Verifier& verifier, const readable
     const auto copy_started = std::chrono::steady_clock::now();
     auto written =
         write_database_file(chosen.path, chosen.description.checksum, target, chosen.description.id,
-                            replace, new_file_checks{check_new, wal_mode});
+                            replace, new_file_checks{check_new, wal_mode}, chosen.movable());
     if (!written) {
         return written.error().within(
             "not restoring backup " + chosen.description.id + " into " + target.string(),

@@ -7,12 +7,15 @@
 //    backup (SQLite cannot read it, so it cannot copy it page by page), then the file is
 //    replaced.
 // The new content is written beside the target as `<target>.dbsafe-<id>-<random>.tmp` (O_EXCL,
-// O_NOFOLLOW, flock()ed while in use), fsynced, checked (checksum against the manifest,
-// quick_check, required tables, the caller's hook), renamed into place, and the directory
-// fsynced: a kill -9 at any moment leaves the target as it was (missing, or the damaged file)
-// or the whole backup, plus at most the temporary file, which names the backup it came from.
-// The next restore by file into the same target removes such leftovers (those no live process
-// holds locked), so a crash never blocks a retry nor leaves a database-sized file for good.
+// O_NOFOLLOW, flock()ed while in use), or, when the backup was handed out as a private
+// temporary copy on the same file system (a rebuilt page snapshot, a decompressed archive),
+// that copy is renamed to this name instead of copied; then fsynced, checked (checksum of a
+// copy against the manifest, quick_check, required tables, the caller's hook), renamed into
+// place, and the directory fsynced: a kill -9 at any moment leaves the target as it was
+// (missing, or the damaged file) or the whole backup, plus at most the temporary file, which
+// names the backup it came from. The next restore by file into the same target removes such
+// leftovers (those no live process holds locked), so a crash never blocks a retry nor leaves
+// a database-sized file for good.
 // A rename replaces the file under any process that still has it open: it keeps writing to the
 // old, unlinked file. The replacement is therefore explicit (replace_damaged), and its
 // messages say to stop the application first.
@@ -26,6 +29,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -179,13 +183,31 @@ struct new_file_checks {
     bool wal_mode = false;
 };
 
+// Gives the private temporary file `image` the name `tmp` (same file system only) and locks
+// it; an empty result when it cannot be moved (another file system: copy it instead).
+inline result<std::optional<unique_fd>> move_into_place(const std::filesystem::path& image,
+                                                        const std::filesystem::path& tmp) {
+    DBSAFE_TRY(auto fd, open_for_read(image));  // fsync and flock both work on it
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return os_error(errno, "cannot lock", image);
+    auto moved = rename_no_replace(image, tmp);
+    if (!moved && moved.error().code == std::errc::cross_device_link) {
+        return std::optional<unique_fd>{};
+    }
+    if (!moved) return moved.as_failure();
+    return std::optional<unique_fd>{std::move(fd)};
+}
+
 // Writes the verified backup `image` (an uncompressed SQLite file whose checksum is
 // `expected`) to `target` via a temporary file beside it. `replace`: an existing file at
 // `target` is replaced (the damaged-database case); otherwise `target` must not exist.
+// `movable`: `image` is a private temporary copy (readable_backup::movable): on the same file
+// system it is renamed to the temporary name instead of copied, which saves writing the whole
+// database once more (a page snapshot or a zstd archive is rebuilt into such a copy).
 inline result<void> write_database_file(const std::filesystem::path& image,
                                         const checksum& expected,
                                         const std::filesystem::path& target, const std::string& id,
-                                        bool replace, const new_file_checks& checks) {
+                                        bool replace, const new_file_checks& checks,
+                                        bool movable = false) {
     const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
     if (std::error_code ec; !std::filesystem::is_directory(dir, ec)) {
         return error(errc::not_found, "not restoring into " + target.string() + ": directory " +
@@ -196,21 +218,36 @@ inline result<void> write_database_file(const std::filesystem::path& image,
     remove_stale_restore_temps(target);
     auto tmp = target;
     tmp += ".dbsafe-" + id + "-" + random_hex(16) + ".tmp";
-    DBSAFE_TRY(auto fd, create_exclusive(tmp));
-    // Held until the rename: remove_stale_restore_temps() in another restore leaves it alone.
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-        const int err = errno;
-        (void)remove_file(tmp);
-        return os_error(err, "cannot lock", tmp);
+    // Locked until the rename: remove_stale_restore_temps() in another restore leaves it alone.
+    std::optional<unique_fd> moved;
+    if (movable) {
+        DBSAFE_TRY(moved, move_into_place(image, tmp));
     }
+    const bool was_moved = moved.has_value();
+    if (!was_moved) {
+        DBSAFE_TRY(auto created, create_exclusive(tmp));
+        if (::flock(created.get(), LOCK_EX | LOCK_NB) != 0) {
+            const int err = errno;
+            (void)remove_file(tmp);
+            return os_error(err, "cannot lock", tmp);
+        }
+        moved = std::move(created);
+    }
+    unique_fd& fd = *moved;
     auto written = [&]() -> result<void> {
-        DBSAFE_TRYV(copy_bytes(image, fd.get(), tmp));
-        DBSAFE_TRY(const auto actual, hash_file(tmp));
-        if (actual != expected) {
-            return error(errc::checksum_mismatch,
-                         "the copy " + tmp.string() + " hashes to " + actual.hex +
-                             ", not the backup's " + expected.hex +
-                             " (a disk or memory error while copying; retry)");
+        if (was_moved) {
+            // The very file the caller verified (open() wrote it without fsync): no copy, so
+            // nothing to compare it with again.
+            DBSAFE_TRYV(sync_fd(fd.get(), tmp));
+        } else {
+            DBSAFE_TRYV(copy_bytes(image, fd.get(), tmp));
+            DBSAFE_TRY(const auto actual, hash_file(tmp));
+            if (actual != expected) {
+                return error(errc::checksum_mismatch,
+                             "the copy " + tmp.string() + " hashes to " + actual.hex +
+                                 ", not the backup's " + expected.hex +
+                                 " (a disk or memory error while copying; retry)");
+            }
         }
         {
             DBSAFE_TRY(auto db, open_database(tmp, open_mode::read_write));

@@ -13,7 +13,9 @@ namespace dbsafe::test {
 
 class temp_dir {
   public:
-    temp_dir() {
+    // Under `parent` (another file system, say), the system's temp directory by default.
+    explicit temp_dir(
+        const std::filesystem::path& parent = std::filesystem::temp_directory_path()) {
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         std::string name = info != nullptr
                                ? std::string(info->test_suite_name()) + "." + info->name()
@@ -21,8 +23,7 @@ class temp_dir {
         for (char& c : name) {
             if (c == '/') c = '_';
         }
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / ("dbsafe-" + name + "-XXXXXX")).string();
+        std::string pattern = (parent / ("dbsafe-" + name + "-XXXXXX")).string();
         if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
         path_ = pattern;
     }

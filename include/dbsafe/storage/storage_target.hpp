@@ -55,10 +55,23 @@ class readable_backup {
   public:
     readable_backup(manifest m, std::filesystem::path p, std::function<void()> cleanup = {})
         : description(std::move(m)), path(std::move(p)), cleanup_(std::move(cleanup)) {}
+    // A private temporary copy that open() made (decompressed, rebuilt from pages) and that
+    // is removed when this object goes away: its holder may move the file instead of copying
+    // it (restore by file renames it into place when it can, saving a copy of the database).
+    static readable_backup temporary_copy(manifest m, std::filesystem::path p) {
+        auto removed = p;
+        readable_backup r(std::move(m), std::move(p), [removed] {
+            std::error_code ec;
+            std::filesystem::remove(removed, ec);
+        });
+        r.movable_ = true;
+        return r;
+    }
     readable_backup(readable_backup&& o) noexcept
         : description(std::move(o.description)),
           path(std::move(o.path)),
-          cleanup_(std::exchange(o.cleanup_, {})) {}
+          cleanup_(std::exchange(o.cleanup_, {})),
+          movable_(o.movable_) {}
     readable_backup& operator=(readable_backup&&) = delete;
     readable_backup(const readable_backup&) = delete;
     readable_backup& operator=(const readable_backup&) = delete;
@@ -68,9 +81,12 @@ class readable_backup {
 
     manifest description;
     std::filesystem::path path;
+    // True for a temporary_copy: nothing else uses the file, it may be moved.
+    [[nodiscard]] bool movable() const noexcept { return movable_; }
 
   private:
     std::function<void()> cleanup_;
+    bool movable_ = false;
 };
 
 template <class S>

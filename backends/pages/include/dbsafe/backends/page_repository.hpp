@@ -300,9 +300,7 @@ class page_repository {
             return rebuilt.as_failure();
         }
         m.data_path = layout_.object(m.id);
-        auto path = tmp;
-        return readable_backup(std::move(m), std::move(tmp),
-                               [path] { (void)file_ops::remove_file(path); });
+        return readable_backup::temporary_copy(std::move(m), std::move(tmp));
     }
 
     // Manifest, then <id>.pages (local_directory's order). The pages stay until garbage

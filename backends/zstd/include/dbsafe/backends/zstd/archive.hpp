@@ -165,9 +165,7 @@ class zstd_archive {
             return unpacked.as_failure();
         }
         m.data_path = archive;
-        auto path = tmp;
-        return readable_backup(std::move(m), std::move(tmp),
-                               [path] { (void)file_ops::remove_file(path); });
+        return readable_backup::temporary_copy(std::move(m), std::move(tmp));
     }
 
     result<void> remove(std::string_view id) { return dir_.remove(id); }
