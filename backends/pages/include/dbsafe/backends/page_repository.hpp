@@ -210,7 +210,7 @@ class page_repository {
         }
         auto list_bytes =
             stats.reused_chain ? encode_page_list(list) : encode_full_page_list(followed->pages);
-        followed->pages = {};  // memory: only the encoded list from here on
+        std::vector<page_digest>().swap(followed->pages);  // memory: the encoded list only
         list = {};
         DBSAFE_TRY(const auto stored_list,
                    pages_detail::store_content_file(layout_.lists(), ".list", list_bytes));

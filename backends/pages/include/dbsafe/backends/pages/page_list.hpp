@@ -11,6 +11,7 @@
 // stores its changed pages and a delta of them, not 32 bytes for every page of the database.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -82,7 +83,10 @@ inline std::vector<std::byte> encode_full_page_list(std::span<const page_digest>
     return std::move(w).finish();
 }
 
-inline result<page_list> parse_page_list(std::span<const std::byte> file, std::string_view origin) {
+// `room_for`: a full list reserves room for that many digests (up to twice its own count), so
+// the deltas that follow it in a chain grow it without copying it (snapshot_object.hpp).
+inline result<page_list> parse_page_list(std::span<const std::byte> file, std::string_view origin,
+                                         std::uint64_t room_for = 0) {
     using namespace pages_detail;
     const auto bad = [&](const std::string& why) {
         return error(errc::checksum_mismatch,
@@ -103,7 +107,7 @@ inline result<page_list> parse_page_list(std::span<const std::byte> file, std::s
             return bad("it holds " + std::to_string(r.remaining() / 32) + " digests for " +
                        std::to_string(l.page_count) + " pages");
         }
-        l.pages.reserve(l.page_count);
+        l.pages.reserve(std::max(l.page_count, std::min(room_for, 2 * l.page_count)));
         for (std::uint64_t i = 0; i < l.page_count; ++i) l.pages.push_back(r.digest());
     } else {
         const std::uint64_t n = r.u64();
@@ -138,6 +142,9 @@ inline result<void> apply_delta(std::vector<page_digest>& pages, const page_list
                      "page list " + std::string(origin) + " is damaged: it grows the database to " +
                          std::to_string(l.page_count) + " pages without naming the new ones");
     }
+    // Exactly, not by resize()'s doubling: a base list of 16 MiB (2 GiB of 4 KiB pages) grown
+    // by a few pages would hold 16 + 32 MiB for a moment, the largest allocation of a backup.
+    if (l.page_count > pages.capacity()) pages.reserve(l.page_count);
     pages.resize(l.page_count);
     std::uint64_t named_new = 0;
     for (const auto& c : l.changes) {

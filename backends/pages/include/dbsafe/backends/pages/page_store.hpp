@@ -116,8 +116,10 @@ class page_store {
     result<void> flush() {
         DBSAFE_TRYV(close_frame());
         DBSAFE_TRYV(close_pack());
-        known_ = {};
-        fresh_ = {};
+        // Swapped out, not `= {}`: that assigns an empty initializer list and keeps the
+        // capacity (16 MiB at 2 GiB, still held through the commit).
+        std::vector<page_digest>().swap(known_);
+        fresh_ = digest_set{};
         return success();
     }
 

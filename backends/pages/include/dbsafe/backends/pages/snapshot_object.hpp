@@ -103,7 +103,8 @@ inline result<page_chain> load_page_chain(const std::filesystem::path& lists_dir
                                         std::to_string(i + 1) + " of " +
                                         std::to_string(s.lists.size()));
         }
-        DBSAFE_TRY(page_list l, parse_page_list(bytes.value(), path.string()));
+        // The base gets room for the snapshot's own count: its deltas then grow it in place.
+        DBSAFE_TRY(page_list l, parse_page_list(bytes.value(), path.string(), s.page_count));
         std::vector<std::byte>().swap(bytes.value());  // freed before the list is applied
         if ((i == 0) != (l.kind == page_list_kind::full)) {
             return error(errc::checksum_mismatch,
