@@ -27,6 +27,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "support/backup_checks.hpp"
@@ -267,8 +268,11 @@ std::vector<std::filesystem::path> restore_temps_beside(const std::filesystem::p
 // Restore by file (restore_file.hpp): the live database is missing, or damaged beyond
 // opening and replaced (--replace-damaged). A kill at any moment leaves it as it was (missing,
 // or the damaged bytes) or the whole backup, never a part; the temporary file a kill leaves
-// beside it never blocks the next restore, which removes it.
-void restore_by_file_loop(bool damaged, int trials) {
+// beside it never blocks the next restore, which removes it. `make_vault(dir)` chooses the
+// backup's format: a plain file is copied into place; a page snapshot or a zstd archive is
+// rebuilt into a private copy in the backup directory, which is then renamed into place.
+template <class MakeVault>
+void restore_by_file_loop(const char* what, bool damaged, int trials, MakeVault make_vault) {
     temp_dir tmp;
     const auto db = tmp / "live.db";
     const auto dir = tmp / "backups";
@@ -276,21 +280,24 @@ void restore_by_file_loop(bool damaged, int trials) {
     const auto backup_rows = dump_rows(db);
     std::string id;
     {
-        vault v{.storage = local_directory{dir}};
+        auto v = make_vault(dir);
         auto made = v.backup(db);
         ASSERT_TRUE(made) << made.error().message;
         id = made.value().id;
     }
     std::string damaged_bytes = file_bytes(db);
     damaged_bytes.replace(0, 16, "not a database!!");
+    // local_directory's whole-backup check reads plain files only; a page repository is
+    // judged by its own listing: only the backup and debris of the kill, which goes.
+    const bool plain_files = std::is_same_v<decltype(make_vault(dir).storage), local_directory>;
     int leftovers = 0;
+    int scratch_left = 0;
     crash_loop(
-        damaged ? "restore replacing a damaged database" : "restore into a missing database",
-        trials,
+        what, trials,
         [&] {
             std::filesystem::remove(db);
             if (damaged) std::ofstream(db, std::ios::binary) << damaged_bytes;
-            local_directory storage{dir};
+            auto storage = make_vault(dir).storage;
             const auto listed = storage.list().value();
             for (const auto& m : listed.backups) {
                 if (m.id != id) {
@@ -299,11 +306,24 @@ void restore_by_file_loop(bool damaged, int trials) {
             }
         },
         [&] {
-            vault v{.storage = local_directory{dir}};
+            auto v = make_vault(dir);
             return static_cast<bool>(v.restore(db, {.id = id, .replace_damaged = damaged}));
         },
         [&] {
             if (!restore_temps_beside(db).empty()) ++leftovers;
+            if (!plain_files) {
+                auto storage = make_vault(dir).storage;
+                const auto listed = storage.list();
+                ASSERT_TRUE(listed) << listed.error().message;
+                ASSERT_TRUE(listed.value().damaged.empty()) << listed.value().damaged[0].reason;
+                bool found = false;
+                for (const auto& m : listed.value().backups) found = found || m.id == id;
+                ASSERT_TRUE(found) << "the backup restored from is no longer listed";
+                scratch_left += listed.value().leftovers.empty() ? 0 : 1;
+                for (const auto& d : listed.value().leftovers) {
+                    ASSERT_TRUE(storage.remove_debris(d));
+                }
+            }
             if (!std::filesystem::exists(db)) {
                 ASSERT_FALSE(damaged) << "the damaged database vanished";
                 return;
@@ -312,10 +332,10 @@ void restore_by_file_loop(bool damaged, int trials) {
             reopen(db);
             ASSERT_TRUE(live_intact(db, {backup_rows}));
         },
-        dir);
+        plain_files ? dir : std::filesystem::path{});
     // Whatever the kills left beside the database, one restore runs and cleans it up.
     std::filesystem::remove(db);
-    vault v{.storage = local_directory{dir}};
+    auto v = make_vault(dir);
     const auto done = v.restore(db, {.id = id});
     ASSERT_TRUE(done) << done.error().message;
     EXPECT_TRUE(live_intact(db, {backup_rows}));
@@ -324,15 +344,42 @@ void restore_by_file_loop(bool damaged, int trials) {
         "crash-loop: %d trials left a temporary file beside the database; the next "
         "restore removed every one\n",
         leftovers);
+    if (!plain_files) {
+        std::printf(
+            "crash-loop: %d trials left a rebuilt copy in the backup directory, listed as "
+            "debris and removed\n",
+            scratch_left);
+    }
 }
 
+vault plain_vault_in(const std::filesystem::path& dir) { return {.storage = local_directory{dir}}; }
+
 TEST(CrashLoop, KilledRestoreIntoAMissingDatabaseLeavesNoneOrTheBackup) {
-    restore_by_file_loop(false, trials_per_operation(35));
+    restore_by_file_loop("restore into a missing database", false, trials_per_operation(35),
+                         plain_vault_in);
 }
 
 TEST(CrashLoop, KilledRestoreReplacingADamagedDatabaseLeavesTheDamageOrTheBackup) {
-    restore_by_file_loop(true, trials_per_operation(35));
+    restore_by_file_loop("restore replacing a damaged database", true, trials_per_operation(35),
+                         plain_vault_in);
 }
+
+#ifdef DBSAFE_TEST_PAGES
+TEST(CrashLoop, KilledRestoreOfAPageSnapshotIntoAMissingDatabaseLeavesNoneOrTheBackup) {
+    restore_by_file_loop("restore of a page snapshot into a missing database", false,
+                         trials_per_operation(35), page_vault_in);
+}
+
+TEST(CrashLoop, KilledRestoreOfAZstdArchiveReplacingADamagedDatabaseLeavesTheDamageOrIt) {
+    restore_by_file_loop(
+        "restore of a zstd archive replacing a damaged database", true, trials_per_operation(35),
+        [](const std::filesystem::path& dir) {
+            auto v = page_vault_in(dir);
+            v.storage = page_repository{dir, {.write_pages = false, .files = {.level = 3}}};
+            return v;
+        });
+}
+#endif
 
 TEST(CrashLoop, KilledGuardedMigrationLeavesOldOrMigratedContent) {
     temp_dir tmp;

@@ -14,6 +14,7 @@
 #include <dbsafe/backends/pages/repository_lock.hpp>
 #include <dbsafe/backends/pages/snapshot_object.hpp>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,11 @@ namespace {
 
 using namespace dbsafe;
 using dbsafe::test::temp_dir;
+
+struct stored_file_like {
+    std::filesystem::path path;
+    page_digest digest;
+};
 
 page_digest digest_of(int n) {
     std::vector<std::byte> page(4096, static_cast<std::byte>(n));
@@ -110,6 +116,60 @@ TEST(PageList, FullAndDeltaParseBackApplyInOrderAndRefuseDamage) {
     // A delta that grows the list without naming the new pages is damaged.
     const page_list grows{page_list_kind::delta, 1000, {}, {{1, digest_of(1)}}};
     EXPECT_FALSE(apply_page_list(pages, grows, "grows"));
+}
+
+// A base list of 1 MiB or more (32768 pages and up) is read in pieces, never whole: it must
+// come back exactly, and every damage a whole read refuses is refused too, naming the file.
+TEST(PageList, ALargeFullListIsReadInPiecesAndRefusesWhatAWholeReadRefuses) {
+    temp_dir dir;
+    std::vector<page_digest> pages(70000);
+    for (std::size_t i = 0; i < pages.size(); ++i) {
+        for (std::size_t k = 0; k < 32; ++k)
+            pages[i].bytes[k] = static_cast<std::uint8_t>(i * 31 + k * 7 + i / 251);
+    }
+    const auto file = encode_full_page_list(pages);
+    ASSERT_GT(file.size(), std::size_t{2} << 20);
+    const auto store = [&](const std::vector<std::byte>& bytes) {
+        return pages_detail::store_content_file(dir.path(), ".list", bytes).value();
+    };
+    const auto limit = pages_detail::list_bytes_limit(pages.size());
+    const auto stored = store(file);
+    const auto read = pages_detail::read_page_list(stored.path, stored.digest, limit, 0);
+    ASSERT_TRUE(read) << read.error().message;
+    EXPECT_EQ(read.value(), (page_list{page_list_kind::full, pages.size(), pages, {}}));
+
+    const auto refused = [&](const stored_file_like& f, const std::string& why) {
+        const auto r = pages_detail::read_page_list(f.path, f.digest, limit, 0);
+        ASSERT_FALSE(r) << why;
+        EXPECT_TRUE(r.error().is(errc::checksum_mismatch)) << r.error().message;
+        EXPECT_NE(r.error().message.find(f.path.string()), std::string::npos) << r.error().message;
+        EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+    };
+    auto flipped = file;
+    flipped[file.size() / 2] ^= std::byte{0x10};
+    // Damaged in place: the bytes no longer hash to the name.
+    {
+        temp_dir other;
+        const auto path = other / stored.path.filename();
+        std::ofstream(path, std::ios::binary)
+            .write(reinterpret_cast<const char*>(flipped.data()),
+                   static_cast<long>(flipped.size()));
+        refused({path, stored.digest}, "does not hash to its name");
+    }
+    // Rewritten under the name of its new content: the trailer catches it.
+    const auto renamed = store(flipped);
+    refused({renamed.path, renamed.digest}, "its checksum does not match its bytes");
+    // Cut short, or a count that disagrees with the length: read whole, and refused.
+    const auto cut = store(std::vector<std::byte>(file.begin(), file.end() - 40));
+    refused({cut.path, cut.digest}, "damaged");
+    auto recounted = file;
+    recounted[9] ^= std::byte{0x01};  // the page count's low byte
+    const auto miscounted = store(recounted);
+    refused({miscounted.path, miscounted.digest}, "damaged");
+    // More bytes than a list of that many pages can take.
+    const auto small_limit = pages_detail::read_page_list(stored.path, stored.digest, 1 << 20, 0);
+    ASSERT_FALSE(small_limit);
+    EXPECT_NE(small_limit.error().message.find("more than"), std::string::npos);
 }
 
 TEST(SnapshotObject, ParsesBackAndRefusesDamage) {

@@ -334,6 +334,42 @@ TEST(PageRepository, ManifestPagesFieldAgreesWithItsObject) {
         << listed.value().damaged[0].reason;
 }
 
+// A rebuilt image is proved by the manifest's checksum alone. When the two disagree, every page
+// is checked against its address in a second pass before the snapshot is refused: the message
+// names both checksums, no rebuilt copy is left behind, and a restore from it changes nothing.
+TEST(PageRepository, AnImageThatDisagreesWithItsManifestIsRefusedAfterEveryPageIsChecked) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    const auto dir = tmp / "backups";
+    test::create_sample_db(db, 300);
+    auto v = make_vault(dir);
+    const auto m = v.backup(db);
+    ASSERT_TRUE(m) << m.error().message;
+    const auto manifest_path = dir / (m.value().id + ".json");
+    std::ifstream in(manifest_path);
+    auto j = nlohmann::json::parse(std::string((std::istreambuf_iterator<char>(in)), {}));
+    in.close();
+    const std::string recorded(32, 'e');
+    j["checksum"]["hex"] = recorded;
+    test::reseal_manifest(j);
+    std::ofstream(manifest_path, std::ios::trunc) << j.dump();
+
+    const auto opened = v.storage.open(m.value().id);
+    ASSERT_FALSE(opened);
+    EXPECT_TRUE(opened.error().is(errc::checksum_mismatch)) << opened.error().message;
+    expect_mentions(opened.error(), {m.value().id, "reconstructs to " + m.value().checksum.hex,
+                                     "records " + recorded});
+    test::exec(db, "DELETE FROM orders WHERE id % 2 = 0");
+    const auto before = dump_rows(db);
+    const auto restored = v.restore(db, {.id = m.value().id});
+    ASSERT_FALSE(restored);
+    EXPECT_TRUE(restored.error().is(errc::checksum_mismatch)) << restored.error().message;
+    EXPECT_EQ(dump_rows(db), before);
+    for (const auto& e : fs::directory_iterator(dir)) {
+        EXPECT_EQ(e.path().string().find(".unpacked-"), std::string::npos) << e.path();
+    }
+}
+
 // Restore's byte copy of a live database SQLite cannot open is no image of whole pages: it is
 // kept as a plain file, exactly, and the restore goes through.
 TEST(PageRepository, ASafetyCopyOfADamagedDatabaseIsKeptAsAPlainFile) {

@@ -183,18 +183,15 @@ struct new_file_checks {
     bool wal_mode = false;
 };
 
-// Gives the private temporary file `image` the name `tmp` (same file system only) and locks
-// it; an empty result when it cannot be moved (another file system: copy it instead).
-inline result<std::optional<unique_fd>> move_into_place(const std::filesystem::path& image,
-                                                        const std::filesystem::path& tmp) {
-    DBSAFE_TRY(auto fd, open_for_read(image));  // fsync and flock both work on it
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return os_error(errno, "cannot lock", image);
-    auto moved = rename_no_replace(image, tmp);
-    if (!moved && moved.error().code == std::errc::cross_device_link) {
-        return std::optional<unique_fd>{};
-    }
-    if (!moved) return moved.as_failure();
-    return std::optional<unique_fd>{std::move(fd)};
+// Gives the private temporary file `image` the name `tmp` and locks it; an empty result when
+// it cannot be moved: another file system, or one without an atomic no-replace rename. The
+// caller then copies it, the path every other backup takes, so a move is only ever a saving.
+inline std::optional<unique_fd> move_into_place(const std::filesystem::path& image,
+                                                const std::filesystem::path& tmp) {
+    auto fd = open_for_read(image);  // fsync and flock both work on it
+    if (!fd || ::flock(fd.value().get(), LOCK_EX | LOCK_NB) != 0) return std::nullopt;
+    if (!rename_no_replace(image, tmp)) return std::nullopt;
+    return std::move(fd).value();
 }
 
 // Writes the verified backup `image` (an uncompressed SQLite file whose checksum is
@@ -220,9 +217,7 @@ inline result<void> write_database_file(const std::filesystem::path& image,
     tmp += ".dbsafe-" + id + "-" + random_hex(16) + ".tmp";
     // Locked until the rename: remove_stale_restore_temps() in another restore leaves it alone.
     std::optional<unique_fd> moved;
-    if (movable) {
-        DBSAFE_TRY(moved, move_into_place(image, tmp));
-    }
+    if (movable) moved = move_into_place(image, tmp);
     const bool was_moved = moved.has_value();
     if (!was_moved) {
         DBSAFE_TRY(auto created, create_exclusive(tmp));

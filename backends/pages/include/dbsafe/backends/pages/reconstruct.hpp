@@ -247,20 +247,6 @@ inline result<void> write_all_pages(const repository_layout& layout, const page_
     return success();
 }
 
-// The xxh3-128 of the file at `path` (just written: read back from the page cache).
-inline result<checksum> image_checksum(const std::filesystem::path& path) {
-    DBSAFE_TRY(auto in, file_ops::open_for_read(path));
-    std::vector<std::byte> buf(std::size_t{1} << 20);
-    xxh3_128_hasher hash;
-    for (std::uint64_t off = 0;;) {
-        DBSAFE_TRY(const std::size_t got, file_ops::read_at(in.get(), buf, off, path));
-        if (got == 0) break;
-        hash.update(std::span(buf).first(got));
-        off += got;
-    }
-    return hash.finish();
-}
-
 // Writes the snapshot `id`'s pages to `out` (an empty file) and checks the result against
 // `expected`, the manifest's checksum of the database image (see the top of this file).
 inline result<void> reconstruct_pages(const repository_layout& layout, const page_index& index,
@@ -272,14 +258,15 @@ inline result<void> reconstruct_pages(const repository_layout& layout, const pag
     DBSAFE_TRYV(write_all_pages(layout, index, pages, page_size, out, out_path, id,
                                 image_provable ? page_check::none : page_check::digest));
     if (!image_provable) return success();
-    DBSAFE_TRY(checksum actual, image_checksum(out_path));
+    // Just written: read back from the page cache.
+    DBSAFE_TRY(checksum actual, hash_file(out_path));
     if (actual == expected) return success();
     // Which page? Every page again, each checked against its address: a damaged one is named
     // with its pack, or passed over for another stored copy of it (two backups at once may
     // both have stored it), and the image is then hashed again.
     DBSAFE_TRYV(
         write_all_pages(layout, index, pages, page_size, out, out_path, id, page_check::digest));
-    DBSAFE_TRY(actual, image_checksum(out_path));
+    DBSAFE_TRY(actual, hash_file(out_path));
     if (actual == expected) return success();
     return error(errc::checksum_mismatch,
                  "snapshot " + id + " reconstructs to " + actual.hex + ", but its manifest " +
