@@ -43,6 +43,7 @@ class byte_writer {
         return std::move(out_);
     }
     [[nodiscard]] const std::vector<std::byte>& buffer() const noexcept { return out_; }
+    void reserve(std::size_t bytes) { out_.reserve(bytes); }
 
   private:
     void put(std::uint64_t v, int n) {

@@ -149,6 +149,13 @@ class page_store {
             return error(errc::io_error,
                          std::string("zstd compression of pages failed: ") + ZSTD_getErrorName(n));
         }
+        if (pack_.empty()) {
+            // The pack closes at the first frame that takes it past pack_bytes: room for that
+            // frame, and for the entry table of ~10 k pages (48 bytes each; 4 KiB pages that
+            // compress 10:1). A larger table costs one copy of the pack at finish(), no more.
+            pack_ =
+                pack_builder(settings_.pack_bytes + compressed_.size() + settings_.pack_bytes / 8);
+        }
         pack_.add_frame(std::span(compressed_).first(n), frame_entries_);
         frame_entries_.clear();
         raw_.clear();
