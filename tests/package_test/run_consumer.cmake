@@ -1,7 +1,7 @@
 # Configures, builds and runs the consumer project against an installed dbsafe.
 #   cmake -DPREFIX=... -DWORK=... -DMODE=core|zstd|sha256|pages|missing-component|unknown-component
 #         -DREPO=<source dir> -DREADME=... -DSAMPLE=<dbsafe-sample> -DGENERATOR=... -DCXX=... -DBUILD_TYPE=...
-#         -DCXX_FLAGS=... -P run_consumer.cmake
+#         -DCXX_FLAGS=... -DCXX_FLAGS_CONFIG=<flags of BUILD_TYPE> -P run_consumer.cmake
 # MODE install: a fresh `cmake --install BUILD_DIR --prefix PREFIX` (the fixture's setup).
 # MODE core: the quick start program extracted from README.md.
 # MODE zstd: Conan's test_package/ (find_package ... COMPONENTS zstd), built with CMake alone.
@@ -93,10 +93,17 @@ else()
     message(FATAL_ERROR "run_consumer.cmake: unknown MODE ${MODE}")
 endif()
 
+# The consumer is built with this build's flags for its configuration too (the ci preset's
+# -O1, not CMake's default -O2 -g for RelWithDebInfo: the four consumers took 3.5 min of CPU).
+set(config_flags)
+if(BUILD_TYPE)
+    string(TOUPPER "${BUILD_TYPE}" upper)
+    set(config_flags "-DCMAKE_CXX_FLAGS_${upper}=${CXX_FLAGS_CONFIG}")
+endif()
 execute_process(
     COMMAND ${CMAKE_COMMAND} -S ${project_dir} -B ${WORK}/build -G ${GENERATOR}
             -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=${BUILD_TYPE}
-            "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" -DCMAKE_PREFIX_PATH=${prefix}
+            "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" ${config_flags} -DCMAKE_PREFIX_PATH=${prefix}
             -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON
             -DCONSUMER_SOURCE=${source} "-DCONSUMER_COMPONENTS=${components}" ${extra_args}
     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
