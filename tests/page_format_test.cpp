@@ -3,6 +3,7 @@
 // disagrees with its length, with a message naming the file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <dbsafe/backends/pages/content_file.hpp>
@@ -91,6 +92,79 @@ TEST(IndexFile, ParsesBackToItsPacksAndRefusesDamage) {
     ASSERT_TRUE(parsed) << parsed.error().message;
     EXPECT_EQ(parsed.value(), packs);
     expect_damage_refused(file, [](const auto& f) { return parse_index(f, "i.idx"); });
+}
+
+// An index file of 1 MiB or more (a base backup's) is walked in pieces: its entries come back
+// exactly, and damage is refused as a whole read refuses it. The callers drop what a file that
+// fails handed them: load_stored_digests keeps nothing of a damaged file, and says which.
+TEST(IndexFile, ALargeIndexFileIsReadInPiecesAndWhatADamagedOneListedIsDropped) {
+    temp_dir dir;
+    std::vector<index_pack> packs(3);
+    for (std::size_t p = 0; p < packs.size(); ++p) {
+        packs[p].pack = digest_of(static_cast<int>(200 + p));
+        for (std::uint32_t i = 0; i < 12000; ++i) {
+            pack_entry e{{}, 8 + i, 100, 0, 4096};
+            for (std::size_t k = 0; k < 32; ++k) {
+                e.digest.bytes[k] = static_cast<unsigned char>(p * 89 + i * 13 + k + i / 256);
+            }
+            packs[p].entries.push_back(e);
+        }
+    }
+    const auto file = encode_index(packs);
+    ASSERT_GT(file.size(), std::size_t{1} << 20);
+    const auto index_dir = dir / "index";
+    std::filesystem::create_directories(index_dir);
+    const auto stored = pages_detail::store_content_file(index_dir, ".idx", file).value();
+    std::vector<index_pack> walked;
+    const auto read = pages_detail::read_index_file(
+        stored.path,
+        [&](const page_digest& pack, std::uint32_t) {
+            walked.push_back({pack, {}});
+        },
+        [&](const pack_entry& e) { walked.back().entries.push_back(e); });
+    ASSERT_TRUE(read) << read.error().message;
+    EXPECT_EQ(walked, packs);
+
+    const auto refused_with = [](const std::filesystem::path& f, const std::string& why) {
+        const auto r = pages_detail::read_index_file(
+            f, [](const page_digest&, std::uint32_t) {}, [](const pack_entry&) {});
+        ASSERT_FALSE(r) << why;
+        EXPECT_TRUE(r.error().is(errc::checksum_mismatch)) << r.error().message;
+        EXPECT_NE(r.error().message.find(f.string()), std::string::npos) << r.error().message;
+        EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+    };
+    // An entry's digest changed: the entries parse, the name does not match.
+    auto flipped = file;
+    flipped[12 + 36 + 48 * 100 + 5] ^= std::byte{0x10};  // in the digest of pack 0's entry 100
+    {
+        temp_dir other;
+        const auto in_place = other / stored.path.filename();
+        std::ofstream(in_place, std::ios::binary)
+            .write(reinterpret_cast<const char*>(flipped.data()),
+                   static_cast<std::streamsize>(flipped.size()));
+        refused_with(in_place, "does not hash to its name");
+    }
+    // Rewritten under the name of its new content: the trailer catches it. Kept in the index
+    // directory beside the good file for what follows.
+    const auto renamed = pages_detail::store_content_file(index_dir, ".idx", flipped).value();
+    refused_with(renamed.path, "its checksum does not match its bytes");
+
+    std::vector<damaged_index_file> damaged;
+    const auto digests = load_stored_digests(index_dir, &damaged);
+    ASSERT_TRUE(digests) << digests.error().message;
+    ASSERT_EQ(damaged.size(), 1U);
+    EXPECT_EQ(damaged[0].path, renamed.path);
+    std::vector<page_digest> expected;
+    for (const auto& p : packs) {
+        for (const auto& e : p.entries) expected.push_back(e.digest);
+    }
+    std::sort(expected.begin(), expected.end());
+    expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
+    EXPECT_EQ(digests.value(), expected);
+    const auto index = load_page_index(index_dir, &damaged);
+    ASSERT_TRUE(index) << index.error().message;
+    EXPECT_EQ(index.value().pages.size(), 3U * 12000U);
+    EXPECT_EQ(index.value().packs.size(), 3U);
 }
 
 TEST(PageList, FullAndDeltaParseBackApplyInOrderAndRefuseDamage) {

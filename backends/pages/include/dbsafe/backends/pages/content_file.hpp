@@ -10,16 +10,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "dbsafe/backends/pages/byte_codec.hpp"
 #include "dbsafe/backends/pages/page_digest.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/storage/file_operations.hpp"
@@ -62,19 +69,33 @@ inline result<stored_file> store_content_file(const std::filesystem::path& dir,
     return out;
 }
 
-// Reads a whole repository file (no symlink followed, regular files only), refusing anything
-// larger than `limit`: a planted or damaged file cannot make dbsafe allocate gigabytes.
-inline result<std::vector<std::byte>> read_whole_file(const std::filesystem::path& p,
-                                                      std::uint64_t limit) {
-    DBSAFE_TRY(auto fd, file_ops::open_for_read(p));
+// A repository file's size, refusing anything larger than `limit`: a planted or damaged file
+// cannot make dbsafe allocate gigabytes.
+inline result<std::uint64_t> size_within(int fd, const std::filesystem::path& p,
+                                         std::uint64_t limit) {
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return file_ops::os_error(errno, "cannot stat", p);
+    if (::fstat(fd, &st) != 0) return file_ops::os_error(errno, "cannot stat", p);
     if (static_cast<std::uint64_t>(st.st_size) > limit) {
         return error(errc::checksum_mismatch, p.string() + " is " + std::to_string(st.st_size) +
                                                   " bytes, more than the " + std::to_string(limit) +
                                                   " such a file can hold: it is damaged");
     }
-    std::vector<std::byte> out(static_cast<std::size_t>(st.st_size));
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
+inline error not_its_name(const std::filesystem::path& p, const page_digest& actual) {
+    return error(errc::checksum_mismatch, p.string() +
+                                              " does not hash to its name (its SHA-256 is " +
+                                              actual.hex() + "): the file is damaged");
+}
+
+// Reads a whole repository file (no symlink followed, regular files only) of at most `limit`
+// bytes.
+inline result<std::vector<std::byte>> read_whole_file(const std::filesystem::path& p,
+                                                      std::uint64_t limit) {
+    DBSAFE_TRY(auto fd, file_ops::open_for_read(p));
+    DBSAFE_TRY(const std::uint64_t size, size_within(fd.get(), p, limit));
+    std::vector<std::byte> out(static_cast<std::size_t>(size));
     DBSAFE_TRY(const std::size_t n, file_ops::read_at(fd.get(), out, 0, p));
     out.resize(n);
     return out;
@@ -86,12 +107,91 @@ inline result<std::vector<std::byte>> read_content_file(const std::filesystem::p
                                                         std::uint64_t limit) {
     DBSAFE_TRY(auto bytes, read_whole_file(p, limit));
     DBSAFE_TRY(const page_digest actual, sha256_of(bytes));
-    if (actual != expected) {
-        return error(errc::checksum_mismatch, p.string() +
-                                                  " does not hash to its name (its SHA-256 is " +
-                                                  actual.hex() + "): the file is damaged");
-    }
+    if (actual != expected) return not_its_name(p, actual);
     return bytes;
 }
+
+// Reads a content-addressed file that ends in an xxh3-128 trailer (a page list, an index file)
+// front to back, a piece at a time, for a parser that walks it once: a file of many MiB then
+// costs one piece of memory, not its size beside what is parsed from it. Every byte handed out
+// is hashed on the way, and finish() checks what a whole read checks: the file hashes to its
+// name and its trailer is the xxh3-128 of the bytes before it. What a parser took from the
+// file counts only once finish() succeeded.
+class content_reader {
+  public:
+    static constexpr std::size_t piece_bytes = std::size_t{1} << 20;
+
+    static result<content_reader> open(const std::filesystem::path& p, const page_digest& name,
+                                       std::uint64_t limit) {
+        DBSAFE_TRY(auto fd, file_ops::open_for_read(p));
+        DBSAFE_TRY(const std::uint64_t size, size_within(fd.get(), p, limit));
+        if (size < trailer_bytes) {
+            return error(errc::checksum_mismatch, p.string() + " is too short: it is damaged");
+        }
+        content_reader r(std::move(fd), p, name, size - trailer_bytes);
+        if (!r.xxh_ || XXH3_128bits_reset(r.xxh_.get()) != XXH_OK) throw std::bad_alloc();
+        DBSAFE_TRYV(r.sha_.begin());
+        return r;
+    }
+
+    // Bytes before the trailer not handed out yet.
+    [[nodiscard]] std::uint64_t remaining() const noexcept { return body_ - offset_; }
+
+    // The next `n` bytes (at most piece_bytes and remaining()), valid until the next call.
+    result<std::span<const std::byte>> next(std::size_t n) {
+        if (n > remaining() || n > piece_bytes) {
+            return error(errc::checksum_mismatch,
+                         path_.string() + " is damaged: it ends before its content does");
+        }
+        if (piece_.size() < n) piece_.resize(std::min<std::uint64_t>(piece_bytes, body_));
+        const auto out = std::span(piece_).first(n);
+        DBSAFE_TRY(const std::size_t got, file_ops::read_at(fd_.get(), out, offset_, path_));
+        if (got != n) {
+            return error(errc::checksum_mismatch,
+                         path_.string() + " got shorter while it was read: it is damaged");
+        }
+        XXH3_128bits_update(xxh_.get(), out.data(), out.size());
+        DBSAFE_TRYV(sha_.update(out));
+        offset_ += n;
+        return std::span<const std::byte>(out);
+    }
+
+    // Hashes what the parser left, then checks the name and the trailer. `what`: the kind of
+    // file, for the message ("page list", "index").
+    result<void> finish(std::string_view what) {
+        while (remaining() > 0) {
+            DBSAFE_TRYV(
+                next(static_cast<std::size_t>(std::min<std::uint64_t>(remaining(), piece_bytes))));
+        }
+        std::array<std::byte, trailer_bytes> trailer{};
+        DBSAFE_TRY(const std::size_t got, file_ops::read_at(fd_.get(), trailer, offset_, path_));
+        DBSAFE_TRYV(sha_.update(std::span(trailer).first(got)));
+        DBSAFE_TRY(const page_digest actual, sha_.end());
+        if (actual != name_) return not_its_name(path_, actual);
+        XXH128_canonical_t canon;
+        XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(xxh_.get()));
+        if (got != trailer_bytes || std::memcmp(canon.digest, trailer.data(), trailer_bytes) != 0) {
+            return error(errc::checksum_mismatch, std::string(what) + " " + path_.string() +
+                                                      " is damaged: its checksum does not match "
+                                                      "its bytes");
+        }
+        return success();
+    }
+
+  private:
+    content_reader(file_ops::unique_fd fd, std::filesystem::path p, const page_digest& name,
+                   std::uint64_t body)
+        : fd_(std::move(fd)), path_(std::move(p)), name_(name), body_(body) {}
+
+    file_ops::unique_fd fd_;
+    std::filesystem::path path_;
+    page_digest name_;
+    std::uint64_t body_ = 0;
+    std::uint64_t offset_ = 0;
+    std::vector<std::byte> piece_;
+    sha256_hasher sha_;
+    std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> xxh_{XXH3_createState(),
+                                                                  &XXH3_freeState};
+};
 
 }  // namespace dbsafe::pages_detail

@@ -54,6 +54,69 @@ inline std::vector<std::byte> encode_index(std::span<const index_pack> packs) {
     return std::move(w).finish();
 }
 
+namespace pages_detail {
+
+// An index file's bytes before its trailer, already in memory, handed out as content_reader
+// hands out a file's: one parser (walk_index) serves both.
+class span_source {
+  public:
+    explicit span_source(std::span<const std::byte> body) : body_(body) {}
+    [[nodiscard]] std::uint64_t remaining() const noexcept { return body_.size() - pos_; }
+    result<std::span<const std::byte>> next(std::size_t n) {
+        const auto out = body_.subspan(pos_, n);  // the caller checked remaining()
+        pos_ += n;
+        return out;
+    }
+
+  private:
+    std::span<const std::byte> body_;
+    std::size_t pos_ = 0;
+};
+
+// Walks the body of an index file from `in` (span_source or content_reader; see visit_index).
+template <class Source, class OnPack, class OnEntry>
+result<void> walk_index(Source& in, std::string_view origin, OnPack&& on_pack, OnEntry&& on_entry) {
+    const auto bad = [&](const std::string& why) {
+        return error(errc::checksum_mismatch,
+                     "index " + std::string(origin) + " is damaged: " + why);
+    };
+    constexpr std::size_t batch = content_reader::piece_bytes / pack_entry_bytes;
+    if (in.remaining() < index_magic.size() + 4) return bad("too short");
+    DBSAFE_TRY(const auto head_bytes, in.next(index_magic.size() + 4));
+    byte_reader head{head_bytes};
+    if (!head.magic(index_magic)) return bad("it does not start with " + std::string(index_magic));
+    const std::uint32_t packs = head.u32();
+    for (std::uint32_t i = 0; i < packs; ++i) {
+        if (in.remaining() < 36) return bad("pack " + std::to_string(i) + " is cut short");
+        DBSAFE_TRY(const auto pack_bytes, in.next(36));
+        byte_reader r{pack_bytes};
+        const page_digest pack = r.digest();
+        const std::uint32_t count = r.u32();
+        if (std::uint64_t{count} * pack_entry_bytes > in.remaining()) {
+            return bad("pack " + pack.short_hex() + " claims " + std::to_string(count) +
+                       " entries");
+        }
+        on_pack(pack, count);
+        for (std::uint32_t k = 0; k < count;) {
+            const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(batch, count - k));
+            DBSAFE_TRY(const auto entry_bytes, in.next(std::size_t{n} * pack_entry_bytes));
+            byte_reader entries{entry_bytes};
+            for (const std::uint32_t end = k + n; k < end; ++k) {
+                const pack_entry e = read_entry(entries);
+                if (const auto why = entry_problem(e, max_pack_bytes); !why.empty()) {
+                    return bad("entry " + std::to_string(k) + " of pack " + pack.short_hex() +
+                               ": " + why);
+                }
+                on_entry(e);
+            }
+        }
+    }
+    if (in.remaining() != 0) return bad("its length disagrees with its counts");
+    return success();
+}
+
+}  // namespace pages_detail
+
 // Walks an index file, calling `on_pack(pack digest, entry count)` before each pack's entries
 // and `on_entry(entry)` for each, without holding them: a reader keeps only what it needs.
 // `origin` names the file in messages. Entries are checked for plausibility (a frame inside
@@ -63,35 +126,15 @@ template <class OnPack, class OnEntry>
 result<void> visit_index(std::span<const std::byte> file, std::string_view origin, OnPack&& on_pack,
                          OnEntry&& on_entry) {
     using namespace pages_detail;
-    const auto bad = [&](const std::string& why) {
+    if (file.size() < index_magic.size() + 4 + trailer_bytes || !trailer_matches(file)) {
         return error(errc::checksum_mismatch,
-                     "index " + std::string(origin) + " is damaged: " + why);
-    };
-    if (file.size() < index_magic.size() + 4 + trailer_bytes) return bad("too short");
-    if (!trailer_matches(file)) return bad("its checksum does not match its bytes");
-    byte_reader r(file.first(file.size() - trailer_bytes));
-    if (!r.magic(index_magic)) return bad("it does not start with " + std::string(index_magic));
-    const std::uint32_t packs = r.u32();
-    for (std::uint32_t i = 0; i < packs; ++i) {
-        if (r.remaining() < 36) return bad("pack " + std::to_string(i) + " is cut short");
-        const page_digest pack = r.digest();
-        const std::uint32_t count = r.u32();
-        if (std::uint64_t{count} * pack_entry_bytes > r.remaining()) {
-            return bad("pack " + pack.short_hex() + " claims " + std::to_string(count) +
-                       " entries");
-        }
-        on_pack(pack, count);
-        for (std::uint32_t k = 0; k < count; ++k) {
-            const pack_entry e = read_entry(r);
-            if (const auto why = entry_problem(e, max_pack_bytes); !why.empty()) {
-                return bad("entry " + std::to_string(k) + " of pack " + pack.short_hex() + ": " +
-                           why);
-            }
-            on_entry(e);
-        }
+                     "index " + std::string(origin) + " is damaged: " +
+                         (file.size() < index_magic.size() + 4 + trailer_bytes
+                              ? "too short"
+                              : "its checksum does not match its bytes"));
     }
-    if (r.failed() || r.remaining() != 0) return bad("its length disagrees with its counts");
-    return success();
+    span_source body(file.first(file.size() - trailer_bytes));
+    return walk_index(body, origin, on_pack, on_entry);
 }
 
 // Parses a whole index file into its packs and entries.
@@ -173,13 +216,21 @@ inline std::size_t entries_at_most(const std::vector<std::filesystem::path>& fil
     return static_cast<std::size_t>(bytes / pack_entry_bytes);
 }
 
-// Reads one index file (it must hash to its name) and walks it.
+// Reads one index file (it must hash to its name) and walks it. One of 1 MiB or more (a base
+// backup's: 25 MiB at 2 GiB) is read in pieces (content_reader): the callbacks then see its
+// entries before the whole file is checked, so a caller drops what it took from a file that
+// fails (load_page_index, load_stored_digests).
 template <class OnPack, class OnEntry>
 result<void> read_index_file(const std::filesystem::path& f, OnPack&& on_pack, OnEntry&& on_entry) {
     const auto name = page_digest::from_hex(f.filename().string().substr(0, 64));
     if (!name) return error(errc::invalid_argument, f.string() + " is not an index file name");
-    DBSAFE_TRY(const auto bytes, read_content_file(f, *name, max_index_bytes));
-    return visit_index(bytes, f.string(), on_pack, on_entry);
+    DBSAFE_TRY(auto in, content_reader::open(f, *name, max_index_bytes));
+    if (in.remaining() < content_reader::piece_bytes) {
+        DBSAFE_TRY(const auto bytes, read_content_file(f, *name, max_index_bytes));
+        return visit_index(bytes, f.string(), on_pack, on_entry);
+    }
+    DBSAFE_TRYV(walk_index(in, f.string(), on_pack, on_entry));
+    return in.finish("index");
 }
 
 }  // namespace pages_detail
@@ -206,7 +257,7 @@ inline bool skip_damaged_index(const std::filesystem::path& f, const error& e,
 // given, skipped and recorded there: one damaged file then loses only the pages it alone
 // located (a backup stores them again, a restore of a snapshot needing one names the file),
 // instead of stopping every backup and restore. Other failures (I/O) are errors either way.
-// Memory: one file's bytes at a time, plus 52 bytes per entry.
+// Memory: one piece of a file at a time (read_index_file), plus 52 bytes per entry.
 inline result<page_index> load_page_index(const std::filesystem::path& index_dir,
                                           std::vector<damaged_index_file>* damaged = nullptr) {
     page_index out;
@@ -255,7 +306,7 @@ inline result<page_index> load_page_index(const std::filesystem::path& index_dir
 }
 
 // The digests the repository holds, sorted and unique: what a backup needs to skip pages
-// already stored. Memory: one file's bytes at a time, plus 32 bytes per entry.
+// already stored. Memory: one piece of a file at a time, plus 32 bytes per entry.
 // A damaged index file is skipped when `damaged` is given, as in load_page_index: the pages
 // only it located are then stored again.
 inline result<std::vector<page_digest>> load_stored_digests(

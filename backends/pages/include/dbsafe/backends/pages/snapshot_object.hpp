@@ -9,17 +9,10 @@
 // max_chain_lists or the deltas' entries page_count / 8: then it starts a new full base.
 #pragma once
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <array>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
-#include <memory>
-#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,9 +22,7 @@
 #include "dbsafe/backends/pages/content_file.hpp"
 #include "dbsafe/backends/pages/page_digest.hpp"
 #include "dbsafe/backends/pages/page_list.hpp"
-#include "dbsafe/checksum.hpp"  // xxhash, header-only
 #include "dbsafe/error.hpp"
-#include "dbsafe/storage/file_operations.hpp"
 
 namespace dbsafe {
 
@@ -101,78 +92,37 @@ struct page_chain {
 namespace pages_detail {
 
 // Reads the page list `path`, which must hash to `name`, refusing more than `limit` bytes. A
-// full list is read in 1 MiB pieces straight into its digests: at 2 GiB of 4 KiB pages, its
-// 16 MiB of bytes never sit in memory beside the 16 MiB of digests parsed from them (the
-// largest allocation of a backup otherwise). Both checks of a whole read still hold: the bytes
-// hash to the name, and the trailer is the xxh3-128 of the bytes before it. A delta (small) or
-// anything that does not even look like a full list is read whole by parse_page_list, which
-// also says what is wrong with it. `room_for` as in parse_page_list.
+// full list of 1 MiB or more is read in pieces straight into its digests (content_reader): at
+// 2 GiB of 4 KiB pages its 16 MiB of bytes never sit in memory beside the 16 MiB of digests
+// parsed from them. A delta (small) or anything that does not even look like a full list is
+// read whole by parse_page_list, which also says what is wrong with it. `room_for` as in
+// parse_page_list.
 inline result<page_list> read_page_list(const std::filesystem::path& path, const page_digest& name,
                                         std::uint64_t limit, std::uint64_t room_for) {
-    constexpr std::uint64_t header_bytes = 8 + 1 + 8;  // magic, kind, page count
-    constexpr std::size_t piece_digests = 32768;       // 1 MiB
+    constexpr std::size_t header_bytes = 8 + 1 + 8;  // magic, kind, page count
+    constexpr std::size_t piece_digests = content_reader::piece_bytes / 32;
+    DBSAFE_TRY(auto in, content_reader::open(path, name, limit));
     const auto read_whole = [&]() -> result<page_list> {
         DBSAFE_TRY(auto bytes, read_content_file(path, name, limit));
         return parse_page_list(bytes, path.string(), room_for);
     };
-    DBSAFE_TRY(auto fd, file_ops::open_for_read(path));
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return file_ops::os_error(errno, "cannot stat", path);
-    const auto size = static_cast<std::uint64_t>(st.st_size);
-    if (size < (std::uint64_t{1} << 20) || size > limit) return read_whole();
-    std::vector<std::byte> piece(header_bytes);
-    DBSAFE_TRY(std::size_t got, file_ops::read_at(fd.get(), piece, 0, path));
-    byte_reader header{std::span<const std::byte>(piece).first(got)};
+    if (in.remaining() < content_reader::piece_bytes) return read_whole();
+    DBSAFE_TRY(const auto head, in.next(header_bytes));
+    byte_reader header{head};
     page_list l;
     const bool full_list = header.magic(list_magic) && header.u8() == 0;
     l.page_count = header.u64();
-    if (header.failed() || !full_list || l.page_count > max_page_count ||
-        size != header_bytes + 32 * l.page_count + trailer_bytes) {
+    if (!full_list || l.page_count > max_page_count || in.remaining() != 32 * l.page_count) {
         return read_whole();
     }
-    sha256_hasher sha;
-    const std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> xxh(XXH3_createState(),
-                                                                       &XXH3_freeState);
-    if (!xxh || XXH3_128bits_reset(xxh.get()) != XXH_OK) throw std::bad_alloc();
-    DBSAFE_TRYV(sha.begin());
-    const auto take = [&](std::span<const std::byte> bytes) -> result<void> {
-        XXH3_128bits_update(xxh.get(), bytes.data(), bytes.size());
-        return sha.update(bytes);
-    };
-    DBSAFE_TRYV(take(piece));
     l.pages.reserve(std::max(l.page_count, std::min(room_for, 2 * l.page_count)));
-    piece.resize(piece_digests * 32);
-    std::uint64_t offset = header_bytes;
     while (l.pages.size() < l.page_count) {
-        const auto want =
-            32 * std::min<std::uint64_t>(piece_digests, l.page_count - l.pages.size());
-        const auto bytes = std::span(piece).first(static_cast<std::size_t>(want));
-        DBSAFE_TRY(got, file_ops::read_at(fd.get(), bytes, offset, path));
-        if (got != want) {
-            return error(errc::checksum_mismatch,
-                         "page list " + path.string() + " is damaged: cut short");
-        }
-        DBSAFE_TRYV(take(bytes));
+        const auto n = std::min<std::uint64_t>(piece_digests, l.page_count - l.pages.size());
+        DBSAFE_TRY(const auto bytes, in.next(static_cast<std::size_t>(32 * n)));
         byte_reader digests{bytes};
         while (digests.remaining() > 0) l.pages.push_back(digests.digest());
-        offset += want;
     }
-    std::array<std::byte, trailer_bytes> trailer{};
-    DBSAFE_TRY(got, file_ops::read_at(fd.get(), trailer, offset, path));
-    DBSAFE_TRYV(sha.update(std::span(trailer).first(got)));
-    DBSAFE_TRY(const page_digest actual, sha.end());
-    if (actual != name) {
-        return error(errc::checksum_mismatch, path.string() +
-                                                  " does not hash to its name (its SHA-256 is " +
-                                                  actual.hex() + "): the file is damaged");
-    }
-    XXH128_canonical_t canon;
-    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(xxh.get()));
-    if (got != trailer_bytes || std::memcmp(canon.digest, trailer.data(), trailer_bytes) != 0) {
-        return error(errc::checksum_mismatch, "page list " + path.string() +
-                                                  " is damaged: its checksum does not match "
-                                                  "its bytes");
-    }
+    DBSAFE_TRYV(in.finish("page list"));
     return l;
 }
 
