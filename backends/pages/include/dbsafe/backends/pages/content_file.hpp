@@ -101,14 +101,21 @@ inline result<std::vector<std::byte>> read_whole_file(const std::filesystem::pat
     return out;
 }
 
+// `bytes`, the content of `p`, if they hash to its name `expected`.
+inline result<std::vector<std::byte>> named_content(std::vector<std::byte> bytes,
+                                                    const std::filesystem::path& p,
+                                                    const page_digest& expected) {
+    DBSAFE_TRY(const page_digest actual, sha256_of(bytes));
+    if (actual != expected) return not_its_name(p, actual);
+    return bytes;
+}
+
 // Reads a content-addressed file and checks that its content hashes to its name.
 inline result<std::vector<std::byte>> read_content_file(const std::filesystem::path& p,
                                                         const page_digest& expected,
                                                         std::uint64_t limit) {
     DBSAFE_TRY(auto bytes, read_whole_file(p, limit));
-    DBSAFE_TRY(const page_digest actual, sha256_of(bytes));
-    if (actual != expected) return not_its_name(p, actual);
-    return bytes;
+    return named_content(std::move(bytes), p, expected);
 }
 
 // Reads a content-addressed file that ends in an xxh3-128 trailer (a page list, an index file)
@@ -132,6 +139,16 @@ class content_reader {
         if (!r.xxh_ || XXH3_128bits_reset(r.xxh_.get()) != XXH_OK) throw std::bad_alloc();
         DBSAFE_TRYV(r.sha_.begin());
         return r;
+    }
+
+    // The whole file at once, checked against its name as read_content_file checks it, from
+    // the descriptor already open: for a file too small to be worth reading in pieces. Only
+    // before next().
+    result<std::vector<std::byte>> whole() {
+        std::vector<std::byte> out(static_cast<std::size_t>(body_ + trailer_bytes));
+        DBSAFE_TRY(const std::size_t got, file_ops::read_at(fd_.get(), out, 0, path_));
+        out.resize(got);
+        return named_content(std::move(out), path_, name_);
     }
 
     // Bytes before the trailer not handed out yet.

@@ -63,7 +63,10 @@ class span_source {
     explicit span_source(std::span<const std::byte> body) : body_(body) {}
     [[nodiscard]] std::uint64_t remaining() const noexcept { return body_.size() - pos_; }
     result<std::span<const std::byte>> next(std::size_t n) {
-        const auto out = body_.subspan(pos_, n);  // the caller checked remaining()
+        if (n > remaining()) {
+            return error(errc::checksum_mismatch, "an index is damaged: it ends early");
+        }
+        const auto out = body_.subspan(pos_, n);
         pos_ += n;
         return out;
     }
@@ -226,7 +229,7 @@ result<void> read_index_file(const std::filesystem::path& f, OnPack&& on_pack, O
     if (!name) return error(errc::invalid_argument, f.string() + " is not an index file name");
     DBSAFE_TRY(auto in, content_reader::open(f, *name, max_index_bytes));
     if (in.remaining() < content_reader::piece_bytes) {
-        DBSAFE_TRY(const auto bytes, read_content_file(f, *name, max_index_bytes));
+        DBSAFE_TRY(const auto bytes, in.whole());
         return visit_index(bytes, f.string(), on_pack, on_entry);
     }
     DBSAFE_TRYV(walk_index(in, f.string(), on_pack, on_entry));

@@ -102,11 +102,14 @@ inline result<page_list> read_page_list(const std::filesystem::path& path, const
     constexpr std::size_t header_bytes = 8 + 1 + 8;  // magic, kind, page count
     constexpr std::size_t piece_digests = content_reader::piece_bytes / 32;
     DBSAFE_TRY(auto in, content_reader::open(path, name, limit));
-    const auto read_whole = [&]() -> result<page_list> {
+    if (in.remaining() < content_reader::piece_bytes) {
+        DBSAFE_TRY(const auto bytes, in.whole());
+        return parse_page_list(bytes, path.string(), room_for);
+    }
+    const auto read_whole = [&]() -> result<page_list> {  // after next(): from the start again
         DBSAFE_TRY(auto bytes, read_content_file(path, name, limit));
         return parse_page_list(bytes, path.string(), room_for);
     };
-    if (in.remaining() < content_reader::piece_bytes) return read_whole();
     DBSAFE_TRY(const auto head, in.next(header_bytes));
     byte_reader header{head};
     page_list l;
