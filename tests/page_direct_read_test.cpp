@@ -3,13 +3,19 @@
 // copy written, and still checks exactly that snapshot before publishing it; a damaged source
 // is refused on that path too; the check runs query-only; a rollback-journal check gives way
 // to a writer, which never fails, and the backup is then finished through the staged copy; a
-// verifier that does not say it can judge without a file keeps the staged copy.
+// verifier that does not say it can judge without a file keeps the staged copy. The change
+// cache: only changed pages are hashed, and a damaged, lying or stale cache never makes a
+// wrong backup.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -216,3 +222,156 @@ TEST(DirectRead, AWriterDuringTheCheckOfARollbackJournalDatabaseIsLetInAndTheBac
 }
 
 }  // namespace
+
+// The change cache (pages/change_cache.hpp): a backup read straight from the database file
+// hashes with SHA-256 only the pages whose fingerprint differs from the previous backup's, and
+// the cache is only ever a hint.
+namespace change_cache {
+
+fs::path the_cache(const fs::path& backups) {
+    std::vector<fs::path> found;
+    for (const auto& e : fs::directory_iterator(backups / "pages" / "cache")) {
+        if (e.path().extension() == ".cache") found.push_back(e.path());
+    }
+    EXPECT_EQ(found.size(), 1U);
+    return found.empty() ? fs::path{} : found.front();
+}
+
+std::vector<char> read_bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const fs::path& p, const std::vector<char>& bytes) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+}  // namespace change_cache
+
+TEST_P(DirectRead, AnIncrementalBackupHashesOnlyThePagesThatChangedAndRestoresExactly) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 3000, GetParam());
+    auto v = make_vault(tmp / "backups", standard_checks{});
+    const auto first = v.backup(db);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(v.storage.last_commit().pages_from_cache, 0U);  // nothing to compare with yet
+    ASSERT_FALSE(change_cache::the_cache(tmp / "backups").empty());
+
+    test::exec(db, "UPDATE customers SET balance = balance + 1 WHERE id = 1234");
+    const auto second = v.backup(db);
+    ASSERT_TRUE(second) << second.error().message;
+    const auto s = v.storage.last_commit();
+    EXPECT_TRUE(s.read_directly);
+    // Only the changed pages were hashed: page 1 (its header counts changes), the row's leaf,
+    // and in WAL mode nothing else.
+    EXPECT_GE(s.pages_from_cache + 3, s.pages_total);
+    EXPECT_LT(s.pages_from_cache, s.pages_total);
+    EXPECT_LE(s.pages_new, 3U);
+    EXPECT_EQ(rows_of_backup(v, second.value().id), dump_rows(db));
+
+    // Growth: pages past the previous end are hashed and stored; the rest still come cached.
+    test::exec(db,
+               "INSERT INTO customers(name, email, balance) SELECT name || 'x', email || 'x', "
+               "balance FROM customers WHERE id <= 1500");
+    const auto third = v.backup(db);
+    ASSERT_TRUE(third) << third.error().message;
+    EXPECT_GT(v.storage.last_commit().pages_from_cache, 0U);
+    EXPECT_EQ(rows_of_backup(v, third.value().id), dump_rows(db));
+    for (const auto& id : {first.value().id, second.value().id, third.value().id}) {
+        const auto verified = v.verify(id);
+        EXPECT_TRUE(verified) << id << ": " << verified.error().message;
+    }
+}
+
+TEST(DirectRead, ADamagedChangeCacheBlockIsIgnoredAndItsPagesAreHashedAgain) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 3000);
+    auto v = make_vault(tmp / "backups", standard_checks{});
+    ASSERT_TRUE(v.backup(db));
+    const auto cache = change_cache::the_cache(tmp / "backups");
+    auto bytes = change_cache::read_bytes(cache);
+    ASSERT_GT(bytes.size(), pages_detail::cache_header_bytes + 200);
+    bytes[pages_detail::cache_header_bytes + 100] ^= 0x40;  // inside the first block's entries
+    change_cache::write_bytes(cache, bytes);
+
+    test::exec(db, "UPDATE customers SET balance = balance + 1 WHERE id = 7");
+    const auto second = v.backup(db);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ(v.storage.last_commit().pages_from_cache, 0U);  // one block: every page hashed
+    EXPECT_EQ(rows_of_backup(v, second.value().id), dump_rows(db));
+    // The backup wrote a sound cache again: the next one uses it.
+    const auto third = v.backup(db);
+    ASSERT_TRUE(third) << third.error().message;
+    EXPECT_EQ(v.storage.last_commit().pages_from_cache, v.storage.last_commit().pages_total);
+    EXPECT_EQ(rows_of_backup(v, third.value().id), dump_rows(db));
+}
+
+// A cache whose checksums are intact but which gives a page another page's address (planted,
+// or damaged in a way its checksums missed): the commit compares every address it gave with
+// the page list of the snapshot it describes, refuses to publish, and removes the cache.
+TEST(DirectRead, AChangeCacheThatGivesAWrongAddressFailsTheBackupAndIsRemoved) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 3000);
+    auto v = make_vault(tmp / "backups", standard_checks{});
+    ASSERT_TRUE(v.backup(db));
+    const auto cache = change_cache::the_cache(tmp / "backups");
+    auto bytes = change_cache::read_bytes(cache);
+    const std::size_t entries = pages_detail::cache_header_bytes;
+    const std::size_t e = pages_detail::cache_entry_bytes;
+    std::uint64_t pages = 0;
+    std::memcpy(&pages, bytes.data() + 24, 8);
+    const std::size_t block = std::min<std::size_t>(pages, pages_detail::cache_block_pages);
+    ASSERT_GT(block, 3U);
+    // Page 2 gets page 3's address; the block's checksum is made to match again.
+    std::memcpy(bytes.data() + entries + e + 16, bytes.data() + entries + 2 * e + 16, 32);
+    const auto sum = pages_detail::xxh3_128_bytes(
+        std::as_bytes(std::span(bytes.data() + entries, block * e)));
+    std::memcpy(bytes.data() + entries + block * e, sum.data(), sum.size());
+    change_cache::write_bytes(cache, bytes);
+
+    const auto refused = v.backup(db);
+    ASSERT_FALSE(refused);
+    EXPECT_TRUE(refused.error().is(errc::checksum_mismatch)) << refused.error().message;
+    EXPECT_NE(refused.error().message.find("change cache"), std::string::npos)
+        << refused.error().message;
+    EXPECT_NE(refused.error().message.find("page 2 "), std::string::npos)
+        << refused.error().message;
+    EXPECT_FALSE(fs::exists(cache));
+    const auto listed = v.list();
+    ASSERT_TRUE(listed) << listed.error().message;
+    EXPECT_EQ(listed.value().backups.size(), 1U);  // nothing published
+
+    const auto again = v.backup(db);  // no cache: every page hashed, and right
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(v.storage.last_commit().pages_from_cache, 0U);
+    EXPECT_EQ(rows_of_backup(v, again.value().id), dump_rows(db));
+}
+
+// A cache describes one snapshot: once that snapshot is removed it is never used (its pages may
+// be collected), and garbage collection removes it.
+TEST(DirectRead, AChangeCacheOfARemovedSnapshotIsNotUsedAndIsCollected) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 3000);
+    auto v = make_vault(tmp / "backups", standard_checks{});
+    const auto first = v.backup(db);
+    ASSERT_TRUE(first) << first.error().message;
+    const auto cache = change_cache::the_cache(tmp / "backups");
+    ASSERT_TRUE(v.storage.remove(first.value().id));
+    const auto gc = v.storage.collect_garbage({});
+    ASSERT_TRUE(gc) << gc.error().message;
+    EXPECT_EQ(gc.value().caches_removed, 1U);
+    EXPECT_FALSE(fs::exists(cache));
+
+    const auto second = v.backup(db);
+    ASSERT_TRUE(second) << second.error().message;
+    ASSERT_TRUE(v.storage.remove(second.value().id));  // removed, not yet collected
+    const auto third = v.backup(db);
+    ASSERT_TRUE(third) << third.error().message;
+    EXPECT_EQ(v.storage.last_commit().pages_from_cache, 0U);
+    EXPECT_EQ(rows_of_backup(v, third.value().id), dump_rows(db));
+}

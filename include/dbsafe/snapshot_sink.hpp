@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "dbsafe/checksum.hpp"
 #include "dbsafe/error.hpp"
@@ -27,6 +28,11 @@ class snapshot_sink {
     snapshot_sink(const snapshot_sink&) = delete;
     snapshot_sink& operator=(const snapshot_sink&) = delete;
     virtual ~snapshot_sink() = default;
+
+    // The database the next image is read from, as its manifest will name it (called before
+    // the snapshot starts). A target may use it to find what it kept of that database's
+    // previous image (the page repository's change cache); the default ignores it.
+    virtual void source(std::string_view /*source_path*/) {}
 
     // A new image of `page_count` pages of `page_size` bytes follows; forgets what an earlier,
     // abandoned attempt fed.

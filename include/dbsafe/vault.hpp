@@ -137,6 +137,7 @@ struct basic_vault {
         // Only for a verifier that needs no file for it (verifier.hpp).
         if (staged.sink && !detail::fresh_snapshot_needs_file(verification)) {
             ctx.sink = staged.sink.get();
+            ctx.sink->source(m.source_path);
             ctx.while_reading = [&](sqlite3* db, const snapshot_info& info) -> result<void> {
                 m.page_size = info.page_size;
                 m.page_count = info.page_count;

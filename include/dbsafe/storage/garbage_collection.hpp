@@ -35,6 +35,7 @@ struct gc_report {
     std::uint64_t packs_written = 0;    // the new packs holding those live pages
     std::uint64_t index_files_removed = 0;
     std::uint64_t lists_removed = 0;
+    std::uint64_t caches_removed = 0;      // change caches of snapshots that are gone
     std::uint64_t temp_files_removed = 0;  // debris of killed writers, older than the grace
     std::uint64_t bytes_removed = 0;       // deleted (or, in a dry run, that would be)
     std::uint64_t bytes_written = 0;       // the new packs and the consolidated index

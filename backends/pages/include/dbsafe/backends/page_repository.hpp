@@ -66,6 +66,9 @@ struct page_repository_settings {
     zstd_settings files{.level = 0};  // how non-page backups are written (0 = plain) and read
     std::filesystem::path scratch{};  // where open() reconstructs to; empty = the directory
     std::chrono::milliseconds lock_timeout{10'000};  // waiting for a garbage collection
+    // Hash only the pages that changed since the source's previous page backup
+    // (pages/change_cache.hpp); false: every page, every time (and no cache is kept).
+    bool change_cache = true;
 };
 
 // What the last commit() stored (also in the manifest's `pages`).
@@ -77,6 +80,8 @@ struct page_commit_stats {
     // The pages came straight from the database file (snapshot_sink.hpp): no staged copy was
     // written. False when the snapshot wrote the staged file and a follower hashed it.
     bool read_directly = false;
+    // Pages whose address the change cache gave (pages/change_cache.hpp): not hashed again.
+    std::uint64_t pages_from_cache = 0;
 };
 
 struct repository_stats {
@@ -158,11 +163,21 @@ class page_repository {
         DBSAFE_TRY(auto stored, load_stored_digests(layout_.index(), &damaged));
         DBSAFE_TRY(staged_backup staged, dir_.stage(id));
         staged.fsynced = false;  // hashed and stored from the page cache, then removed
+        // The change cache (pages/change_cache.hpp) is trusted only while its snapshot exists
+        // and no index file is damaged.
+        pages_detail::change_cache_setup cache{
+            layout_.caches(), staged.id, damaged.empty(),
+            [dir = dir_, layout = layout_](const std::string& snapshot) {
+                auto m = dir.load_manifest(snapshot);
+                return m && m.value().pages.has_value() &&
+                       file_ops::is_regular_no_follow(layout.object(snapshot));
+            }};
         auto intake = std::make_shared<pages_detail::page_intake>(
             staged.path,
             pages_detail::page_store(layout_.packs(),
                                      {settings_.level, config.frame_pages, config.pack_bytes},
-                                     std::move(stored)));
+                                     std::move(stored)),
+            settings_.change_cache ? std::optional(std::move(cache)) : std::nullopt);
         intake->start();
         staged.sink = intake;
         {
@@ -187,8 +202,21 @@ class page_repository {
             return dir_.commit(staged, std::move(m));
         }
         const pages_detail::page_store& store = running.intake->store();
-        page_commit_stats stats{followed->pages.size(), store.pages_new(), store.bytes_added(),
-                                false, followed->fed};
+        page_commit_stats stats{.pages_total = followed->pages.size(),
+                                .pages_new = store.pages_new(),
+                                .bytes_added = store.bytes_added(),
+                                .read_directly = followed->fed};
+        auto base = newest_chain(m.source_path, followed->page_size);
+        if (!followed->cached_from.empty()) {
+            auto vouched = check_cached_addresses(*followed, base);
+            if (!vouched) {
+                running.intake->drop_change_cache();
+                return vouched.error().within("backup of " + m.source_path +
+                                              " was not published");
+            }
+            stats.pages_from_cache = vouched.value();
+            std::vector<bool>().swap(followed->cached);
+        }
         if (store.packs_written() > 0) {
             DBSAFE_TRY(const auto idx, pages_detail::store_content_file(layout_.index(), ".idx",
                                                                         store.index_file()));
@@ -197,7 +225,7 @@ class page_repository {
         // A delta on the newest snapshot of the same database, or a new full base.
         snapshot_object object{followed->page_size, followed->pages.size(), {}};
         page_list list;  // the delta, when the chain is reused
-        if (auto base = newest_chain(m.source_path, followed->page_size)) {
+        if (base) {
             auto delta = make_delta(base->chain.pages, followed->pages);
             const std::uint64_t count = followed->pages.size();
             if (base->object.lists.size() + 1 <= pages_detail::max_chain_lists &&
@@ -212,6 +240,7 @@ class page_repository {
             stats.reused_chain ? encode_page_list(list) : encode_full_page_list(followed->pages);
         std::vector<page_digest>().swap(followed->pages);  // memory: the encoded list only
         list = {};
+        base.reset();
         DBSAFE_TRY(const auto stored_list,
                    pages_detail::store_content_file(layout_.lists(), ".list", list_bytes));
         if (stored_list.created) stats.bytes_added += file_ops::file_size_or_zero(stored_list.path);
@@ -239,6 +268,7 @@ class page_repository {
             dir_.withdraw(staged.id, object_path);  // failed commit = no backup
             return synced.error().within("", " (the backup was withdrawn; retry the backup)");
         }
+        running.intake->publish_change_cache();
         {
             const std::lock_guard lock(state_->mutex);
             state_->last = stats;
@@ -366,6 +396,7 @@ class page_repository {
         page_commit_stats last;
     };
     struct base_chain {
+        std::string id;
         snapshot_object object;
         page_chain chain;
     };
@@ -444,13 +475,58 @@ class page_repository {
                 m.page_size != static_cast<std::int64_t>(page_size)) {
                 continue;
             }
-            auto object = load_object(m);
-            if (!object) return std::nullopt;
-            auto chain = load_page_chain(layout_.lists(), object.value(), m.id);
+            auto chain = chain_of(m);
             if (!chain) return std::nullopt;
-            return base_chain{std::move(object).value(), std::move(chain).value()};
+            return std::move(chain).value();
         }
         return std::nullopt;
+    }
+
+    result<base_chain> chain_of(const manifest& m) const {
+        DBSAFE_TRY(auto object, load_object(m));
+        DBSAFE_TRY(auto chain, load_page_chain(layout_.lists(), object, m.id));
+        return base_chain{m.id, std::move(object), std::move(chain)};
+    }
+
+    // Every address the change cache vouched for must be the page list's of the snapshot the
+    // cache describes, at the same page number (pages/change_cache.hpp): the cache is a hint,
+    // never the record. Returns how many pages it vouched for.
+    result<std::uint64_t> check_cached_addresses(const pages_detail::followed_pages& f,
+                                                 const std::optional<base_chain>& newest) const {
+        std::optional<base_chain> other;
+        const base_chain* described = nullptr;
+        if (newest && newest->id == f.cached_from) {
+            described = &*newest;
+        } else {
+            auto chain = [&]() -> result<base_chain> {
+                DBSAFE_TRY(const manifest m, dir_.load_manifest(f.cached_from));
+                return chain_of(m);
+            }();
+            if (!chain) {
+                return error(errc::not_found,
+                             "snapshot " + f.cached_from +
+                                 ", whose pages the change cache reused, could not be read "
+                                 "back to confirm them (" + chain.error().message +
+                                 "); run the backup again");
+            }
+            other = std::move(chain).value();
+            described = &*other;
+        }
+        const auto& listed = described->chain.pages;
+        std::uint64_t vouched = 0;
+        for (std::size_t i = 0; i < f.cached.size(); ++i) {
+            if (!f.cached[i]) continue;
+            ++vouched;
+            if (i < listed.size() && listed[i] == f.pages[i]) continue;
+            return error(errc::checksum_mismatch,
+                         "the change cache of " + layout_.caches().string() + " gave page " +
+                             std::to_string(i + 1) + " the address " + f.pages[i].short_hex() +
+                             ", but snapshot " + f.cached_from + " lists " +
+                             (i < listed.size() ? listed[i].short_hex() : std::string("no page")) +
+                             " there; the cache was removed: run the backup again (every page "
+                             "will be hashed)");
+        }
+        return vouched;
     }
 
     session take(const std::string& id) {

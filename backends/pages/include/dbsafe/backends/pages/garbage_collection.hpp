@@ -44,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include "dbsafe/backends/pages/change_cache.hpp"
 #include "dbsafe/backends/pages/content_file.hpp"
 #include "dbsafe/backends/pages/index_file.hpp"
 #include "dbsafe/backends/pages/pack_file.hpp"
@@ -180,6 +181,16 @@ inline void remove_garbage(const std::filesystem::path& path, std::uint64_t size
     }
     ++counter;
     report.bytes_removed += size;
+}
+
+// Whether the snapshot the change cache at `path` describes still has its object (a cache
+// that cannot be read describes nothing).
+inline bool cache_snapshot_exists(const repository_layout& layout,
+                                  const std::filesystem::path& path) {
+    auto fd = file_ops::open_for_read(path);
+    if (!fd) return false;
+    const auto h = read_cache_header(fd.value().get(), path);
+    return h && file_ops::is_regular_no_follow(layout.object(h->snapshot_id));
 }
 
 inline result<gc_report> collect_garbage(const repository_layout& layout, const gc_options& opts,
@@ -446,8 +457,19 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
         DBSAFE_TRYV(file_ops::sync_directory(layout.lists()));
     }
 
-    // 5. Temporary files of killed writers.
-    for (const auto& dir : {layout.root(), layout.packs(), layout.index(), layout.lists()}) {
+    // 5. Change caches of snapshots that are gone (a cache is a hint about one snapshot:
+    // without it, the cache is never used again), then temporary files of killed writers.
+    for (auto it = std::filesystem::directory_iterator(layout.caches(), ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        if (!it->path().filename().string().ends_with(".cache")) continue;
+        if (!file_ops::is_regular_no_follow(it->path())) continue;
+        if (cache_snapshot_exists(layout, it->path())) continue;
+        remove_garbage(it->path(), file_ops::file_size_or_zero(it->path()), opts.dry_run, report,
+                       report.caches_removed);
+    }
+    ec.clear();
+    for (const auto& dir :
+         {layout.root(), layout.packs(), layout.index(), layout.lists(), layout.caches()}) {
         for (auto it = std::filesystem::directory_iterator(dir, ec);
              !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
             if (!it->path().filename().string().ends_with(".tmp")) continue;

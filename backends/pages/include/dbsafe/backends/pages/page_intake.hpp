@@ -4,7 +4,9 @@
 //    one read transaction, and hands each chunk over. The pages are hashed by two threads (the
 //    caller's and one helper, a half each: SHA-256 is the cost) and the new ones stored. No
 //    staged copy is written or read. The vault checks the snapshot on the source connection
-//    inside the same read transaction, then complete() says the image is final.
+//    inside the same read transaction, then complete() says the image is final. With the
+//    change cache (change_cache.hpp) only the pages whose fingerprint differs from the
+//    source's previous backup are hashed with SHA-256 and offered to the store.
 //  - Followed (page_writer.hpp): any other snapshot writes the staged file, and the follower
 //    thread started by start() hashes and stores it as it grows.
 //
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <optional>
 #include <span>
@@ -28,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "dbsafe/backends/pages/change_cache.hpp"
 #include "dbsafe/backends/pages/page_digest.hpp"
 #include "dbsafe/backends/pages/page_list.hpp"
 #include "dbsafe/backends/pages/page_store.hpp"
@@ -39,15 +43,31 @@
 
 namespace dbsafe::pages_detail {
 
+// Where the change cache of a fed image lives and when the old one may be trusted.
+struct change_cache_setup {
+    std::filesystem::path dir;  // D/pages/cache
+    std::string snapshot_id;    // the new backup's id, which its cache will describe
+    bool read_old = true;       // false: an index file is damaged, so hash every page
+    std::function<bool(const std::string&)> snapshot_exists;
+};
+
 class page_intake final : public snapshot_sink {
   public:
-    page_intake(std::filesystem::path staged, page_store store)
-        : staged_(staged), follower_(std::move(staged), std::move(store)) {}
+    page_intake(std::filesystem::path staged, page_store store,
+                std::optional<change_cache_setup> cache = std::nullopt)
+        : staged_(staged), follower_(std::move(staged), std::move(store)),
+          cache_(std::move(cache)) {}
     ~page_intake() override { stop(); }
 
     void start() { follower_.start(); }
-    // Abandons the backup (discard): the follower stops; what was stored is garbage.
-    void stop() noexcept { follower_.stop(); }
+    // Abandons the backup (discard): the follower stops; what was stored is garbage, and the
+    // new change cache is removed.
+    void stop() noexcept {
+        follower_.stop();
+        cache_writer_.reset();
+    }
+
+    void source(std::string_view source_path) override { source_ = source_path; }
 
     result<void> begin(std::uint32_t page_size, std::uint64_t page_count) override {
         follower_.stop();
@@ -69,6 +89,7 @@ class page_intake final : public snapshot_sink {
         pages_.clear();
         pages_.reserve(static_cast<std::size_t>(page_count));
         image_.reset();
+        open_change_cache();
         return success();
     }
 
@@ -83,11 +104,41 @@ class page_intake final : public snapshot_sink {
         const std::size_t first = pages_.size();
         pages_.resize(first + n);
         const std::span<page_digest> out(pages_.data() + first, n);
-        DBSAFE_TRYV(hash_pages(bytes, out));
+        // Which pages need their SHA-256: those the cache does not vouch for (all without one).
+        changed_.clear();
         page_store& store = follower_.store();
+        const bool fingerprinting = cache_reader_ || cache_writer_;
+        fingerprints_.resize(fingerprinting ? n : 0);
         for (std::size_t i = 0; i < n; ++i) {
+            if (fingerprinting) {
+                fingerprints_[i] = fingerprint(bytes.subspan(i * page_size_, page_size_), secret_);
+                if (cache_reader_) {
+                    const cached_page* c = cache_reader_->find(first + i);
+                    // Still in the index too: a pack lost and dropped from the index by
+                    // garbage collection must be stored again, not referenced.
+                    if (c != nullptr && c->fingerprint == fingerprints_[i] &&
+                        store.stored(c->address)) {
+                        out[i] = c->address;
+                        cached_[first + i] = true;
+                        continue;
+                    }
+                }
+            }
+            changed_.push_back(i);
+        }
+        DBSAFE_TRYV(hash_pages(bytes, changed_, out));
+        for (const std::size_t i : changed_) {
             DBSAFE_TRYV(
                 store.add(first + i + 1, bytes.subspan(i * page_size_, page_size_), out[i]));
+        }
+        if (cache_writer_) {
+            for (std::size_t i = 0; i < n; ++i) {
+                // A cache that cannot be written is no loss: the next backup hashes everything.
+                if (!cache_writer_->add(fingerprints_[i], out[i])) {
+                    cache_writer_.reset();
+                    break;
+                }
+            }
         }
         return success();
     }
@@ -107,7 +158,10 @@ class page_intake final : public snapshot_sink {
     // `final_checksum` is the manifest's. nullopt: the staged file is no SQLite image of whole
     // pages (page_follower::finish).
     result<std::optional<followed_pages>> finish(const checksum& final_checksum) {
-        if (!image_) return follower_.finish(final_checksum);
+        if (!image_) {
+            cache_writer_.reset();  // the image fed was abandoned: the cache would describe it
+            return follower_.finish(final_checksum);
+        }
         if (!(*image_ == final_checksum)) {
             return error(errc::checksum_mismatch,
                          "the pages stored for " + staged_.string() + " hash to " + image_->hex +
@@ -115,24 +169,61 @@ class page_intake final : public snapshot_sink {
                              "; the backup was not published");
         }
         DBSAFE_TRYV(follower_.store().flush());
-        return std::optional<followed_pages>{
-            followed_pages{page_size_, std::move(pages_), true, true}};
+        if (cache_writer_ && !cache_writer_->finish()) cache_writer_.reset();
+        followed_pages out{
+            .page_size = page_size_, .pages = std::move(pages_), .streamed = true, .fed = true};
+        if (cache_reader_) {
+            out.cached_from = cache_reader_->header().snapshot_id;
+            out.cached = std::move(cached_);
+        }
+        return std::optional<followed_pages>{std::move(out)};
+    }
+
+    // After the commit point: the new cache replaces the source's (best effort, a hint).
+    void publish_change_cache() noexcept {
+        if (cache_writer_) (void)cache_writer_->publish();
+        cache_writer_.reset();
+    }
+    // The source's cache proved wrong: removed, so the next backup hashes every page.
+    void drop_change_cache() noexcept {
+        cache_writer_.reset();
+        if (cache_ && !source_.empty()) {
+            (void)file_ops::remove_file(cache_file(cache_->dir, source_));
+        }
     }
 
     [[nodiscard]] const page_store& store() const noexcept { return follower_.store(); }
 
   private:
-    // SHA-256 of each page of `bytes` into `out`: the second half on a helper thread (a
-    // chunk is up to 4 MiB, so starting a thread per chunk costs < 1 % of hashing it).
-    result<void> hash_pages(std::span<const std::byte> bytes, std::span<page_digest> out) {
+    void open_change_cache() {
+        cache_reader_.reset();
+        cache_writer_.reset();
+        cached_.clear();
+        if (!cache_ || source_.empty() || cache_->snapshot_id.size() > cache_id_bytes) return;
+        const auto path = cache_file(cache_->dir, source_);
+        if (cache_->read_old) {
+            cache_reader_ = change_cache_reader::open(path, page_size_, cache_->snapshot_exists);
+        }
+        secret_ = cache_reader_ ? cache_reader_->header().secret : random_cache_secret();
+        if (cache_reader_) cached_.assign(static_cast<std::size_t>(expected_pages_), false);
+        auto w = change_cache_writer::create(
+            path, cache_header{page_size_, expected_pages_, cache_->snapshot_id, secret_});
+        if (w) cache_writer_.emplace(std::move(w).value());
+    }
+
+    // SHA-256 of the pages `which` of `bytes` into `out`: the second half on a helper thread
+    // (a chunk is up to 4 MiB, so starting a thread per chunk costs < 1 % of hashing it).
+    result<void> hash_pages(std::span<const std::byte> bytes, std::span<const std::size_t> which,
+                            std::span<page_digest> out) {
         const auto hash_range = [&](sha256_hasher& h, std::size_t from,
                                     std::size_t to) -> result<void> {
-            for (std::size_t i = from; i < to; ++i) {
+            for (std::size_t k = from; k < to; ++k) {
+                const std::size_t i = which[k];
                 DBSAFE_TRY(out[i], h.digest(bytes.subspan(i * page_size_, page_size_)));
             }
             return success();
         };
-        const std::size_t n = out.size();
+        const std::size_t n = which.size();
         const std::size_t half = n / 2;
         std::future<result<void>> second;
         if (n >= 64) {
@@ -158,6 +249,15 @@ class page_intake final : public snapshot_sink {
     std::uint64_t expected_pages_ = 0;
     std::vector<page_digest> pages_;
     std::optional<checksum> image_;
+    // The change cache (change_cache.hpp), when the repository offered one.
+    std::optional<change_cache_setup> cache_;
+    std::string source_;
+    std::optional<change_cache_reader> cache_reader_;
+    std::optional<change_cache_writer> cache_writer_;
+    cache_secret secret_{};
+    std::vector<bool> cached_;  // per page: its address came from the cache
+    std::vector<page_fingerprint> fingerprints_;
+    std::vector<std::size_t> changed_;
 };
 
 }  // namespace dbsafe::pages_detail

@@ -56,9 +56,13 @@ inline std::uint32_t header_page_size(std::span<const std::byte> header) {
 // What the follower made of the final file.
 struct followed_pages {
     std::uint32_t page_size = 0;
-    std::vector<page_digest> pages;  // page 1 first
+    std::vector<page_digest> pages{};  // page 1 first
     bool streamed = false;           // false: the final file was scanned again at commit
     bool fed = false;                // read from the database file, never staged (page_intake)
+    // The snapshot whose change cache vouched for some pages, and which ones (page_intake):
+    // commit checks those addresses against that snapshot's page list.
+    std::string cached_from{};
+    std::vector<bool> cached{};
 };
 
 class page_follower {
@@ -103,7 +107,7 @@ class page_follower {
         if (ps == 0 || size == 0 || size % ps != 0 || size / ps > max_page_count) {
             return std::optional<followed_pages>{};
         }
-        followed_pages out{ps, {}, false};
+        followed_pages out{.page_size = ps};
         bool seen_final = page_size_ == ps && std::uint64_t{ps} + streamed_bytes_ == size &&
                           whole_hash_.finish() == final_checksum;
         if (!seen_final && page_size_ == ps && std::uint64_t{ps} + streamed_bytes_ == size) {

@@ -5,6 +5,7 @@
 //   D/pages/packs/<sha256>.pack  packs (pack_file.hpp)
 //   D/pages/index/<sha256>.idx   index files (index_file.hpp)
 //   D/pages/lists/<sha256>.list  page lists (page_list.hpp)
+//   D/pages/cache/<hash>.cache   change caches, one per source database (change_cache.hpp)
 //   D/pages/**/<name>.<pid>-<n>.tmp  a file being written (debris when old)
 #pragma once
 
@@ -25,6 +26,7 @@ struct repository_layout {
     [[nodiscard]] std::filesystem::path packs() const { return root() / "packs"; }
     [[nodiscard]] std::filesystem::path index() const { return root() / "index"; }
     [[nodiscard]] std::filesystem::path lists() const { return root() / "lists"; }
+    [[nodiscard]] std::filesystem::path caches() const { return root() / "cache"; }
     [[nodiscard]] std::filesystem::path config() const { return root() / "config.json"; }
     [[nodiscard]] std::filesystem::path object(std::string_view id) const {
         return directory / (std::string(id) + ".pages");
@@ -38,7 +40,7 @@ struct repository_layout {
 
     // Creates the repository's folders (0700) if they are missing.
     [[nodiscard]] result<void> create() const {
-        for (const auto& p : {directory, root(), packs(), index(), lists()}) {
+        for (const auto& p : {directory, root(), packs(), index(), lists(), caches()}) {
             DBSAFE_TRYV(file_ops::ensure_directory(p));
         }
         return success();
