@@ -13,7 +13,8 @@ cmake --preset asan >/dev/null
 # follower and reconstruction run threads over shared files.
 pages=()
 if cmake --build build/asan --target help | grep -q page_repository_test; then
-    pages=(page_repository_test page_format_test page_gc_test page_fault_test page_repo_tool)
+    pages=(page_repository_test page_direct_read_test page_format_test page_gc_test page_fault_test
+           page_repo_tool)
 fi
 cmake --build build/asan -j2 --target "${asan_targets[@]}" "${pages[@]}"
 # Leak checking stays on; the LD_PRELOAD fault shim sets its own ASAN_OPTIONS in the child.
@@ -23,9 +24,9 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 cmake --preset tsan >/dev/null
 tsan_pages=()
 if cmake --build build/tsan --target help | grep -q page_repository_test; then
-    tsan_pages=(page_repository_test)
+    tsan_pages=(page_repository_test page_direct_read_test)
 fi
 cmake --build build/tsan -j2 --target concurrency_test dbsafe_cli "${tsan_pages[@]}"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build/tsan -j2 --output-on-failure \
-    -R '^(Concurrency|JournalModes/SeveralWriters|PageFollower|PageRepository\.(RoundTrip|ALargeSnapshot))'
+    -R '^(Concurrency|JournalModes/SeveralWriters|PageFollower|PageRepository\.(RoundTrip|ALargeSnapshot)|(JournalModes/)?DirectRead)'

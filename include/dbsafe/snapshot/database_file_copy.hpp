@@ -34,9 +34,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <span>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "dbsafe/checksum.hpp"
@@ -106,6 +108,16 @@ inline result<std::optional<checksum>> copy_database_file(
     std::vector<std::byte> buffer(
         static_cast<std::size_t>(std::min(chunk, std::max<std::uint64_t>(total, 1))));
     xxh3_128_hasher hasher;
+    // Into a sink, each chunk is hashed and fed on a helper thread while the next one is read
+    // into the other buffer: the sink's work (fingerprints, hashes, compression of new pages)
+    // overlaps the reads instead of following them. Declared after the buffers, so that an
+    // early return waits for the helper before the buffers go.
+    std::vector<std::byte> feeding_buffer(sink != nullptr ? buffer.size() : 0);
+    std::future<result<void>> feeding;
+    const auto fed = [&]() -> result<void> {
+        if (!feeding.valid()) return success();
+        return feeding.get();
+    };
     for (std::uint64_t offset = 0; offset < total;) {
         if (ctx.stop.stop_requested()) {
             return error(errc::cancelled, "backup of " + database_name(source) +
@@ -131,10 +143,21 @@ inline result<std::optional<checksum>> copy_database_file(
         }
         if (offset == 0 && n >= 20) buffer[18] = buffer[19] = std::byte{1};  // not WAL any more
         const std::span<const std::byte> chunk(buffer.data(), n);
-        hasher.update(chunk);
         if (sink != nullptr) {
-            DBSAFE_TRYV(sink->feed(chunk));
+            DBSAFE_TRYV(fed());  // the previous chunk is done with feeding_buffer
+            buffer.swap(feeding_buffer);
+            const std::span<const std::byte> next(feeding_buffer.data(), n);
+            const auto feed = [&hasher, sink, next] {
+                hasher.update(next);
+                return sink->feed(next);
+            };
+            try {
+                feeding = std::async(std::launch::async, feed);
+            } catch (const std::system_error&) {  // no thread to be had: feed it here
+                DBSAFE_TRYV(feed());
+            }
         } else {
+            hasher.update(chunk);
             DBSAFE_TRYV(write_all(out.get(), chunk, target));
             if (ctx.target_fsynced) start_write_back(out.get(), offset, n);
         }
@@ -147,6 +170,7 @@ inline result<std::optional<checksum>> copy_database_file(
                                      static_cast<std::uint64_t>(page_size)});
         }
     }
+    DBSAFE_TRYV(fed());
     return std::optional<checksum>{hasher.finish()};
 }
 

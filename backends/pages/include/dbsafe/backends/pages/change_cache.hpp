@@ -4,9 +4,9 @@
 // Why: hashing every page with SHA-256 was most of an incremental backup's CPU (0.32 CPU-s of
 // about 0.8 s for 512 MiB). A fingerprint (XXH3-128 keyed with a random secret) runs about
 // ten times faster; a page whose fingerprint equals the one the cache holds for the same page
-// number, and whose cached address the index still lists, takes that address and needs no
-// storing: the snapshot the cache describes holds it. (A pack lost and dropped from the index
-// by garbage collection: its pages are hashed and stored again, as without a cache.)
+// number takes the cached address, and needs no storing: the snapshot the cache describes
+// holds it, and the index locates it (garbage collection that drops live pages with a missing
+// pack removes every cache, so the next backup stores them again, as without a cache).
 //
 // A cache is a hint, never the record; correctness never depends on it:
 //  - it is used only when its header and each block's checksum are intact (a damaged block's

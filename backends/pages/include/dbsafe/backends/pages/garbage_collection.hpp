@@ -277,6 +277,8 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
         if (on_disk[best->pack]) located.push_back(best->digest);
     });
 
+    // Live pages dropped with a missing pack: every change cache may vouch for them (step 5).
+    bool dropped_live_pages = false;
     std::vector<index_pack> kept;       // packs staying, with their live entries
     std::vector<std::size_t> rewrite;   // packs to copy the live pages out of
     std::vector<named_file> to_remove;  // packs to delete at step 4
@@ -287,6 +289,7 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
             continue;  // a missing pack nobody needs: its entries are dropped
         }
         if (!on_disk[i]) {
+            dropped_live_pages = true;
             // Its entries are dropped, so the next backup of a database holding these pages
             // stores them again (and the snapshots needing them restore again: pages are found
             // by content). Until then the check names the snapshots they take down.
@@ -458,12 +461,14 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
     }
 
     // 5. Change caches of snapshots that are gone (a cache is a hint about one snapshot:
-    // without it, the cache is never used again), then temporary files of killed writers.
+    // without it, the cache is never used again), or all of them when live pages were dropped
+    // with a missing pack (a cache would keep vouching for pages no index locates any more,
+    // where the next backup must store them again); then temporary files of killed writers.
     for (auto it = std::filesystem::directory_iterator(layout.caches(), ec);
          !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
         if (!it->path().filename().string().ends_with(".cache")) continue;
         if (!file_ops::is_regular_no_follow(it->path())) continue;
-        if (cache_snapshot_exists(layout, it->path())) continue;
+        if (!dropped_live_pages && cache_snapshot_exists(layout, it->path())) continue;
         remove_garbage(it->path(), file_ops::file_size_or_zero(it->path()), opts.dry_run, report,
                        report.caches_removed);
     }

@@ -106,7 +106,6 @@ class page_intake final : public snapshot_sink {
         const std::span<page_digest> out(pages_.data() + first, n);
         // Which pages need their SHA-256: those the cache does not vouch for (all without one).
         changed_.clear();
-        page_store& store = follower_.store();
         const bool fingerprinting = cache_reader_ || cache_writer_;
         fingerprints_.resize(fingerprinting ? n : 0);
         for (std::size_t i = 0; i < n; ++i) {
@@ -114,11 +113,8 @@ class page_intake final : public snapshot_sink {
                 fingerprints_[i] = fingerprint(bytes.subspan(i * page_size_, page_size_), secret_);
                 if (cache_reader_) {
                     const cached_page* c = cache_reader_->find(first + i);
-                    // Still in the index too: a pack lost and dropped from the index by
-                    // garbage collection must be stored again, not referenced.
-                    if (c != nullptr && c->fingerprint == fingerprints_[i] &&
-                        store.stored(c->address)) {
-                        out[i] = c->address;
+                    if (c != nullptr && c->fingerprint == fingerprints_[i]) {
+                        out[i] = c->address;  // stored: the cache's snapshot holds it
                         cached_[first + i] = true;
                         continue;
                     }
@@ -127,6 +123,7 @@ class page_intake final : public snapshot_sink {
             changed_.push_back(i);
         }
         DBSAFE_TRYV(hash_pages(bytes, changed_, out));
+        page_store& store = follower_.store();
         for (const std::size_t i : changed_) {
             DBSAFE_TRYV(
                 store.add(first + i + 1, bytes.subspan(i * page_size_, page_size_), out[i]));
