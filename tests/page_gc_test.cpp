@@ -291,15 +291,20 @@ TEST_F(PageGcTest, DebrisOfAKilledBackupGoesOnlyAfterTheGracePeriod) {
     ASSERT_TRUE(fs::exists(orphan));
     const auto old_tmp = layout.packs() / "abc.pack.123-0.tmp";
     const auto new_tmp = layout.lists() / "def.list.123-1.tmp";
+    // A change cache a killed backup was writing (pages/change_cache.hpp).
+    const auto old_cache_tmp = layout.caches() / "0123.cache.123-2.tmp";
     std::ofstream(old_tmp) << "partial";
     std::ofstream(new_tmp) << "partial";
+    std::ofstream(old_cache_tmp) << "partial";
     age(old_tmp, hours{48});
+    age(old_cache_tmp, hours{48});
     const auto r = v.storage.collect_garbage({});
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_FALSE(fs::exists(orphan)) << "a pack no index lists and no snapshot needs";
     EXPECT_FALSE(fs::exists(old_tmp));
+    EXPECT_FALSE(fs::exists(old_cache_tmp));
     EXPECT_TRUE(fs::exists(new_tmp)) << "may belong to a backup in progress";
-    EXPECT_EQ(r.value().temp_files_removed, 1U);
+    EXPECT_EQ(r.value().temp_files_removed, 2U);
     EXPECT_TRUE(unrestorable(v.storage).empty());
 }
 

@@ -32,8 +32,11 @@
 //           then the xxh3-128 of the block's entries.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -237,9 +240,23 @@ class change_cache_writer {
     static result<change_cache_writer> create(const std::filesystem::path& final_path,
                                               const cache_header& h) {
         DBSAFE_TRYV(file_ops::ensure_directory(final_path.parent_path()));
-        DBSAFE_TRY(auto made, file_ops::create_scratch_file(final_path.parent_path(),
-                                                            final_path.stem().string()));
-        change_cache_writer w(final_path, std::move(made.first), std::move(made.second), h);
+        // `<name>.cache.<pid>-<n>.tmp`: a killed writer's is swept by garbage collection.
+        static std::atomic<unsigned> counter{0};
+        std::filesystem::path tmp;
+        file_ops::unique_fd fd;
+        for (int attempt = 0;; ++attempt) {
+            tmp = final_path;
+            tmp += "." + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".tmp";
+            auto made = file_ops::create_exclusive(tmp);
+            if (made) {
+                fd = std::move(made).value();
+                break;
+            }
+            if (attempt >= 8 || made.error().code != std::errc::file_exists) {
+                return made.as_failure();
+            }
+        }
+        change_cache_writer w(final_path, std::move(tmp), std::move(fd), h);
         const auto head = encode_cache_header(h);
         DBSAFE_TRYV(file_ops::write_all(w.fd_.get(), head, w.tmp_));
         return w;
