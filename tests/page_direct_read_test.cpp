@@ -375,3 +375,29 @@ TEST(DirectRead, AChangeCacheOfARemovedSnapshotIsNotUsedAndIsCollected) {
     EXPECT_EQ(v.storage.last_commit().pages_from_cache, 0U);
     EXPECT_EQ(rows_of_backup(v, third.value().id), dump_rows(db));
 }
+
+// The snapshot a change cache describes has a damaged page list (the repository check names
+// that snapshot): new backups still go on, the cached addresses confirmed in the index instead.
+TEST(DirectRead, AChangeCacheWhoseSnapshotListIsDamagedStillGivesAWholeBackup) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 3000);
+    auto v = make_vault(tmp / "backups", standard_checks{});
+    ASSERT_TRUE(v.backup(db));
+    std::vector<fs::path> lists;
+    for (const auto& e : fs::directory_iterator(tmp / "backups" / "pages" / "lists")) {
+        if (e.path().extension() == ".list") lists.push_back(e.path());
+    }
+    ASSERT_EQ(lists.size(), 1U);
+    auto bytes = change_cache::read_bytes(lists.front());
+    bytes[bytes.size() / 2] ^= 0x01;
+    change_cache::write_bytes(lists.front(), bytes);
+
+    test::exec(db, "UPDATE customers SET balance = balance + 1 WHERE id = 99");
+    const auto second = v.backup(db);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_GT(v.storage.last_commit().pages_from_cache, 0U);
+    EXPECT_EQ(rows_of_backup(v, second.value().id), dump_rows(db));
+    const auto verified = v.verify(second.value().id);
+    EXPECT_TRUE(verified) << verified.error().message;
+}

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -488,6 +489,34 @@ class page_repository {
         return base_chain{m.id, std::move(object), std::move(chain)};
     }
 
+    // The snapshot the change cache describes cannot be read back (its object or a list is
+    // damaged; the check names it). That must not stop new backups: every address the cache
+    // gave must then at least be stored (rare, so the index is read again for it).
+    result<std::uint64_t> cached_addresses_stored(const pages_detail::followed_pages& f,
+                                                  const error& why) const {
+        const auto advice = [&](const std::string& what) {
+            return error(errc::checksum_mismatch,
+                         "snapshot " + f.cached_from +
+                             ", whose pages the change cache reused, cannot be read back (" +
+                             why.message + ") and " + what +
+                             "; the cache was removed: run the backup again (every page will be "
+                             "hashed)")
+                .because(why);
+        };
+        auto stored = load_stored_digests(layout_.index());
+        if (!stored) return advice("the index cannot be read: " + stored.error().message);
+        std::uint64_t vouched = 0;
+        for (std::size_t i = 0; i < f.cached.size(); ++i) {
+            if (!f.cached[i]) continue;
+            ++vouched;
+            if (!std::binary_search(stored.value().begin(), stored.value().end(), f.pages[i])) {
+                return advice("page " + std::to_string(i + 1) + "'s cached address " +
+                              f.pages[i].short_hex() + " is not in the repository");
+            }
+        }
+        return vouched;
+    }
+
     // Every address the change cache vouched for must be the page list's of the snapshot the
     // cache describes, at the same page number (pages/change_cache.hpp): the cache is a hint,
     // never the record. Returns how many pages it vouched for.
@@ -502,13 +531,7 @@ class page_repository {
                 DBSAFE_TRY(const manifest m, dir_.load_manifest(f.cached_from));
                 return chain_of(m);
             }();
-            if (!chain) {
-                return error(errc::not_found,
-                             "snapshot " + f.cached_from +
-                                 ", whose pages the change cache reused, could not be read "
-                                 "back to confirm them (" + chain.error().message +
-                                 "); run the backup again");
-            }
+            if (!chain) return cached_addresses_stored(f, chain.error());
             other = std::move(chain).value();
             described = &*other;
         }
