@@ -401,3 +401,22 @@ TEST(DirectRead, AChangeCacheWhoseSnapshotListIsDamagedStillGivesAWholeBackup) {
     const auto verified = v.verify(second.value().id);
     EXPECT_TRUE(verified) << verified.error().message;
 }
+
+// Something planted where the caches go (a file named `cache`): the cache is a hint, so
+// backups go on without one.
+TEST(DirectRead, AFilePlantedWhereTheChangeCachesGoOnlyTurnsTheCacheOff) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 1000);
+    ASSERT_TRUE(page_repository::init(tmp / "backups", location_format::pages));
+    std::ofstream(tmp / "backups" / "pages" / "cache") << "not a folder";
+    auto v = make_vault(tmp / "backups", standard_checks{});
+    ASSERT_TRUE(v.backup(db));
+    test::exec(db, "UPDATE customers SET balance = balance + 1 WHERE id = 5");
+    const auto second = v.backup(db);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ(v.storage.last_commit().pages_from_cache, 0U);
+    EXPECT_EQ(rows_of_backup(v, second.value().id), dump_rows(db));
+    const auto gc = v.storage.collect_garbage({});
+    EXPECT_TRUE(gc) << gc.error().message;
+}

@@ -38,9 +38,10 @@ struct repository_layout {
         return lists() / (d.hex() + ".list");
     }
 
-    // Creates the repository's folders (0700) if they are missing.
+    // Creates the repository's folders (0700) if they are missing. Not caches(): the change
+    // cache is a hint, created by its writer, and something planted there must not stop backups.
     [[nodiscard]] result<void> create() const {
-        for (const auto& p : {directory, root(), packs(), index(), lists(), caches()}) {
+        for (const auto& p : {directory, root(), packs(), index(), lists()}) {
             DBSAFE_TRYV(file_ops::ensure_directory(p));
         }
         return success();
