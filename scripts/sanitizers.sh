@@ -12,7 +12,7 @@ cmake --preset asan >/dev/null
 # The page repository's tests, when its backend is built (zstd and OpenSSL present): its
 # follower and reconstruction run threads over shared files.
 pages=()
-if cmake --build build/asan --target help | grep -q page_repository_test; then
+if cmake --build build/asan --target help | grep page_repository_test > /dev/null; then
     pages=(page_repository_test page_direct_read_test page_format_test page_gc_test page_fault_test
            page_repo_tool)
 fi
@@ -23,7 +23,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/asan -j2 --output-on-failure -L unit -E '_NOT_BUILT$'
 cmake --preset tsan >/dev/null
 tsan_pages=()
-if cmake --build build/tsan --target help | grep -q page_repository_test; then
+if cmake --build build/tsan --target help | grep page_repository_test > /dev/null; then
     tsan_pages=(page_repository_test page_direct_read_test)
 fi
 cmake --build build/tsan -j2 --target concurrency_test dbsafe_cli "${tsan_pages[@]}"
