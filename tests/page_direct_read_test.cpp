@@ -328,8 +328,8 @@ TEST(DirectRead, AChangeCacheThatGivesAWrongAddressFailsTheBackupAndIsRemoved) {
     ASSERT_GT(block, 3U);
     // Page 2 gets page 3's address; the block's checksum is made to match again.
     std::memcpy(bytes.data() + entries + e + 16, bytes.data() + entries + 2 * e + 16, 32);
-    const auto sum = pages_detail::xxh3_128_bytes(
-        std::as_bytes(std::span(bytes.data() + entries, block * e)));
+    const auto sum =
+        pages_detail::xxh3_128_bytes(std::as_bytes(std::span(bytes.data() + entries, block * e)));
     std::memcpy(bytes.data() + entries + block * e, sum.data(), sum.size());
     change_cache::write_bytes(cache, bytes);
 
@@ -419,4 +419,25 @@ TEST(DirectRead, AFilePlantedWhereTheChangeCachesGoOnlyTurnsTheCacheOff) {
     EXPECT_EQ(rows_of_backup(v, second.value().id), dump_rows(db));
     const auto gc = v.storage.collect_garbage({});
     EXPECT_TRUE(gc) << gc.error().message;
+}
+
+// `page_repository_settings::change_cache = false`: every page hashed on every backup, and no
+// cache kept.
+TEST(DirectRead, WithTheChangeCacheOffEveryPageIsHashedAndNoCacheIsKept) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 1000);
+    page_vault_with<standard_checks> v{
+        .storage = page_repository{tmp / "backups", {.change_cache = false}},
+        .snapshot = {},
+        .verification = {},
+        .retention = {},
+        .options = {}};
+    ASSERT_TRUE(v.backup(db));
+    const auto second = v.backup(db);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_TRUE(v.storage.last_commit().read_directly);
+    EXPECT_EQ(v.storage.last_commit().pages_from_cache, 0U);
+    EXPECT_FALSE(fs::exists(tmp / "backups" / "pages" / "cache"));
+    EXPECT_EQ(rows_of_backup(v, second.value().id), dump_rows(db));
 }

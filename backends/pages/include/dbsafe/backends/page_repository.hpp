@@ -212,8 +212,7 @@ class page_repository {
             auto vouched = check_cached_addresses(*followed, base);
             if (!vouched) {
                 running.intake->drop_change_cache();
-                return vouched.error().within("backup of " + m.source_path +
-                                              " was not published");
+                return vouched.error().within("backup of " + m.source_path + " was not published");
             }
             stats.pages_from_cache = vouched.value();
             std::vector<bool>().swap(followed->cached);

@@ -232,8 +232,12 @@ class change_cache_writer {
     change_cache_writer& operator=(const change_cache_writer&) = delete;
     // A moved-from writer owns no file (its destructor must not remove the new owner's).
     change_cache_writer(change_cache_writer&& o) noexcept
-        : final_(std::move(o.final_)), tmp_(std::exchange(o.tmp_, {})), fd_(std::move(o.fd_)),
-          header_(std::move(o.header_)), block_(std::move(o.block_)), pages_(o.pages_) {}
+        : final_(std::move(o.final_)),
+          tmp_(std::exchange(o.tmp_, {})),
+          fd_(std::move(o.fd_)),
+          header_(std::move(o.header_)),
+          block_(std::move(o.block_)),
+          pages_(o.pages_) {}
     change_cache_writer& operator=(change_cache_writer&&) = delete;
     ~change_cache_writer() { abandon(); }
 
@@ -276,9 +280,9 @@ class change_cache_writer {
     // Every page added: the file is complete (not yet in place).
     result<void> finish() {
         if (pages_ != header_.page_count) {
-            return error(errc::invalid_argument,
-                         "change cache " + tmp_.string() + " holds " + std::to_string(pages_) +
-                             " of " + std::to_string(header_.page_count) + " pages");
+            return error(errc::invalid_argument, "change cache " + tmp_.string() + " holds " +
+                                                     std::to_string(pages_) + " of " +
+                                                     std::to_string(header_.page_count) + " pages");
         }
         DBSAFE_TRYV(flush_block());
         fd_.reset();
@@ -303,7 +307,9 @@ class change_cache_writer {
   private:
     change_cache_writer(std::filesystem::path final_path, std::filesystem::path tmp,
                         file_ops::unique_fd fd, cache_header h)
-        : final_(std::move(final_path)), tmp_(std::move(tmp)), fd_(std::move(fd)),
+        : final_(std::move(final_path)),
+          tmp_(std::move(tmp)),
+          fd_(std::move(fd)),
           header_(std::move(h)) {
         block_.reserve(cache_block_pages * cache_entry_bytes + 16);
     }

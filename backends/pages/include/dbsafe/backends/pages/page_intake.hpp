@@ -55,7 +55,8 @@ class page_intake final : public snapshot_sink {
   public:
     page_intake(std::filesystem::path staged, page_store store,
                 std::optional<change_cache_setup> cache = std::nullopt)
-        : staged_(staged), follower_(std::move(staged), std::move(store)),
+        : staged_(staged),
+          follower_(std::move(staged), std::move(store)),
           cache_(std::move(cache)) {}
     ~page_intake() override { stop(); }
 

@@ -57,8 +57,8 @@ inline std::uint32_t header_page_size(std::span<const std::byte> header) {
 struct followed_pages {
     std::uint32_t page_size = 0;
     std::vector<page_digest> pages{};  // page 1 first
-    bool streamed = false;           // false: the final file was scanned again at commit
-    bool fed = false;                // read from the database file, never staged (page_intake)
+    bool streamed = false;             // false: the final file was scanned again at commit
+    bool fed = false;                  // read from the database file, never staged (page_intake)
     // The snapshot whose change cache vouched for some pages, and which ones (page_intake):
     // commit checks those addresses against that snapshot's page list.
     std::string cached_from{};
