@@ -625,6 +625,8 @@ TEST(CrashLoop, KilledPageBackupLeavesEveryEarlierSnapshotWholeAndNoneOrAWholeNe
         "the next collection removed; every earlier snapshot restored to its checksum; the "
         "backup after each kill held the database exactly (%d of them reused a change cache)\n",
         finished, debris, cached);
+    EXPECT_GT(cached, 0) << "no backup after a kill reused a change cache: the loop no longer "
+                            "exercises one";
 }
 
 TEST(CrashLoop, KilledGarbageCollectionNeverLosesAPageARemainingSnapshotNeeds) {

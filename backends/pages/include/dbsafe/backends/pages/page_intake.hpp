@@ -68,7 +68,10 @@ class page_intake final : public snapshot_sink {
         cache_writer_.reset();
     }
 
-    void source(std::string_view source_path) override { source_ = source_path; }
+    void source(std::string_view source_path) override {
+        source_ = source_path;
+        if (cache_) cache_path_ = cache_file(cache_->dir, source_);
+    }
 
     result<void> begin(std::uint32_t page_size, std::uint64_t page_count) override {
         follower_.stop();
@@ -185,9 +188,7 @@ class page_intake final : public snapshot_sink {
     // The source's cache proved wrong: removed, so the next backup hashes every page.
     void drop_change_cache() noexcept {
         cache_writer_.reset();
-        if (cache_ && !source_.empty()) {
-            (void)file_ops::remove_file(cache_file(cache_->dir, source_));
-        }
+        if (!cache_path_.empty()) (void)file_ops::remove_file(cache_path_);
     }
 
     [[nodiscard]] const page_store& store() const noexcept { return follower_.store(); }
@@ -197,8 +198,8 @@ class page_intake final : public snapshot_sink {
         cache_reader_.reset();
         cache_writer_.reset();
         cached_.clear();
-        if (!cache_ || source_.empty() || cache_->snapshot_id.size() > cache_id_bytes) return;
-        const auto path = cache_file(cache_->dir, source_);
+        if (cache_path_.empty() || cache_->snapshot_id.size() > cache_id_bytes) return;
+        const auto& path = cache_path_;
         if (cache_->read_old) {
             cache_reader_ = change_cache_reader::open(path, page_size_, cache_->snapshot_exists);
         }
@@ -250,6 +251,7 @@ class page_intake final : public snapshot_sink {
     // The change cache (change_cache.hpp), when the repository offered one.
     std::optional<change_cache_setup> cache_;
     std::string source_;
+    std::filesystem::path cache_path_;  // the source's cache file; empty: no cache
     std::optional<change_cache_reader> cache_reader_;
     std::optional<change_cache_writer> cache_writer_;
     cache_secret secret_{};
