@@ -342,5 +342,58 @@ TEST(RollbackFileCopy, AfterMaxRestartsTheRestIsCopiedFromTheFileNotByTheBackupA
     EXPECT_GT(gave_up_on_steps, 0) << "the writer never restarted the steps often enough";
 }
 
+// (5) The second pass of that last attempt (detail::refresh_database_file_copy): a copy taken
+// with no lock (here: stale after commits, a torn page planted, and once too short, once too
+// long) is brought, under the read transaction, to exactly the file's bytes, rewriting only
+// the pages that differ, and the checksum returned is the copy's.
+TEST(RollbackFileCopy, RefreshUnderTheReadLockRewritesExactlyThePagesThatDifferFromTheCopy) {
+    for (const bool copy_too_long : {false, true}) {
+        SCOPED_TRACE(copy_too_long ? "copy too long" : "copy too short");
+        const test::temp_dir dir;
+        const auto source = dir / "live.db";
+        make_rollback_source(source, 4);
+        std::string copy = read_bytes(source);
+        copy[18] = copy[19] = '\1';
+        test::exec(source,
+                   "UPDATE customers SET balance = balance + 1 WHERE id % 7 = 0;"
+                   "INSERT INTO filler(body) SELECT randomblob(4000) FROM filler LIMIT 8");
+        const std::size_t page = 4096;
+        ASSERT_EQ(test::query_int(source, "PRAGMA page_size"), static_cast<std::int64_t>(page));
+        copy[5 * page + 100] ^= '\x5a';  // a torn page
+        if (copy_too_long) {
+            copy += std::string(3 * page + 17, 'x');
+        } else {
+            copy.resize(copy.size() - 2 * page);
+        }
+        const auto target = dir / "copy.db";
+        std::ofstream(target, std::ios::binary) << copy;
+
+        std::string expected = read_bytes(source);
+        expected[18] = expected[19] = '\1';
+        std::uint64_t differing = 0;
+        for (std::size_t at = 0; at < expected.size(); at += page) {
+            if (at + page > copy.size() || expected.compare(at, page, copy, at, page) != 0) {
+                ++differing;
+            }
+        }
+        ASSERT_GT(differing, 2U);
+
+        auto src = open_as_vault_does(source);
+        ASSERT_TRUE(detail::exec(src.get(), "BEGIN"));
+        ASSERT_TRUE(detail::query_int(src.get(), "SELECT count(*) FROM sqlite_schema"));
+        const auto page_count = detail::query_int(src.get(), "PRAGMA page_count").value();
+        const auto refreshed = detail::refresh_database_file_copy(
+            src.get(), static_cast<std::int64_t>(page), page_count, target, {});
+        ASSERT_TRUE(detail::exec(src.get(), "ROLLBACK"));
+        ASSERT_TRUE(refreshed) << refreshed.error().message;
+        EXPECT_TRUE(read_bytes(target) == expected)
+            << first_differences(read_bytes(target), expected);
+        EXPECT_EQ(refreshed.value().pages_rewritten, differing);
+        EXPECT_LT(refreshed.value().pages_rewritten, static_cast<std::uint64_t>(page_count));
+        EXPECT_EQ(refreshed.value().content_checksum, hash_file(target).value());
+        EXPECT_EQ(test::dump_rows(target), test::dump_rows(source));
+    }
+}
+
 }  // namespace
 }  // namespace dbsafe

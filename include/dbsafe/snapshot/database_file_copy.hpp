@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <optional>
@@ -69,6 +70,24 @@ inline result<sqlite3_file*> database_file_object(sqlite3* source) {
                                          ": SQLite gave no file object for it");
     }
     return fast_copy::unwrap(wrapped);
+}
+
+// Reads bytes [offset, offset + out.size()) of `source`'s database file through its file
+// object, marking the copy a rollback-journal database where they cover bytes 18 and 19 (not
+// WAL any more; journal_header.hpp).
+inline result<void> read_file_bytes(sqlite3* source, sqlite3_file* file, std::span<std::byte> out,
+                                    std::uint64_t offset) {
+    const int rc = file->pMethods->xRead(file, out.data(), static_cast<int>(out.size()),
+                                         static_cast<sqlite3_int64>(offset));
+    if (rc != SQLITE_OK) {
+        return sqlite_error(
+            rc, "cannot read " + database_name(source) + " at byte " + std::to_string(offset) +
+                    " while copying it: " + sqlite3_errstr(rc) +
+                    (rc == SQLITE_IOERR_SHORT_READ ? " (the file is shorter than its page count)"
+                                                   : ""));
+    }
+    if (offset == 0 && out.size() >= 20) out[18] = out[19] = std::byte{1};
+    return success();
 }
 
 // Copies the first page_size * page_count bytes of `source`'s main database file into the
@@ -131,17 +150,7 @@ inline result<std::optional<checksum>> copy_database_file(
         }
         const auto n =
             static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), total - offset));
-        const int rc = file->pMethods->xRead(file, buffer.data(), static_cast<int>(n),
-                                             static_cast<sqlite3_int64>(offset));
-        if (rc != SQLITE_OK) {
-            return sqlite_error(
-                rc,
-                "cannot read " + database_name(source) + " at byte " + std::to_string(offset) +
-                    " while copying it: " + sqlite3_errstr(rc) +
-                    (rc == SQLITE_IOERR_SHORT_READ ? " (the file is shorter than its page count)"
-                                                   : ""));
-        }
-        if (offset == 0 && n >= 20) buffer[18] = buffer[19] = std::byte{1};  // not WAL any more
+        DBSAFE_TRYV(read_file_bytes(source, file, std::span(buffer.data(), n), offset));
         const std::span<const std::byte> chunk(buffer.data(), n);
         if (sink != nullptr) {
             DBSAFE_TRYV(fed());  // the previous chunk is done with feeding_buffer
@@ -172,6 +181,85 @@ inline result<std::optional<checksum>> copy_database_file(
     }
     DBSAFE_TRYV(fed());
     return std::optional<checksum>{hasher.finish()};
+}
+
+// What refresh_database_file_copy did: the snapshot's checksum and how many pages it rewrote.
+struct refreshed_copy {
+    checksum content_checksum;
+    std::uint64_t pages_rewritten = 0;
+};
+
+// Makes `target`, a copy of `source`'s database file taken earlier without any lock (so with
+// pages torn or stale wherever a writer was busy, and perhaps of another length), equal to the
+// snapshot that `source`'s read transaction sees, and returns that snapshot's xxh3-128.
+//
+// Why: a rollback-journal copy that cannot give way to writers (the last attempt after
+// max_restarts, online_backup.hpp) holds SHARED for all of its work, and every writer waits
+// for it. Copied whole under SHARED, that work is a read and a write of the whole file; here
+// it is a read of the file and of the copy (both in the page cache, the copy just written) and
+// a write of only the pages a writer changed since. The bytes are compared, not fingerprints:
+// nothing is trusted that was not read under the lock. The copy is cut to the snapshot's
+// length and marked rollback-journal like copy_database_file's. No progress is reported (it
+// runs under SHARED); a stop request ends it with `cancelled`.
+inline result<refreshed_copy> refresh_database_file_copy(sqlite3* source, std::int64_t page_size,
+                                                         std::int64_t page_count,
+                                                         const std::filesystem::path& target,
+                                                         const snapshot_context& ctx) {
+    DBSAFE_TRY(sqlite3_file* const file, database_file_object(source));
+    const int fd = ::open(target.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return os_error(errno, "cannot open for writing", target);
+    const unique_fd out(fd);
+    const auto page = static_cast<std::size_t>(page_size);
+    const auto total =
+        static_cast<std::uint64_t>(page_size) * static_cast<std::uint64_t>(page_count);
+    const std::size_t chunk = std::max<std::size_t>((std::size_t{4} << 20U) / page * page, page);
+    std::vector<std::byte> snapshot(static_cast<std::size_t>(
+        std::min<std::uint64_t>(chunk, std::max<std::uint64_t>(total, 1))));
+    std::vector<std::byte> copied(snapshot.size());
+    xxh3_128_hasher hasher;
+    refreshed_copy done;
+    for (std::uint64_t offset = 0; offset < total;) {
+        if (ctx.stop.stop_requested()) {
+            return error(errc::cancelled, "backup of " + database_name(source) +
+                                              " cancelled; no backup was written");
+        }
+        const auto n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(snapshot.size(), total - offset));
+        DBSAFE_TRYV(read_file_bytes(source, file, std::span(snapshot.data(), n), offset));
+        hasher.update(std::span<const std::byte>(snapshot.data(), n));
+        // What the copy holds here; past its end, nothing (every page there differs).
+        DBSAFE_TRY(const std::size_t have,
+                   read_at(out.get(), std::span(copied.data(), n), offset, target));
+        // Rewrites each run of differing pages with one write.
+        std::size_t run_start = 0;
+        std::size_t run_pages = 0;
+        const auto write_run = [&]() -> result<void> {
+            if (run_pages == 0) return success();
+            const std::span<const std::byte> bytes(snapshot.data() + run_start, run_pages * page);
+            DBSAFE_TRYV(write_at(out.get(), bytes, offset + run_start, target));
+            if (ctx.target_fsynced) start_write_back(out.get(), offset + run_start, bytes.size());
+            done.pages_rewritten += run_pages;
+            run_pages = 0;
+            return success();
+        };
+        for (std::size_t at = 0; at < n; at += page) {
+            const bool same = at + page <= have &&
+                              std::memcmp(snapshot.data() + at, copied.data() + at, page) == 0;
+            if (same) {
+                DBSAFE_TRYV(write_run());
+            } else {
+                if (run_pages == 0) run_start = at;
+                ++run_pages;
+            }
+        }
+        DBSAFE_TRYV(write_run());
+        offset += n;
+    }
+    if (::ftruncate(out.get(), static_cast<off_t>(total)) != 0) {
+        return os_error(errno, "cannot cut to the snapshot's length", target);
+    }
+    done.content_checksum = hasher.finish();
+    return done;
 }
 
 }  // namespace dbsafe::detail

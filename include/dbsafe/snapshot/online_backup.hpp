@@ -31,11 +31,13 @@
 //    is copied at the speed of `cp`, and a writer waits for this copy at most one 4 MiB read
 //    and write plus its busy handler's next sleep: far below any busy timeout, so it never
 //    fails because of the backup. A writer present from the start costs one lock check.
-//    When writers keep restarting the steps, the rest after max_restarts is copied the same
-//    way but without giving way (one read transaction, straight from the file, as step(-1)
-//    would copy it through the backup API): SHARED is then held for a `cp`-speed copy instead
-//    of a backup-API copy, about 2.6x shorter, which is the longest a writer waits for a
-//    backup under continuous writes.
+//    When writers keep restarting the steps, the last attempt after max_restarts copies the
+//    file first with no lock at all, then takes one read transaction and, without giving way,
+//    compares that copy with the file page by page and rewrites the pages that differ
+//    (copy_file_without_yielding). SHARED is then held for a read of the file and of the copy,
+//    not for a whole copy (a backup-API step(-1) would hold it about 2.6x longer than even a
+//    `cp`-speed copy): that read is the longest a writer waits for a backup under continuous
+//    writes.
 //  - into a sink: when the storage target takes pages as they are read (ctx.sink,
 //    snapshot_sink.hpp) and the caller gave ctx.while_reading, the fast path hands each read to
 //    the sink instead of writing the staged file, then runs while_reading (the vault's
@@ -85,15 +87,21 @@ struct online_backup {
     }
 
   private:
-    // The last attempt for a private rollback-journal source that writers kept restarting: one
-    // read transaction (SHARED, waited for with the source connection's busy handler, as
-    // step(-1) would wait) and the file copied under it without giving way. No progress is
-    // reported under SHARED; finish_snapshot reports 100 % once it is released.
+    // The last attempt for a private rollback-journal source that writers kept restarting, in
+    // two passes. First the file is copied with no lock at all (no writer waits for it; pages
+    // a writer was changing come out torn or stale, and that is fine). Then one read
+    // transaction (SHARED, waited for with the source connection's busy handler, as step(-1)
+    // would wait) and, under it without giving way, that copy is brought up to the snapshot:
+    // every page read and compared, only the pages that differ rewritten
+    // (detail::refresh_database_file_copy). Writers so wait for a read of the file and of the
+    // copy instead of a whole copy. No progress is reported under SHARED; finish_snapshot
+    // reports 100 % once it is released.
     [[nodiscard]] result<snapshot_info> copy_file_without_yielding(
         sqlite3* source, const std::filesystem::path& target, const snapshot_context& ctx) const {
         if (::truncate(target.c_str(), 0) != 0) {
             return detail::os_error(errno, "cannot empty", target);
         }
+        DBSAFE_TRYV(copy_file_unlocked(source, target, ctx));
         DBSAFE_TRYV(detail::exec(source, "BEGIN"));
         struct end_read {
             sqlite3* db;
@@ -109,14 +117,31 @@ struct online_backup {
         snapshot_info info;
         DBSAFE_TRY(info.page_size, detail::query_int(source, "PRAGMA page_size"));
         DBSAFE_TRY(info.page_count, detail::query_int(source, "PRAGMA page_count"));
-        snapshot_context quiet = ctx;
-        quiet.on_progress = {};
-        DBSAFE_TRY(info.content_checksum,
-                   detail::copy_database_file(
-                       source, info.page_size, info.page_count,
-                       online_backup{.pages_per_step = -1}.pages_per_read(info.page_size), false,
-                       target, quiet));
+        DBSAFE_TRY(const auto refreshed, detail::refresh_database_file_copy(
+                                             source, info.page_size, info.page_count, target, ctx));
+        info.content_checksum = refreshed.content_checksum;
         return info;
+    }
+
+    // The first pass of copy_file_without_yielding: the file as it is, read through the
+    // connection's own file object with no transaction (so no lock: a writer goes on). Progress
+    // is reported, since no writer waits for the callback. Only a stop request fails it: a read
+    // that comes up short (a writer shrank the file) or a write that fails leaves a partial
+    // copy, which the pass under SHARED compares and completes page by page anyway.
+    [[nodiscard]] static result<void> copy_file_unlocked(sqlite3* source,
+                                                         const std::filesystem::path& target,
+                                                         const snapshot_context& ctx) {
+        DBSAFE_TRY(sqlite3_file* const file, detail::database_file_object(source));
+        sqlite3_int64 bytes = 0;
+        if (file->pMethods->xFileSize(file, &bytes) != SQLITE_OK) return success();
+        auto page_size = detail::query_int(source, "PRAGMA page_size");
+        if (!page_size || page_size.value() <= 0) return success();
+        const auto copied = detail::copy_database_file(
+            source, page_size.value(), bytes / page_size.value(),
+            online_backup{.pages_per_step = -1}.pages_per_read(page_size.value()), false, target,
+            ctx);
+        if (!copied && copied.error().is(errc::cancelled)) return copied.as_failure();
+        return success();
     }
 
     // ctx.while_reading on the copy just fed to the sink, inside its read transaction, with
