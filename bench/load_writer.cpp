@@ -1,5 +1,6 @@
-// dbsafe-load-writer DB [--seconds S]: small write transactions as fast as they commit (one
-// insert + one update each, synchronous=NORMAL), until SIGTERM/SIGINT or S seconds. Prints
+// dbsafe-load-writer DB [--seconds S] [--pause-ms P]: small write transactions as fast as they
+// commit (one insert + one update each, synchronous=NORMAL), or with a pause of P ms after each
+// commit (a writer that comes and goes), until SIGTERM/SIGINT or S seconds. Prints
 // "<commits> <seconds> <commits/s> <longest ms>" on exit, the last the longest transaction
 // (BEGIN IMMEDIATE to COMMIT): how long the writer waited for a lock at worst. Used by
 // bench/load.sh to load a database while a backup runs; the journal mode is the database's own.
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -28,11 +30,23 @@ bool exec(sqlite3* db, const char* sql) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2 && !(argc == 4 && std::string(argv[2]) == "--seconds")) {
-        std::fprintf(stderr, "usage: dbsafe-load-writer DB [--seconds S]\n");
+    double limit = 1e9;
+    long pause_ms = 0;
+    bool usage = argc < 2 || argc % 2 != 0;
+    for (int i = 2; !usage && i + 1 < argc; i += 2) {
+        const std::string option = argv[i];
+        if (option == "--seconds") {
+            limit = std::strtod(argv[i + 1], nullptr);
+        } else if (option == "--pause-ms") {
+            pause_ms = std::strtol(argv[i + 1], nullptr, 10);
+        } else {
+            usage = true;
+        }
+    }
+    if (usage) {
+        std::fprintf(stderr, "usage: dbsafe-load-writer DB [--seconds S] [--pause-ms P]\n");
         return 2;
     }
-    const double limit = argc == 4 ? std::strtod(argv[3], nullptr) : 1e9;
     struct sigaction sa {};
     sa.sa_handler = [](int) { stop = true; };
     sigaction(SIGTERM, &sa, nullptr);
@@ -75,6 +89,7 @@ int main(int argc, char** argv) {
                                               .count());
         elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (elapsed >= limit) break;
+        if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     }
     sqlite3_finalize(ins);
     sqlite3_finalize(upd);

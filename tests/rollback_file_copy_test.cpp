@@ -386,13 +386,54 @@ TEST(RollbackFileCopy, RefreshUnderTheReadLockRewritesExactlyThePagesThatDifferF
             src.get(), static_cast<std::int64_t>(page), page_count, target, {});
         ASSERT_TRUE(detail::exec(src.get(), "ROLLBACK"));
         ASSERT_TRUE(refreshed) << refreshed.error().message;
+        ASSERT_TRUE(refreshed.value().has_value()) << "gave way with no writer about";
         EXPECT_TRUE(read_bytes(target) == expected)
             << first_differences(read_bytes(target), expected);
-        EXPECT_EQ(refreshed.value().pages_rewritten, differing);
-        EXPECT_LT(refreshed.value().pages_rewritten, static_cast<std::uint64_t>(page_count));
-        EXPECT_EQ(refreshed.value().content_checksum, hash_file(target).value());
+        EXPECT_EQ(refreshed.value()->pages_rewritten, differing);
+        EXPECT_LT(refreshed.value()->pages_rewritten, static_cast<std::uint64_t>(page_count));
+        EXPECT_EQ(refreshed.value()->content_checksum, hash_file(target).value());
         EXPECT_EQ(test::dump_rows(target), test::dump_rows(source));
     }
+}
+
+// (6) The same pass asked to give way: while another connection holds RESERVED (a writer
+// between BEGIN IMMEDIATE and its commit) it returns at once, having rewritten nothing, so the
+// writer can commit; once the writer is done, the next call brings the copy to the file.
+TEST(RollbackFileCopy, RefreshGivesWayWhileAWriterHoldsReservedAndFinishesAfterIt) {
+    const test::temp_dir dir;
+    const auto source = dir / "live.db";
+    make_rollback_source(source, 2);
+    std::string stale = read_bytes(source);
+    stale[18] = stale[19] = '\1';
+    const auto target = dir / "copy.db";
+    std::ofstream(target, std::ios::binary) << stale;
+    test::exec(source, "UPDATE customers SET balance = balance + 1 WHERE id % 5 = 0");
+
+    auto src = open_as_vault_does(source);
+    test::db_handle writer(source);
+    const auto refresh = [&]() {
+        EXPECT_TRUE(detail::exec(src.get(), "BEGIN"));
+        EXPECT_TRUE(detail::query_int(src.get(), "SELECT count(*) FROM sqlite_schema"));
+        const auto page_count = detail::query_int(src.get(), "PRAGMA page_count").value();
+        auto r = detail::refresh_database_file_copy(src.get(), 4096, page_count, target, {}, true);
+        EXPECT_TRUE(detail::exec(src.get(), "ROLLBACK"));
+        return r;
+    };
+    test::exec(writer, "BEGIN IMMEDIATE; UPDATE customers SET balance = 0 WHERE id = 1");
+    const auto held_off = refresh();
+    ASSERT_TRUE(held_off) << held_off.error().message;
+    EXPECT_FALSE(held_off.value().has_value()) << "did not give way to RESERVED";
+    EXPECT_TRUE(read_bytes(target) == stale) << "rewrote pages while giving way";
+    test::exec(writer, "COMMIT");  // not kept waiting: the pass is gone
+
+    const auto done = refresh();
+    ASSERT_TRUE(done) << done.error().message;
+    ASSERT_TRUE(done.value().has_value());
+    std::string expected = read_bytes(source);
+    expected[18] = expected[19] = '\1';
+    EXPECT_TRUE(read_bytes(target) == expected) << first_differences(read_bytes(target), expected);
+    EXPECT_GT(done.value()->pages_rewritten, 0U);
+    EXPECT_EQ(test::dump_rows(target), test::dump_rows(source));
 }
 
 }  // namespace

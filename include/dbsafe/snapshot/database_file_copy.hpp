@@ -201,10 +201,13 @@ struct refreshed_copy {
 // nothing is trusted that was not read under the lock. The copy is cut to the snapshot's
 // length and marked rollback-journal like copy_database_file's. No progress is reported (it
 // runs under SHARED); a stop request ends it with `cancelled`.
-inline result<refreshed_copy> refresh_database_file_copy(sqlite3* source, std::int64_t page_size,
-                                                         std::int64_t page_count,
-                                                         const std::filesystem::path& target,
-                                                         const snapshot_context& ctx) {
+// With `yields_to_writers`, it returns nullopt as soon as another connection holds RESERVED
+// (checked before every 4 MiB, as copy_database_file does). The copy is then partly brought
+// up to date, which is still a copy taken without a lock: a later call finishes it.
+inline result<std::optional<refreshed_copy>> refresh_database_file_copy(
+    sqlite3* source, std::int64_t page_size, std::int64_t page_count,
+    const std::filesystem::path& target, const snapshot_context& ctx,
+    bool yields_to_writers = false) {
     DBSAFE_TRY(sqlite3_file* const file, database_file_object(source));
     const int fd = ::open(target.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return os_error(errno, "cannot open for writing", target);
@@ -222,6 +225,9 @@ inline result<refreshed_copy> refresh_database_file_copy(sqlite3* source, std::i
         if (ctx.stop.stop_requested()) {
             return error(errc::cancelled, "backup of " + database_name(source) +
                                               " cancelled; no backup was written");
+        }
+        if (yields_to_writers && writer_holds_reserved(file)) {
+            return std::optional<refreshed_copy>{};
         }
         const auto n =
             static_cast<std::size_t>(std::min<std::uint64_t>(snapshot.size(), total - offset));
@@ -259,7 +265,7 @@ inline result<refreshed_copy> refresh_database_file_copy(sqlite3* source, std::i
         return os_error(errno, "cannot cut to the snapshot's length", target);
     }
     done.content_checksum = hasher.finish();
-    return done;
+    return std::optional<refreshed_copy>{done};
 }
 
 }  // namespace dbsafe::detail

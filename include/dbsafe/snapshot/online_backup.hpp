@@ -32,12 +32,12 @@
 //    and write plus its busy handler's next sleep: far below any busy timeout, so it never
 //    fails because of the backup. A writer present from the start costs one lock check.
 //    When writers keep restarting the steps, the last attempt after max_restarts copies the
-//    file first with no lock at all, then takes one read transaction and, without giving way,
-//    compares that copy with the file page by page and rewrites the pages that differ
-//    (copy_file_without_yielding). SHARED is then held for a read of the file and of the copy,
-//    not for a whole copy (a backup-API step(-1) would hold it about 2.6x longer than even a
-//    `cp`-speed copy): that read is the longest a writer waits for a backup under continuous
-//    writes.
+//    file first with no lock at all, then takes a read transaction and compares that copy
+//    with the file page by page, rewriting the pages that differ (copy_file_without_yielding).
+//    That comparison gives way to writers too, max_restarts times, then holds on: SHARED is
+//    then held for a read of the file and of the copy, not for a whole copy (a backup-API
+//    step(-1) would hold it about 2.6x longer than even a `cp`-speed copy): that read is the
+//    longest a writer waits for a backup under continuous writes.
 //  - into a sink: when the storage target takes pages as they are read (ctx.sink,
 //    snapshot_sink.hpp) and the caller gave ctx.while_reading, the fast path hands each read to
 //    the sink instead of writing the staged file, then runs while_reading (the vault's
@@ -89,12 +89,14 @@ struct online_backup {
   private:
     // The last attempt for a private rollback-journal source that writers kept restarting, in
     // two passes. First the file is copied with no lock at all (no writer waits for it; pages
-    // a writer was changing come out torn or stale, and that is fine). Then one read
+    // a writer was changing come out torn or stale, and that is fine). Then, in a read
     // transaction (SHARED, waited for with the source connection's busy handler, as step(-1)
-    // would wait) and, under it without giving way, that copy is brought up to the snapshot:
-    // every page read and compared, only the pages that differ rewritten
-    // (detail::refresh_database_file_copy). Writers so wait for a read of the file and of the
-    // copy instead of a whole copy. No progress is reported under SHARED; finish_snapshot
+    // would wait), that copy is brought up to the snapshot: every page read and compared, only
+    // the pages that differ rewritten (detail::refresh_database_file_copy). Up to max_restarts
+    // times this pass gives way to a writer as the file copy does (what it rewrote stays: the
+    // copy is only nearer the file), counting a restart each time; the last time it holds on.
+    // Writers so wait for a read of the file and of the copy at most, instead of a whole copy,
+    // and only when they keep coming. No progress is reported under SHARED; finish_snapshot
     // reports 100 % once it is released.
     [[nodiscard]] result<snapshot_info> copy_file_without_yielding(
         sqlite3* source, const std::filesystem::path& target, const snapshot_context& ctx) const {
@@ -102,25 +104,31 @@ struct online_backup {
             return detail::os_error(errno, "cannot empty", target);
         }
         DBSAFE_TRYV(copy_file_unlocked(source, target, ctx));
-        DBSAFE_TRYV(detail::exec(source, "BEGIN"));
-        struct end_read {
-            sqlite3* db;
-            ~end_read() { (void)detail::exec(db, "ROLLBACK"); }
-        } end_read_guard{source};
-        if (auto shared = detail::query_int(source, "SELECT count(*) FROM sqlite_schema");
-            !shared) {
-            return shared.error().within(
-                "", " (the last attempt to copy " + detail::database_name(source) +
-                        " after writers restarted it " + std::to_string(max_restarts) +
-                        " times; retry later or raise the busy timeout)");
+        for (int gave_way = 0;; ++gave_way) {
+            DBSAFE_TRYV(detail::exec(source, "BEGIN"));
+            struct end_read {
+                sqlite3* db;
+                ~end_read() { (void)detail::exec(db, "ROLLBACK"); }
+            } end_read_guard{source};
+            if (auto shared = detail::query_int(source, "SELECT count(*) FROM sqlite_schema");
+                !shared) {
+                return shared.error().within(
+                    "", " (the last attempt to copy " + detail::database_name(source) +
+                            " after writers restarted it " + std::to_string(max_restarts) +
+                            " times; retry later or raise the busy timeout)");
+            }
+            snapshot_info info;
+            DBSAFE_TRY(info.page_size, detail::query_int(source, "PRAGMA page_size"));
+            DBSAFE_TRY(info.page_count, detail::query_int(source, "PRAGMA page_count"));
+            DBSAFE_TRY(const auto refreshed,
+                       detail::refresh_database_file_copy(source, info.page_size, info.page_count,
+                                                          target, ctx, gave_way < max_restarts));
+            if (refreshed) {
+                info.content_checksum = refreshed->content_checksum;
+                info.restarts = gave_way;
+                return info;
+            }
         }
-        snapshot_info info;
-        DBSAFE_TRY(info.page_size, detail::query_int(source, "PRAGMA page_size"));
-        DBSAFE_TRY(info.page_count, detail::query_int(source, "PRAGMA page_count"));
-        DBSAFE_TRY(const auto refreshed, detail::refresh_database_file_copy(
-                                             source, info.page_size, info.page_count, target, ctx));
-        info.content_checksum = refreshed.content_checksum;
-        return info;
     }
 
     // The first pass of copy_file_without_yielding: the file as it is, read through the
@@ -337,7 +345,7 @@ struct online_backup {
             backup.reset();  // rolls the unfinished destination back
             dest.reset();
             DBSAFE_TRY(snapshot_info info, copy_file_without_yielding(source, target, ctx));
-            info.restarts = stepped.restarts + yielded;
+            info.restarts += stepped.restarts + yielded;
             return detail::finish_snapshot(target, info, ctx);
         }
         snapshot_info info;
