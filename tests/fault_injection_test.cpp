@@ -8,14 +8,20 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <dbsafe/dbsafe.hpp>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "dbsafe/detail/fast_copy_vfs.hpp"
+#include "dbsafe/detail/sqlite.hpp"
 #include "support/backup_checks.hpp"
 #include "support/cli_fault_run.hpp"
 #include "support/fault_vfs.hpp"
 #include "support/injection_points.hpp"
+#include "support/last_attempt_scene.hpp"
 #include "support/restore_scene.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
@@ -147,6 +153,69 @@ TEST(FaultVfs, RestoreOfWalDatabaseSurvivesEveryFailedCall) { restore_under_ever
 
 TEST(FaultVfs, RestoreOfRollbackDatabaseSurvivesEveryFailedCall) {
     restore_under_every_fault("delete");
+}
+
+// The last attempt of a rollback-journal backup that writers kept restarting (online_backup's
+// two passes, reached on purpose by support/last_attempt_scene.hpp) with one failed read at
+// each of its reads, counted from the unlocked pass's first report: a read that fails in the
+// unlocked pass only leaves that copy incomplete, and the pass under SHARED completes it page
+// by page, so the backup succeeds with the database's exact rows; a read that fails under
+// SHARED fails the backup with a message naming the database. Never a success with a wrong
+// copy.
+TEST(FaultVfs, RollbackLastAttemptIgnoresAFailedUnlockedReadAndFailsCleanlyOnALockedOne) {
+    fault_vfs::scope vfs;  // before the first backup: see fault_vfs.hpp
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    make_rollback_source(db, 12);
+    last_attempt_scene scene(db);
+    long nth = 0;  // 0: a clean run, which counts the reads from the arm point on
+    scene.on_unlocked_pass = [&] {
+        vfs.arm({.op = vfs_op::read, .nth = nth, .code = SQLITE_IOERR_READ, .filter = "live.db"});
+    };
+    long reads = -1;
+    int succeeded_despite_a_fault = 0;
+    int failed = 0;
+    for (nth = 0; reads < 0 || nth <= reads + 1; ++nth) {
+        SCOPED_TRACE("read #" + std::to_string(nth) + " of the last attempt fails");
+        vfs.arm({});
+        const auto target = tmp / ("copy" + std::to_string(nth) + ".db");
+        std::ofstream(target).flush();
+        auto src = detail::open_and_probe(db, detail::open_mode::read_write, 10'000,
+                                          detail::fast_read_vfs());
+        ASSERT_TRUE(src) << src.error().message;
+        scene.hold_reserved();
+        const auto info = online_backup{.pages_per_step = 16, .max_restarts = 2}.copy(
+            src.value().get(), target,
+            {.on_progress = scene.on_progress(), .private_source = true});
+        const long injected = vfs.injected();
+        const long counted = vfs.calls(vfs_op::read);
+        vfs.arm({});
+        ASSERT_TRUE(scene.reached_unlocked_pass()) << "the steps never gave up";
+        if (nth == 0) {
+            ASSERT_TRUE(info) << info.error().message;
+            reads = counted;
+            ASSERT_GT(reads, 3) << "too few reads after the arm point to fail one in each pass";
+        }
+        if (info) {
+            EXPECT_EQ(injected, nth == 0 || nth > reads ? 0 : 1);
+            if (injected > 0) ++succeeded_despite_a_fault;
+            EXPECT_GE(info.value().restarts, 2);
+            ASSERT_TRUE(info.value().content_checksum.has_value()) << "not the two-pass attempt";
+            EXPECT_TRUE(*info.value().content_checksum == hash_file(target).value());
+            EXPECT_EQ(integrity(target), "ok");
+            EXPECT_EQ(dump_rows(target), dump_rows(db)) << "a wrong copy was called a backup";
+        } else {
+            ++failed;
+            EXPECT_EQ(injected, 1) << "failed without a fault: " << info.error().message;
+            EXPECT_TRUE(names_a_file(info.error().message, {db})) << info.error().message;
+        }
+        std::filesystem::remove(target);
+    }
+    std::printf("[ last try  ] %ld reads after the arm point: %d failed reads ignored, %d failed\n",
+                reads, succeeded_despite_a_fault, failed);
+    EXPECT_GT(succeeded_despite_a_fault, 0) << "no failed read landed in the unlocked pass";
+    EXPECT_GT(failed, 0) << "no failed read landed under SHARED";
+    EXPECT_EQ(integrity(db), "ok");
 }
 
 // --- dbsafe's own file operations, through the LD_PRELOAD shim on the CLI ---

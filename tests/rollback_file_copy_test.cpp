@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -24,6 +26,7 @@
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/snapshot/online_backup.hpp"
 #include "support/concurrent_writer.hpp"
+#include "support/last_attempt_scene.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
 
@@ -38,15 +41,7 @@ std::string read_bytes(const fs::path& p) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// The sample schema plus `mib` MiB of blobs, in rollback-journal mode.
-void make_rollback_source(const fs::path& p, int mib) {
-    test::create_sample_db(p, 2000, "delete");
-    test::exec(p,
-               "CREATE TABLE filler(id INTEGER PRIMARY KEY, body BLOB);"
-               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<" +
-                   std::to_string(mib * 256) +
-                   ") INSERT INTO filler(body) SELECT randomblob(4000) FROM n;");
-}
+using test::make_rollback_source;
 
 // dbsafe's own connection to the source, opened as the vault opens it (database_ref.hpp).
 detail::connection open_as_vault_does(const fs::path& p) {
@@ -434,6 +429,79 @@ TEST(RollbackFileCopy, RefreshGivesWayWhileAWriterHoldsReservedAndFinishesAfterI
     EXPECT_TRUE(read_bytes(target) == expected) << first_differences(read_bytes(target), expected);
     EXPECT_GT(done.value()->pages_rewritten, 0U);
     EXPECT_EQ(test::dump_rows(target), test::dump_rows(source));
+}
+
+// (7) A symlink swapped in for the staged file while the steps ran (whoever can write the
+// backup location can do that): the last attempt empties and writes the staged file only
+// through descriptors opened with O_NOFOLLOW, so it refuses the link, naming it, and the file
+// the link points to keeps every byte. (It once emptied the file with truncate(2) by name,
+// which follows the link.)
+TEST(RollbackFileCopy, ASymlinkSwappedInForTheStagedFileBeforeTheLastAttemptIsNeverWrittenThrough) {
+    const test::temp_dir dir;
+    const auto source = dir / "live.db";
+    make_rollback_source(source, 8);
+    const auto victim = dir / "victim.txt";
+    const std::string precious = "a file no backup may touch\n";
+    std::ofstream(victim) << precious;
+    const auto target = empty_target(dir / "copy.db");
+
+    test::last_attempt_scene scene(source);
+    bool swapped = false;
+    scene.on_stepped_report = [&] {
+        if (swapped) return;
+        fs::rename(target, dir / "copy.db.moved");
+        fs::create_symlink(victim, target);
+        swapped = true;
+    };
+    auto src = open_as_vault_does(source);
+    scene.hold_reserved();
+    const auto info = online_backup{.pages_per_step = 16, .max_restarts = 2}.copy(
+        src.get(), target, {.on_progress = scene.on_progress(), .private_source = true});
+    ASSERT_TRUE(swapped) << "the steps reported no progress";
+    ASSERT_FALSE(info) << "a copy written through a symlink was called a backup";
+    EXPECT_TRUE(info.error().is(errc::symlink_refused)) << info.error().message;
+    EXPECT_NE(info.error().message.find(target.string()), std::string::npos)
+        << info.error().message;
+    EXPECT_EQ(read_bytes(victim), precious) << "the last attempt wrote through the symlink";
+    EXPECT_TRUE(fs::is_symlink(target)) << "the planted link was replaced or removed";
+    EXPECT_EQ(integrity(source), "ok");
+}
+
+// (8) A full disk during the last attempt, from the unlocked pass's first report on (here
+// RLIMIT_FSIZE: every write past 6 MiB fails with EFBIG, as on a full volume with ENOSPC):
+// the unlocked pass ignores it and leaves a short copy; the pass under SHARED, which must
+// write what is missing, fails the copy naming the staged file; the source is untouched.
+TEST(RollbackFileCopy, AFullDiskDuringTheLastAttemptFailsTheCopyNamingTheStagedFile) {
+    const test::temp_dir dir;
+    const auto source = dir / "live.db";
+    make_rollback_source(source, 12);
+    const auto target = empty_target(dir / "copy.db");
+    constexpr rlim_t cap_bytes = rlim_t{6} << 20;
+
+    rlimit before{};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+    ASSERT_TRUE(before.rlim_max == RLIM_INFINITY || before.rlim_max > cap_bytes);
+    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of a core dump
+    test::last_attempt_scene scene(source);
+    scene.on_unlocked_pass = [&] {
+        rlimit cap = before;
+        cap.rlim_cur = cap_bytes;
+        ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &cap), 0);
+    };
+    auto src = open_as_vault_does(source);
+    scene.hold_reserved();
+    const auto info = online_backup{.pages_per_step = 16, .max_restarts = 2}.copy(
+        src.get(), target, {.on_progress = scene.on_progress(), .private_source = true});
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &before), 0);
+    std::signal(SIGXFSZ, old_handler);
+
+    ASSERT_TRUE(scene.reached_unlocked_pass()) << "the steps never gave up";
+    ASSERT_FALSE(info) << "a copy cut at 6 MiB was called a backup";
+    EXPECT_NE(info.error().message.find(target.string()), std::string::npos)
+        << info.error().message;
+    EXPECT_LE(fs::file_size(target), cap_bytes);
+    EXPECT_EQ(integrity(source), "ok");
+    EXPECT_EQ(test::ledger_invariant_violation(source), "");
 }
 
 }  // namespace

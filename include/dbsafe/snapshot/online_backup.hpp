@@ -33,7 +33,7 @@
 //    fails because of the backup. A writer present from the start costs one lock check.
 //    When writers keep restarting the steps, the last attempt after max_restarts copies the
 //    file first with no lock at all, then takes a read transaction and compares that copy
-//    with the file page by page, rewriting the pages that differ (copy_file_without_yielding).
+//    with the file page by page, rewriting the pages that differ (copy_file_in_two_passes).
 //    That comparison gives way to writers too, max_restarts times, then holds on: SHARED is
 //    then held for a read of the file and of the copy, not for a whole copy (a backup-API
 //    step(-1) would hold it about 2.6x longer than even a `cp`-speed copy): that read is the
@@ -98,10 +98,17 @@ struct online_backup {
     // Writers so wait for a read of the file and of the copy at most, instead of a whole copy,
     // and only when they keep coming. No progress is reported under SHARED; finish_snapshot
     // reports 100 % once it is released.
-    [[nodiscard]] result<snapshot_info> copy_file_without_yielding(
-        sqlite3* source, const std::filesystem::path& target, const snapshot_context& ctx) const {
-        if (::truncate(target.c_str(), 0) != 0) {
-            return detail::os_error(errno, "cannot empty", target);
+    [[nodiscard]] result<snapshot_info> copy_file_in_two_passes(sqlite3* source,
+                                                                const std::filesystem::path& target,
+                                                                const snapshot_context& ctx) const {
+        // Emptied through a descriptor opened with O_NOFOLLOW, never truncate() by name: a
+        // symlink swapped in for the staged file while the steps ran would send that to its
+        // target (any file the process may write).
+        {
+            DBSAFE_TRY(const auto staged, detail::open_for_writing(target));
+            if (::ftruncate(staged.get(), 0) != 0) {
+                return detail::os_error(errno, "cannot empty", target);
+            }
         }
         DBSAFE_TRYV(copy_file_unlocked(source, target, ctx));
         for (int gave_way = 0;; ++gave_way) {
@@ -131,7 +138,7 @@ struct online_backup {
         }
     }
 
-    // The first pass of copy_file_without_yielding: the file as it is, read through the
+    // The first pass of copy_file_in_two_passes: the file as it is, read through the
     // connection's own file object with no transaction (so no lock: a writer goes on). Progress
     // is reported, since no writer waits for the callback. Only a stop request fails it: a read
     // that comes up short (a writer shrank the file) or a write that fails leaves a partial
@@ -344,7 +351,7 @@ struct online_backup {
         if (stepped.gave_up) {
             backup.reset();  // rolls the unfinished destination back
             dest.reset();
-            DBSAFE_TRY(snapshot_info info, copy_file_without_yielding(source, target, ctx));
+            DBSAFE_TRY(snapshot_info info, copy_file_in_two_passes(source, target, ctx));
             info.restarts += stepped.restarts + yielded;
             return detail::finish_snapshot(target, info, ctx);
         }
