@@ -86,4 +86,4 @@ for mode in wal delete; do
     rm -f "$live" "$live"-wal "$live"-shm "$live"-journal
 done
 echo
-echo "Database: $(( $(stat -c %s "$DB") / 1048576 )) MiB; \`dbsafe backup --verify quick\` (1024 pages per step; in WAL mode one read transaction for the whole copy, in rollback mode the file copied under one read lock that gives way as soon as a writer holds RESERVED, then steps, and after 3 restarts the file copied with no lock, then that copy compared page by page with the file and its differing pages rewritten under one read lock); writer: \`bench/load_writer.cpp\`; cap $CAP s."
+echo "Database: $(( $(stat -c %s "$DB") / 1048576 )) MiB; \`dbsafe backup --verify quick\` (1024 pages per step; in WAL mode one read transaction for the whole copy, in rollback mode the file copied under one read lock that gives way as soon as a writer holds RESERVED, and if it gave way, the file copied with no lock, then that copy compared page by page with the file and its differing pages rewritten under one read lock, which gives way 3 times before it holds on; every read lock asked for every 250 us); writer: \`bench/load_writer.cpp\`; cap $CAP s."

@@ -48,8 +48,9 @@ const char* vfs_name_of(sqlite3* db) {
 }
 
 // Copies `source` into a new file `target` with the backup strategy, through the shims or not.
+// `private_source` false: as a caller's connection, which always takes the backup API path.
 result<snapshot_info> copy(const fs::path& source, const fs::path& target, bool fast,
-                           int pages_per_step) {
+                           int pages_per_step, bool private_source = true) {
     DBSAFE_TRY(auto db, detail::open_and_probe(source, detail::open_mode::read_write, 10'000,
                                                fast ? detail::fast_read_vfs() : nullptr));
     if (fast) {
@@ -57,7 +58,7 @@ result<snapshot_info> copy(const fs::path& source, const fs::path& target, bool 
     }
     std::ofstream{target};
     const online_backup strategy{.pages_per_step = pages_per_step, .fast_io = fast};
-    return strategy.copy(db.get(), target, snapshot_context{.private_source = true});
+    return strategy.copy(db.get(), target, snapshot_context{.private_source = private_source});
 }
 
 TEST(FastCopyVfs, RegistersBothShimsUnderPrivateNames) {
@@ -69,9 +70,9 @@ TEST(FastCopyVfs, RegistersBothShimsUnderPrivateNames) {
     EXPECT_STRNE(sqlite3_vfs_find(nullptr)->zName, "dbsafe-fast-write");
 }
 
-// The backup API path (a rollback-journal source copied in steps while a writer holds
-// RESERVED, so the file copy gives way): the write shim gathers page writes without changing
-// a byte.
+// The backup API path (a caller's connection to a rollback-journal source, copied in steps,
+// with a writer holding RESERVED throughout): the write shim gathers page writes without
+// changing a byte.
 TEST(FastCopyVfs, SteppedBackupIsByteIdenticalToOneWithoutTheShims) {
     const test::temp_dir dir;
     const auto source = dir / "delete.db";
@@ -80,10 +81,10 @@ TEST(FastCopyVfs, SteppedBackupIsByteIdenticalToOneWithoutTheShims) {
     test::exec(writer, "BEGIN IMMEDIATE; INSERT INTO customers(name) VALUES ('uncommitted')");
     const auto fast = dir / "fast.db";
     const auto plain = dir / "plain.db";
-    const auto info = copy(source, fast, true, 100);
+    const auto info = copy(source, fast, true, 100, false);
     ASSERT_TRUE(info) << info.error().message;
     EXPECT_FALSE(info.value().content_checksum.has_value()) << "expected the backup API path";
-    ASSERT_TRUE(copy(source, plain, false, 100));
+    ASSERT_TRUE(copy(source, plain, false, 100, false));
     const std::string fast_bytes = read_bytes(fast);
     EXPECT_GT(fast_bytes.size(), std::size_t{12} << 20);
     EXPECT_TRUE(fast_bytes == read_bytes(plain)) << fast << " differs from " << plain;

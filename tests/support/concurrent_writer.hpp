@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -92,11 +93,13 @@ class writer_thread {
 // A child process that commits transfers until killed with SIGKILL (never a clean stop).
 class writer_process {
   public:
-    explicit writer_process(const std::filesystem::path& p) {
+    // `pause` between commits: by default pause_for(p); zero commits back to back.
+    explicit writer_process(const std::filesystem::path& p,
+                            std::optional<std::chrono::milliseconds> pause_between = {}) {
         pid_ = ::fork();
         if (pid_ == 0) {
             try {
-                const auto pause = pause_for(p);
+                const auto pause = pause_between ? *pause_between : pause_for(p);
                 db_handle h(p);  // opened after fork: no SQLite state shared with the parent
                 for (std::int64_t i = 1;; ++i) {
                     write_transfer(h, i);

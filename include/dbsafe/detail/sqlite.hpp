@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dbsafe/detail/polling_busy_wait.hpp"
 #include "dbsafe/error.hpp"
 
 namespace dbsafe::detail {
@@ -246,7 +248,11 @@ inline error classify_open_failure(const error& e, const std::filesystem::path& 
 inline result<connection> open_and_probe(const std::filesystem::path& path, open_mode mode,
                                          int busy_timeout_ms = 5000, const char* vfs = nullptr) {
     DBSAFE_TRY(auto db, open_database(path, mode, busy_timeout_ms, vfs));
-    auto probe = query_int(db.get(), "SELECT count(*) FROM sqlite_schema");
+    auto probe = [&] {
+        // A gap between a busy rollback-journal writer's commits is found only by asking often.
+        const polling_busy_wait prompt_waits(db.get(), std::chrono::milliseconds(busy_timeout_ms));
+        return query_int(db.get(), "SELECT count(*) FROM sqlite_schema");
+    }();
     if (!probe) {
         // The busy handler already waited busy_timeout_ms: say so, in our own code, so the
         // caller can tell "locked" from "broken" without knowing SQLite's codes.
