@@ -37,10 +37,14 @@
 //    and of the copy, not for a whole copy (a backup-API step(-1) would hold it about 2.6x
 //    longer than even a `cp`-speed copy): that read is the longest a writer waits for a backup
 //    under continuous writes. It used to go on in backup-API steps first, restarted by every
-//    commit: measured, those steps only delayed the same last attempt (a 512 MiB backup under a
-//    writer committing without pause took 7-15 s, nearly all of it in doomed steps), and even a
-//    writer that commits once and leaves is served faster by the two passes (a `cp`-speed copy
-//    and one read) than by steps at the backup API's speed, with no longer a wait for it.
+//    commit: measured, those steps only delayed the same last attempt, and even a writer that
+//    pauses between commits is served faster by the two passes (a `cp`-speed copy and one read)
+//    than by steps at the backup API's speed, with no longer a wait for it.
+//    Every read transaction on such a source asks for SHARED every 250 us
+//    (detail/polling_busy_wait.hpp): a writer committing back to back leaves readers only the
+//    microseconds between its commits, which SQLite's default busy handler (sleeps up to
+//    100 ms) almost never hits. Together: a 512 MiB backup beside such a writer, 10-22 s (and
+//    one in three out of its busy timeout) -> about 1.1 s (docs/benchmarks.md, "Under load").
 //  - into a sink: when the storage target takes pages as they are read (ctx.sink,
 //    snapshot_sink.hpp) and the caller gave ctx.while_reading, the fast path hands each read to
 //    the sink instead of writing the staged file, then runs while_reading (the vault's
@@ -95,8 +99,8 @@ struct online_backup {
     // The rest of a copy of a private rollback-journal source once its file copy gave way to a
     // writer (or writers kept restarting the steps), in two passes. First the file is copied with
     // no lock at all (no writer waits for it; pages a writer was changing come out torn or stale,
-    // and that is fine). Then, in a read transaction (SHARED, waited for with the source
-    // connection's busy handler, as step(-1) would wait), that copy is brought up to the snapshot:
+    // and that is fine). Then, in a read transaction (SHARED, waited for up to the busy timeout,
+    // asked for every 250 us: see copy()), that copy is brought up to the snapshot:
     // every page read and compared, only the pages that differ rewritten
     // (detail::refresh_database_file_copy). Up to max_restarts times this pass gives way to a
     // writer as the file copy does (what it rewrote stays: the copy is only nearer the file),
