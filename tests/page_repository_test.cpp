@@ -13,9 +13,11 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "dbsafe/dbsafe.hpp"
@@ -368,6 +370,66 @@ TEST(PageRepository, AnImageThatDisagreesWithItsManifestIsRefusedAfterEveryPageI
     for (const auto& e : fs::directory_iterator(dir)) {
         EXPECT_EQ(e.path().string().find(".unpacked-"), std::string::npos) << e.path();
     }
+}
+
+// When the image disagrees with its manifest because a page came out wrong, the second pass
+// checks every page against its address and names the first wrong one with its pack. Here the
+// repository's index file is rewritten, validly (its trailer and name recomputed), so that two
+// entries of one frame point at each other's bytes: every file still checks, only the pages
+// are wrong. The snapshot is refused and a restore from it changes nothing.
+TEST(PageRepository, APageThatDoesNotMatchItsAddressIsNamedWithItsPackByTheSecondPass) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    const auto dir = tmp / "backups";
+    test::create_sample_db(db, 300);
+    auto v = make_vault(dir);
+    const auto m = v.backup(db);
+    ASSERT_TRUE(m) << m.error().message;
+
+    const repository_layout layout{dir};
+    const auto files = pages_detail::index_files(layout.index());
+    ASSERT_TRUE(files);
+    ASSERT_EQ(files.value().size(), 1U);
+    const auto old_index = files.value().front();
+    std::ifstream in(old_index, std::ios::binary);
+    const std::string raw((std::istreambuf_iterator<char>(in)), {});
+    in.close();
+    auto packs = parse_index(std::as_bytes(std::span(raw)), old_index.string());
+    ASSERT_TRUE(packs) << packs.error().message;
+    pack_entry* first = nullptr;
+    pack_entry* second = nullptr;
+    std::string pack_name;
+    for (auto& p : packs.value()) {
+        for (std::size_t i = 0; i + 1 < p.entries.size() && first == nullptr; ++i) {
+            auto& a = p.entries[i];
+            auto& b = p.entries[i + 1];
+            if (a.frame_offset == b.frame_offset && a.digest != b.digest) {
+                first = &a;
+                second = &b;
+                pack_name = p.pack.hex();
+            }
+        }
+    }
+    ASSERT_NE(first, nullptr) << "no frame holds two different pages";
+    std::swap(first->offset_in_frame, second->offset_in_frame);
+    const auto rewritten = encode_index(packs.value());
+    ASSERT_TRUE(pages_detail::store_content_file(layout.index(), ".idx", rewritten));
+    fs::remove(old_index);
+
+    const auto opened = v.storage.open(m.value().id);
+    ASSERT_FALSE(opened) << "pages that do not match their addresses were restored";
+    EXPECT_TRUE(opened.error().is(errc::checksum_mismatch)) << opened.error().message;
+    expect_mentions(opened.error(), {m.value().id, pack_name, "does not match its SHA-256"});
+    const std::string named = opened.error().message;
+    EXPECT_TRUE(named.find(first->digest.short_hex()) != std::string::npos ||
+                named.find(second->digest.short_hex()) != std::string::npos)
+        << "neither swapped page is named: " << named;
+    test::exec(db, "DELETE FROM orders WHERE id % 2 = 0");
+    const auto before = dump_rows(db);
+    const auto restored = v.restore(db, {.id = m.value().id});
+    ASSERT_FALSE(restored);
+    EXPECT_TRUE(restored.error().is(errc::checksum_mismatch)) << restored.error().message;
+    EXPECT_EQ(dump_rows(db), before);
 }
 
 // Restore's byte copy of a live database SQLite cannot open is no image of whole pages: it is
