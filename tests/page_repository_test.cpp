@@ -72,6 +72,29 @@ void expect_mentions(const error& e, const std::vector<std::string>& words) {
     for (const auto& w : words) EXPECT_NE(all.find(w), std::string::npos) << w << " in: " << all;
 }
 
+// Snapshot `id` of `db` rebuilds to the wrong image: opening it is refused as a checksum
+// mismatch whose message names `words`, and a restore from it is refused too and leaves the
+// live database as it was, row by row. The live database is changed first, so that a restore
+// that went through would show. Returns open()'s message, empty when open() went through.
+std::string expect_restore_refused_and_live_unchanged(page_vault& v, const fs::path& db,
+                                                      const std::string& id,
+                                                      const std::vector<std::string>& words) {
+    const auto opened = v.storage.open(id);
+    EXPECT_FALSE(opened) << "snapshot " << id << " opened although its image is wrong";
+    if (opened) return {};
+    EXPECT_TRUE(opened.error().is(errc::checksum_mismatch)) << opened.error().message;
+    expect_mentions(opened.error(), words);
+    test::exec(db, "DELETE FROM orders WHERE id % 2 = 0");
+    const auto before = dump_rows(db);
+    const auto restored = v.restore(db, {.id = id});
+    EXPECT_FALSE(restored) << "snapshot " << id << " restored although its image is wrong";
+    if (!restored) {
+        EXPECT_TRUE(restored.error().is(errc::checksum_mismatch)) << restored.error().message;
+    }
+    EXPECT_EQ(dump_rows(db), before);
+    return opened.error().message;
+}
+
 TEST(PageRepository, RoundTripEqualsTheSourceRowByRow) {
     test::temp_dir tmp;
     const auto db = tmp / "app.db";
@@ -356,17 +379,9 @@ TEST(PageRepository, AnImageThatDisagreesWithItsManifestIsRefusedAfterEveryPageI
     test::reseal_manifest(j);
     std::ofstream(manifest_path, std::ios::trunc) << j.dump();
 
-    const auto opened = v.storage.open(m.value().id);
-    ASSERT_FALSE(opened);
-    EXPECT_TRUE(opened.error().is(errc::checksum_mismatch)) << opened.error().message;
-    expect_mentions(opened.error(), {m.value().id, "reconstructs to " + m.value().checksum.hex,
-                                     "records " + recorded});
-    test::exec(db, "DELETE FROM orders WHERE id % 2 = 0");
-    const auto before = dump_rows(db);
-    const auto restored = v.restore(db, {.id = m.value().id});
-    ASSERT_FALSE(restored);
-    EXPECT_TRUE(restored.error().is(errc::checksum_mismatch)) << restored.error().message;
-    EXPECT_EQ(dump_rows(db), before);
+    expect_restore_refused_and_live_unchanged(
+        v, db, m.value().id,
+        {m.value().id, "reconstructs to " + m.value().checksum.hex, "records " + recorded});
     for (const auto& e : fs::directory_iterator(dir)) {
         EXPECT_EQ(e.path().string().find(".unpacked-"), std::string::npos) << e.path();
     }
@@ -416,20 +431,11 @@ TEST(PageRepository, APageThatDoesNotMatchItsAddressIsNamedWithItsPackByTheSecon
     ASSERT_TRUE(pages_detail::store_content_file(layout.index(), ".idx", rewritten));
     fs::remove(old_index);
 
-    const auto opened = v.storage.open(m.value().id);
-    ASSERT_FALSE(opened) << "pages that do not match their addresses were restored";
-    EXPECT_TRUE(opened.error().is(errc::checksum_mismatch)) << opened.error().message;
-    expect_mentions(opened.error(), {m.value().id, pack_name, "does not match its SHA-256"});
-    const std::string named = opened.error().message;
+    const std::string named = expect_restore_refused_and_live_unchanged(
+        v, db, m.value().id, {m.value().id, pack_name, "does not match its SHA-256"});
     EXPECT_TRUE(named.find(first->digest.short_hex()) != std::string::npos ||
                 named.find(second->digest.short_hex()) != std::string::npos)
         << "neither swapped page is named: " << named;
-    test::exec(db, "DELETE FROM orders WHERE id % 2 = 0");
-    const auto before = dump_rows(db);
-    const auto restored = v.restore(db, {.id = m.value().id});
-    ASSERT_FALSE(restored);
-    EXPECT_TRUE(restored.error().is(errc::checksum_mismatch)) << restored.error().message;
-    EXPECT_EQ(dump_rows(db), before);
 }
 
 // Restore's byte copy of a live database SQLite cannot open is no image of whole pages: it is
