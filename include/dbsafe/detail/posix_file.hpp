@@ -88,6 +88,14 @@ inline result<unique_fd> open_for_writing(const std::filesystem::path& p) {
     return unique_fd(fd);
 }
 
+// Opens an existing file (a staged copy dbsafe created) for reading and writing, so that it can
+// be compared with its source and patched in place through the one descriptor.
+inline result<unique_fd> open_for_update(const std::filesystem::path& p) {
+    const int fd = ::open(p.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return os_error(errno, "cannot open for writing", p);
+    return unique_fd(fd);
+}
+
 // Opens a regular file for reading. O_NONBLOCK, then a type check on the descriptor, then
 // blocking reads again: a FIFO or device planted under a name dbsafe reads (a backup directory
 // is writable by whoever planted it) is an error at once, never an open() that waits forever.

@@ -26,7 +26,6 @@
 // because of it (see online_backup.hpp for the rule).
 #pragma once
 
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -99,19 +98,16 @@ inline result<void> read_file_bytes(sqlite3* source, sqlite3_file* file, std::sp
 // connection holds RESERVED (see above), and reports no progress on the way.
 // With a `sink` (snapshot_sink.hpp), the bytes go to the sink (after its begin()) instead of
 // `target`, which is not touched; the caller completes the sink.
+// `target_fd` is `target` opened for writing at offset 0 (unused with a sink): a caller that
+// works on the file after the copy keeps writing through the descriptor it opened.
 inline result<std::optional<checksum>> copy_database_file(
     sqlite3* source, std::int64_t page_size, std::int64_t page_count, std::int64_t pages_per_read,
-    bool yields_to_writers, const std::filesystem::path& target, const snapshot_context& ctx,
-    snapshot_sink* sink = nullptr) {
+    bool yields_to_writers, int target_fd, const std::filesystem::path& target,
+    const snapshot_context& ctx, snapshot_sink* sink = nullptr) {
     DBSAFE_TRY(sqlite3_file* const file, database_file_object(source));
     const auto total =
         static_cast<std::uint64_t>(page_size) * static_cast<std::uint64_t>(page_count);
-    unique_fd out;
-    if (sink == nullptr) {
-        const int fd = ::open(target.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) return os_error(errno, "cannot open for writing", target);
-        out = unique_fd(fd);
-    } else {
+    if (sink != nullptr) {
         DBSAFE_TRYV(sink->begin(static_cast<std::uint32_t>(page_size),
                                 static_cast<std::uint64_t>(page_count)));
     }
@@ -143,7 +139,7 @@ inline result<std::optional<checksum>> copy_database_file(
                                               " cancelled; no backup was written");
         }
         if (yields_to_writers && writer_holds_reserved(file)) {
-            if (sink == nullptr && ::ftruncate(out.get(), 0) != 0) {
+            if (sink == nullptr && ::ftruncate(target_fd, 0) != 0) {
                 return os_error(errno, "cannot empty", target);
             }
             return std::optional<checksum>{};
@@ -167,8 +163,8 @@ inline result<std::optional<checksum>> copy_database_file(
             }
         } else {
             hasher.update(chunk);
-            DBSAFE_TRYV(write_all(out.get(), chunk, target));
-            if (ctx.target_fsynced) start_write_back(out.get(), offset, n);
+            DBSAFE_TRYV(write_all(target_fd, chunk, target));
+            if (ctx.target_fsynced) start_write_back(target_fd, offset, n);
         }
         offset += n;
         // A copy that yields never calls back while it holds SHARED: a slow callback would
@@ -181,6 +177,19 @@ inline result<std::optional<checksum>> copy_database_file(
     }
     DBSAFE_TRYV(fed());
     return std::optional<checksum>{hasher.finish()};
+}
+
+// The same, opening `target` itself (unless the bytes go to a sink).
+inline result<std::optional<checksum>> copy_database_file(
+    sqlite3* source, std::int64_t page_size, std::int64_t page_count, std::int64_t pages_per_read,
+    bool yields_to_writers, const std::filesystem::path& target, const snapshot_context& ctx,
+    snapshot_sink* sink = nullptr) {
+    unique_fd out;
+    if (sink == nullptr) {
+        DBSAFE_TRY(out, open_for_writing(target));
+    }
+    return copy_database_file(source, page_size, page_count, pages_per_read, yields_to_writers,
+                              out.get(), target, ctx, sink);
 }
 
 // What refresh_database_file_copy did: the snapshot's checksum and how many pages it rewrote.
@@ -204,14 +213,12 @@ struct refreshed_copy {
 // With `yields_to_writers`, it returns nullopt as soon as another connection holds RESERVED
 // (checked before every 4 MiB, as copy_database_file does). The copy is then partly brought
 // up to date, which is still a copy taken without a lock: a later call finishes it.
+// `target_fd` is `target` opened for reading and writing (detail::open_for_update).
 inline result<std::optional<refreshed_copy>> refresh_database_file_copy(
-    sqlite3* source, std::int64_t page_size, std::int64_t page_count,
+    sqlite3* source, std::int64_t page_size, std::int64_t page_count, int target_fd,
     const std::filesystem::path& target, const snapshot_context& ctx,
     bool yields_to_writers = false) {
     DBSAFE_TRY(sqlite3_file* const file, database_file_object(source));
-    const int fd = ::open(target.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return os_error(errno, "cannot open for writing", target);
-    const unique_fd out(fd);
     const auto page = static_cast<std::size_t>(page_size);
     const auto total =
         static_cast<std::uint64_t>(page_size) * static_cast<std::uint64_t>(page_count);
@@ -235,15 +242,15 @@ inline result<std::optional<refreshed_copy>> refresh_database_file_copy(
         hasher.update(std::span<const std::byte>(snapshot.data(), n));
         // What the copy holds here; past its end, nothing (every page there differs).
         DBSAFE_TRY(const std::size_t have,
-                   read_at(out.get(), std::span(copied.data(), n), offset, target));
+                   read_at(target_fd, std::span(copied.data(), n), offset, target));
         // Rewrites each run of differing pages with one write.
         std::size_t run_start = 0;
         std::size_t run_pages = 0;
         const auto write_run = [&]() -> result<void> {
             if (run_pages == 0) return success();
             const std::span<const std::byte> bytes(snapshot.data() + run_start, run_pages * page);
-            DBSAFE_TRYV(write_at(out.get(), bytes, offset + run_start, target));
-            if (ctx.target_fsynced) start_write_back(out.get(), offset + run_start, bytes.size());
+            DBSAFE_TRYV(write_at(target_fd, bytes, offset + run_start, target));
+            if (ctx.target_fsynced) start_write_back(target_fd, offset + run_start, bytes.size());
             done.pages_rewritten += run_pages;
             run_pages = 0;
             return success();
@@ -261,11 +268,21 @@ inline result<std::optional<refreshed_copy>> refresh_database_file_copy(
         DBSAFE_TRYV(write_run());
         offset += n;
     }
-    if (::ftruncate(out.get(), static_cast<off_t>(total)) != 0) {
+    if (::ftruncate(target_fd, static_cast<off_t>(total)) != 0) {
         return os_error(errno, "cannot cut to the snapshot's length", target);
     }
     done.content_checksum = hasher.finish();
     return std::optional<refreshed_copy>{done};
+}
+
+// The same, opening `target` itself.
+inline result<std::optional<refreshed_copy>> refresh_database_file_copy(
+    sqlite3* source, std::int64_t page_size, std::int64_t page_count,
+    const std::filesystem::path& target, const snapshot_context& ctx,
+    bool yields_to_writers = false) {
+    DBSAFE_TRY(const auto out, open_for_update(target));
+    return refresh_database_file_copy(source, page_size, page_count, out.get(), target, ctx,
+                                      yields_to_writers);
 }
 
 }  // namespace dbsafe::detail

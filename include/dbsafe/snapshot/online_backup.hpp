@@ -110,16 +110,15 @@ struct online_backup {
     [[nodiscard]] result<snapshot_info> copy_file_in_two_passes(sqlite3* source,
                                                                 const std::filesystem::path& target,
                                                                 const snapshot_context& ctx) const {
-        // Emptied through a descriptor opened with O_NOFOLLOW, never truncate() by name: a
-        // symlink swapped in for the staged file while the steps ran would send that to its
-        // target (any file the process may write).
-        {
-            DBSAFE_TRY(const auto staged, detail::open_for_writing(target));
-            if (::ftruncate(staged.get(), 0) != 0) {
-                return detail::os_error(errno, "cannot empty", target);
-            }
+        // Opened once, with O_NOFOLLOW, and emptied and written by both passes through that one
+        // descriptor, never by name: a symlink swapped in for the staged file while the steps
+        // ran, or between two opens, would send the writes to its target (any file the process
+        // may write).
+        DBSAFE_TRY(const auto staged, detail::open_for_update(target));
+        if (::ftruncate(staged.get(), 0) != 0) {
+            return detail::os_error(errno, "cannot empty", target);
         }
-        DBSAFE_TRYV(copy_file_unlocked(source, target, ctx));
+        DBSAFE_TRYV(copy_file_unlocked(source, staged.get(), target, ctx));
         for (int gave_way = 0;; ++gave_way) {
             DBSAFE_TRYV(detail::exec(source, "BEGIN"));
             struct end_read {
@@ -138,7 +137,8 @@ struct online_backup {
             DBSAFE_TRY(info.page_count, detail::query_int(source, "PRAGMA page_count"));
             DBSAFE_TRY(const auto refreshed,
                        detail::refresh_database_file_copy(source, info.page_size, info.page_count,
-                                                          target, ctx, gave_way < max_restarts));
+                                                          staged.get(), target, ctx,
+                                                          gave_way < max_restarts));
             if (refreshed) {
                 info.content_checksum = refreshed->content_checksum;
                 info.restarts = gave_way;
@@ -152,7 +152,7 @@ struct online_backup {
     // is reported, since no writer waits for the callback. Only a stop request fails it: a read
     // that comes up short (a writer shrank the file) or a write that fails leaves a partial
     // copy, which the pass under SHARED compares and completes page by page anyway.
-    [[nodiscard]] static result<void> copy_file_unlocked(sqlite3* source,
+    [[nodiscard]] static result<void> copy_file_unlocked(sqlite3* source, int target_fd,
                                                          const std::filesystem::path& target,
                                                          const snapshot_context& ctx) {
         DBSAFE_TRY(sqlite3_file* const file, detail::database_file_object(source));
@@ -162,8 +162,8 @@ struct online_backup {
         if (!page_size || page_size.value() <= 0) return success();
         const auto copied = detail::copy_database_file(
             source, page_size.value(), bytes / page_size.value(),
-            online_backup{.pages_per_step = -1}.pages_per_read(page_size.value()), false, target,
-            ctx);
+            online_backup{.pages_per_step = -1}.pages_per_read(page_size.value()), false, target_fd,
+            target, ctx);
         if (!copied && copied.error().is(errc::cancelled)) return copied.as_failure();
         return success();
     }
