@@ -62,9 +62,8 @@ TEST_P(SeveralWriters, BackupIsConsistentAndNoWriterSeesAnError) {
 INSTANTIATE_TEST_SUITE_P(JournalModes, SeveralWriters, ::testing::Values("wal", "delete"));
 
 // detail::polling_busy_wait on its own: while another connection holds EXCLUSIVE, a read waits
-// out the timeout it was given (not forever) and fails with BUSY; after it, the connection
-// waits with SQLite's own handler for that timeout; and a lock released during a wait is
-// taken.
+// out the timeout it was given (not forever) and fails with BUSY; and a lock released during a
+// wait is taken.
 TEST(Concurrency, PollingBusyWaitWaitsItsTimeoutThenFailsAndTakesALockReleasedMeanwhile) {
     using namespace std::chrono_literals;
     temp_dir tmp;
@@ -83,12 +82,6 @@ TEST(Concurrency, PollingBusyWaitWaitsItsTimeoutThenFailsAndTakesALockReleasedMe
         EXPECT_EQ(read_schema(), SQLITE_BUSY);
         EXPECT_GE(std::chrono::steady_clock::now() - t0, 300ms);
     }
-    // Set back to SQLite's own handler with that timeout (the reader was opened with 10 s).
-    const auto t1 = std::chrono::steady_clock::now();
-    EXPECT_EQ(read_schema(), SQLITE_BUSY);
-    const auto waited = std::chrono::steady_clock::now() - t1;
-    EXPECT_GE(waited, 300ms);
-    EXPECT_LT(waited, 5s);
     {
         const detail::polling_busy_wait wait(reader, 20s);
         std::jthread release([&] {
@@ -97,6 +90,27 @@ TEST(Concurrency, PollingBusyWaitWaitsItsTimeoutThenFailsAndTakesALockReleasedMe
         });
         EXPECT_EQ(read_schema(), SQLITE_OK) << "the released lock was not taken";
     }
+}
+
+// When a polling_busy_wait ends, its connection has its own busy timeout back, the one it had
+// before (not the one given to the wait), and waits for a lock with SQLite's own handler again.
+TEST(Concurrency, PollingBusyWaitSetsTheConnectionsOwnBusyTimeoutBack) {
+    using namespace std::chrono_literals;
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    create_sample_db(db, 10, "delete");
+    db_handle holder(db);
+    db_handle reader(db);
+    sqlite3_busy_timeout(reader, 700);
+    exec(holder, "BEGIN EXCLUSIVE");
+    { const detail::polling_busy_wait wait(reader, 300ms); }
+    EXPECT_EQ(query_int(reader, "PRAGMA busy_timeout"), 700);
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(sqlite3_exec(reader, "SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr),
+              SQLITE_BUSY);
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(waited, 700ms);
+    EXPECT_LT(waited, 5s);
 }
 
 // A rollback-journal writer committing back to back, with no pause, holds PENDING or

@@ -10,7 +10,8 @@
 // backup in three ran out of its 10 s busy timeout (bench/notes.md). Asking every 250 us finds
 // a gap within a few commits. Each ask is an fcntl(F_SETLK) or two on the lock bytes.
 // Used only on a connection dbsafe opened itself (private_source): the caller's connections
-// keep their own handlers. Its busy timeout is set back when this ends.
+// keep their own handlers. The connection's own busy timeout, as it was before, is set back
+// when this ends.
 #pragma once
 
 #include <sqlite3.h>
@@ -24,14 +25,29 @@ class polling_busy_wait {
   public:
     static constexpr std::chrono::microseconds interval{250};
 
-    polling_busy_wait(sqlite3* db, std::chrono::milliseconds timeout) : db_(db), timeout_(timeout) {
+    // Read before the handler is installed: installing one zeroes the connection's timeout.
+    polling_busy_wait(sqlite3* db, std::chrono::milliseconds timeout)
+        : db_(db), timeout_(timeout), previous_timeout_(busy_timeout_of(db, timeout)) {
         sqlite3_busy_handler(db_, &ask_again, this);
     }
     polling_busy_wait(const polling_busy_wait&) = delete;
     polling_busy_wait& operator=(const polling_busy_wait&) = delete;
-    ~polling_busy_wait() { sqlite3_busy_timeout(db_, static_cast<int>(timeout_.count())); }
+    ~polling_busy_wait() { sqlite3_busy_timeout(db_, static_cast<int>(previous_timeout_.count())); }
 
   private:
+    // PRAGMA busy_timeout, asked directly: detail/sqlite.hpp's query_int includes this header.
+    // When the connection cannot answer (out of memory), `fallback` is what is set back.
+    static std::chrono::milliseconds busy_timeout_of(sqlite3* db,
+                                                     std::chrono::milliseconds fallback) noexcept {
+        sqlite3_stmt* st = nullptr;
+        if (sqlite3_prepare_v2(db, "PRAGMA busy_timeout", -1, &st, nullptr) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            fallback = std::chrono::milliseconds(sqlite3_column_int64(st, 0));
+        }
+        sqlite3_finalize(st);
+        return fallback;
+    }
+
     // SQLite's busy handler: `count` is 0 at the first BUSY of a wait. Nonzero: ask again.
     static int ask_again(void* self_ptr, int count) noexcept {
         auto* self = static_cast<polling_busy_wait*>(self_ptr);
@@ -44,6 +60,7 @@ class polling_busy_wait {
 
     sqlite3* db_;
     std::chrono::milliseconds timeout_;
+    std::chrono::milliseconds previous_timeout_;
     std::chrono::steady_clock::time_point since_{};
 };
 
