@@ -21,10 +21,10 @@
 #include "support/cli_fault_run.hpp"
 #include "support/fault_vfs.hpp"
 #include "support/injection_points.hpp"
-#include "support/last_attempt_scene.hpp"
 #include "support/restore_scene.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
+#include "support/two_pass_scene.hpp"
 
 namespace dbsafe::test {
 namespace {
@@ -156,7 +156,7 @@ TEST(FaultVfs, RestoreOfRollbackDatabaseSurvivesEveryFailedCall) {
 }
 
 // The last attempt of a rollback-journal backup that writers kept restarting (online_backup's
-// two passes, reached on purpose by support/last_attempt_scene.hpp) with one failed read at
+// two passes, reached on purpose by support/two_pass_scene.hpp) with one failed read at
 // each of its reads, counted from the unlocked pass's first report: a read that fails in the
 // unlocked pass only leaves that copy incomplete, and the pass under SHARED completes it page
 // by page, so the backup succeeds with the database's exact rows; a read that fails under
@@ -167,7 +167,7 @@ TEST(FaultVfs, RollbackTwoPassCopyIgnoresAFailedUnlockedReadAndFailsCleanlyOnALo
     temp_dir tmp;
     const auto db = tmp / "live.db";
     make_rollback_source(db, 12);
-    last_attempt_scene scene(db);
+    two_pass_scene scene(db);
     long nth = 0;  // 0: a clean run, which counts the reads from the arm point on
     scene.on_unlocked_pass = [&] {
         vfs.arm({.op = vfs_op::read, .nth = nth, .code = SQLITE_IOERR_READ, .filter = "live.db"});

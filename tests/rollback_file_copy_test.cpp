@@ -26,9 +26,9 @@
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/snapshot/online_backup.hpp"
 #include "support/concurrent_writer.hpp"
-#include "support/last_attempt_scene.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
+#include "support/two_pass_scene.hpp"
 
 namespace dbsafe {
 namespace {
@@ -444,7 +444,7 @@ TEST(RollbackFileCopy, ASymlinkSwappedInForTheStagedFileDuringTheTwoPassCopyIsNe
     std::ofstream(victim) << precious;
     const auto target = empty_target(dir / "copy.db");
 
-    test::last_attempt_scene scene(source);
+    test::two_pass_scene scene(source);
     bool swapped = false;
     scene.on_unlocked_pass = [&] {
         if (swapped) return;
@@ -481,7 +481,7 @@ TEST(RollbackFileCopy, AFullDiskDuringTheTwoPassCopyFailsTheCopyNamingTheStagedF
     ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
     ASSERT_TRUE(before.rlim_max == RLIM_INFINITY || before.rlim_max > cap_bytes);
     const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of a core dump
-    test::last_attempt_scene scene(source);
+    test::two_pass_scene scene(source);
     scene.on_unlocked_pass = [&] {
         rlimit cap = before;
         cap.rlim_cur = cap_bytes;

@@ -27,9 +27,9 @@ inline void make_rollback_source(const std::filesystem::path& p, int mib) {
              ") INSERT INTO filler(body) SELECT randomblob(4000) FROM n;");
 }
 
-class last_attempt_scene {
+class two_pass_scene {
   public:
-    explicit last_attempt_scene(const std::filesystem::path& source) : writer_(source) {}
+    explicit two_pass_scene(const std::filesystem::path& source) : writer_(source) {}
 
     // Call right before the copy: the writer takes RESERVED and keeps it, one ledger transfer
     // (support/concurrent_writer.hpp's invariant) written and not committed.
