@@ -42,6 +42,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -413,6 +414,14 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     if (!opened) return untouched(opened.error(), "");
     live_database dest = std::move(opened).value();
     report.database = dest.name;
+    // On restore's own connection, every lock is asked for every 250 us up to the busy timeout
+    // (detail/polling_busy_wait.hpp): beside a writer committing back to back in rollback-
+    // journal mode the copy's RESERVED and EXCLUSIVE are free only between its commits, and
+    // SQLite's default handler (sleeps growing to 100 ms) missed those gaps until a 10 s
+    // timeout ran out (`dbsafe restore` of 512 MiB, bench/notes.md). A caller's connection
+    // keeps its own busy handler.
+    std::optional<polling_busy_wait> prompt_waits;
+    if (dest.owned) prompt_waits.emplace(dest.db, busy);
     // The copy is one transaction larger than any page cache: each time the cache fills,
     // SQLite spills dirty pages into the file, and in rollback-journal mode every spill first
     // fsyncs the journal. The default 2 MB cache spills ~130 times for 256 MiB; 16 MiB cuts

@@ -59,6 +59,7 @@ inline result<steps_done> run_backup_steps(sqlite3_backup* backup, const backup_
     auto backoff = std::chrono::milliseconds(1);
     for (;;) {
         if (s.stop.stop_requested()) return s.cancelled();
+        const auto step_started = clock::now();
         const int rc = sqlite3_backup_step(backup, step);
         if (rc == SQLITE_OK || rc == SQLITE_DONE) {
             busy_since = {};
@@ -88,8 +89,11 @@ inline result<steps_done> run_backup_steps(sqlite3_backup* backup, const backup_
             continue;
         }
         if (is_busy(rc)) {
+            // Busy since the step began, not since it returned: the connections' busy handler
+            // (polling_busy_wait or sqlite3_busy_timeout) may already have waited the whole
+            // timeout inside it, and waiting it again would double the bound.
             const auto now = clock::now();
-            if (busy_since == clock::time_point{}) busy_since = now;
+            if (busy_since == clock::time_point{}) busy_since = step_started;
             if (now - busy_since >= s.busy_timeout) return s.timed_out(s.busy_timeout);
             std::this_thread::sleep_for(backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
