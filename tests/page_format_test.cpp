@@ -299,6 +299,28 @@ TEST(ContentFile, IsNamedByItsSha256AndStoringTheSameContentTwiceIsFine) {
     EXPECT_FALSE(pages_detail::read_content_file(first.value().path, digest_of(1), 100));
 }
 
+// A piece larger than the reader's buffer is the caller's mistake: an invalid_argument that
+// says so, never "damaged" (a checksum_mismatch would send a user after a healthy file). A piece
+// past the end is damage.
+TEST(ContentFile, AReaderAskedForMoreThanAPieceSaysItIsABugNotDamage) {
+    temp_dir dir;
+    const std::vector<std::byte> bytes((std::size_t{3} << 20) + pages_detail::trailer_bytes,
+                                       std::byte{7});
+    const auto f = pages_detail::store_content_file(dir.path(), ".list", bytes).value();
+    auto reader = pages_detail::content_reader::open(f.path, f.digest, bytes.size());
+    ASSERT_TRUE(reader) << reader.error().message;
+    const auto too_big = reader.value().next(pages_detail::content_reader::piece_bytes + 1);
+    ASSERT_FALSE(too_big);
+    EXPECT_TRUE(too_big.error().is(errc::invalid_argument)) << too_big.error().message;
+    EXPECT_NE(too_big.error().message.find("bug"), std::string::npos) << too_big.error().message;
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(reader.value().next(pages_detail::content_reader::piece_bytes));
+    }
+    const auto past_the_end = reader.value().next(1);
+    ASSERT_FALSE(past_the_end);
+    EXPECT_TRUE(past_the_end.error().is(errc::checksum_mismatch)) << past_the_end.error().message;
+}
+
 TEST(RepositoryLock, SharedLocksCoexistAndAnExclusiveOneWaitsThenTimesOut) {
     temp_dir dir;
     using namespace std::chrono_literals;

@@ -205,7 +205,10 @@ inline result<void> rename_no_replace(const std::filesystem::path& from,
     if (::link(from.c_str(), to.c_str()) != 0) {
         return os_error(errno, "cannot rename " + from.string() + " to", to);
     }
-    if (::unlink(from.c_str()) != 0) return os_error(errno, "cannot remove", from);
+    // The file is in place under `to` now: that is the rename's outcome, and a caller told it
+    // failed would report a backup missing that exists. A second name left at `from` is only a
+    // stray link to the same inode (the staging name; prune's debris sweep removes it).
+    (void)::unlink(from.c_str());
     return success();
 }
 

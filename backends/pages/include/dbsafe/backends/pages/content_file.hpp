@@ -156,7 +156,13 @@ class content_reader {
 
     // The next `n` bytes (at most piece_bytes and remaining()), valid until the next call.
     result<std::span<const std::byte>> next(std::size_t n) {
-        if (n > remaining() || n > piece_bytes) {
+        if (n > piece_bytes) {  // a caller's mistake, not damage: say so, not "damaged"
+            return error(errc::invalid_argument,
+                         "reading " + path_.string() + ": a piece of " + std::to_string(n) +
+                             " bytes was asked for, more than the reader's " +
+                             std::to_string(piece_bytes) + " (a dbsafe bug: please report it)");
+        }
+        if (n > remaining()) {
             return error(errc::checksum_mismatch,
                          path_.string() + " is damaged: it ends before its content does");
         }
