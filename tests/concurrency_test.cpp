@@ -14,6 +14,7 @@
 #include <dbsafe/backup_async.hpp>
 #include <dbsafe/dbsafe.hpp>
 #include <dbsafe/detail/polling_busy_wait.hpp>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
@@ -144,6 +145,39 @@ TEST(Concurrency, RollbackBackupBesideAWriterCommittingBackToBackFindsTheGapsBet
     reopen_read_write(db);  // the writer was killed mid-transaction: roll its journal back
     EXPECT_GT(committed_writes(db_handle(db)), 0);
     EXPECT_EQ(ledger_invariant_violation(db), "");
+}
+
+// `dbsafe migrate` owns its connection to the live database, so it asks for its locks every
+// 250 us for the whole command (detail/polling_busy_wait.hpp): beside a rollback-journal writer
+// committing back to back, its pre-migration backup, its BEGIN IMMEDIATE and its commit each find
+// a gap between the writer's commits within a 1 s busy timeout. With SQLite's default handler the
+// migration's BEGIN IMMEDIATE ran out of the timeout, and so did the rollback's restore, which
+// left a migration record for `dbsafe recover` (found by hand at 512 MiB with a 10 s timeout).
+TEST(Concurrency, CliMigrateBesideAWriterCommittingBackToBackRunsTheMigration) {
+    temp_dir tmp;
+    const auto db = tmp / "live.db";
+    create_sample_db(db, 2000, "delete");
+    const auto sql = tmp / "add_notes.sql";
+    {
+        std::ofstream out(sql);
+        out << "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n"
+               "INSERT INTO notes(body) VALUES ('migrated');\n";
+    }
+    writer_process writer(db, std::chrono::milliseconds(0));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the writer is committing
+    const auto r =
+        run({DBSAFE_CLI_PATH, "migrate", db.string(), "--dir", (tmp / "backups").string(), "--sql",
+             sql.string(), "--verify", "quick", "--busy-timeout", "1000"},
+            {}, tmp.path());
+    EXPECT_TRUE(writer.kill()) << "the writer died of an SQLite error";
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    reopen_read_write(db);  // the writer was killed mid-transaction: roll it back
+    EXPECT_EQ(query_int(db, "SELECT count(*) FROM notes WHERE body = 'migrated'"), 1);
+    for (const auto& e : std::filesystem::directory_iterator(tmp / "backups")) {
+        EXPECT_FALSE(e.path().extension() == ".migration") << e.path() << " was left";
+    }
+    EXPECT_EQ(ledger_invariant_violation(db), "");
+    EXPECT_EQ(integrity(db), "ok");
 }
 
 TEST(Concurrency, CliProcessesBackingUpIntoOneDirectoryAllCompleteWithDistinctIds) {

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <dbsafe/detail/polling_busy_wait.hpp>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -275,6 +277,13 @@ int run_migrate(const migrate_args& a) {
     auto opened = open_and_probe(a.database, open_mode::read_write, a.busy_timeout_ms);
     if (!opened) return report(opened.error());
     sqlite3* db = opened.value().get();
+    // This connection is the CLI's own: every lock it takes for the rest of the command (the
+    // pre-migration backup's reads, the migration's BEGIN IMMEDIATE and commit, a rollback's
+    // restore) is asked for every 250 us. Beside a rollback-journal writer committing back to
+    // back, SQLite's default handler (sleeps growing to 100 ms) missed the gaps between its
+    // commits until the busy timeout ran out, the migration failed and so did its rollback.
+    const dbsafe::detail::polling_busy_wait prompt_waits(
+        db, std::chrono::milliseconds(a.busy_timeout_ms));
 
     // An earlier migration a crash interrupted is rolled back first, whatever this file holds.
     auto recovered = vault.recover(db);
