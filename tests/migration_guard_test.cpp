@@ -12,9 +12,12 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "support/backup_checks.hpp"
 #include "support/child_process.hpp"
+#include "support/concurrent_writer.hpp"
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
 
@@ -299,6 +302,43 @@ TEST(MigrationGuard, CrashedMigrationIsRolledBackByRecover) {
     const auto again = f.v.recover(f.live);
     ASSERT_TRUE(again);
     EXPECT_FALSE(again.value().rolled_back) << "nothing left to do";
+}
+
+// Recovery of a crashed migration on a path opens its own connections to the database (the
+// restore's, and the short ones reading and putting back the journal mode); each asks for its
+// locks every 250 us (detail/polling_busy_wait.hpp). Beside a rollback-journal writer
+// committing back to back, SQLite's default handler (sleeps growing to 100 ms) would miss the
+// gaps between its commits until the busy timeout ran out, and the half-migrated database would
+// stay as it is.
+TEST(MigrationGuard, RecoverBesideAWriterCommittingBackToBackRollsTheCrashedMigrationBack) {
+    fixture f;
+    test::exec(f.live, "PRAGMA journal_mode=delete");
+    f.v.options.busy_timeout = std::chrono::seconds(1);
+    crash_halfway(f);
+    ASSERT_EQ(records_in(f.dir / "backups").size(), 1u);
+    const auto tier_columns = [&] {
+        return test::query_int(f.live,
+                               "SELECT count(*) FROM pragma_table_info('customers') "
+                               "WHERE name = 'tier'");
+    };
+    ASSERT_EQ(tier_columns(), 1) << "the crash left a half-migrated database";
+    {
+        test::writer_process writer(f.live, std::chrono::milliseconds(0));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the writer is committing
+        const auto recovered = f.v.recover(f.live);
+        EXPECT_TRUE(writer.kill()) << "the writer died of an SQLite error";
+        ASSERT_TRUE(recovered) << recovered.error().message;
+        EXPECT_TRUE(recovered.value().rolled_back);
+    }
+    test::reopen_read_write(f.live);  // the writer was killed mid-transaction: roll it back
+    EXPECT_EQ(tier_columns(), 0);
+    EXPECT_EQ(test::query_int(f.live, "SELECT count(*) FROM knex_migrations"), 1);
+    EXPECT_EQ(test::query_int(f.live,
+                              "SELECT count(*) FROM pragma_journal_mode "
+                              "WHERE journal_mode = 'delete'"),
+              1);
+    EXPECT_TRUE(records_in(f.dir / "backups").empty());
+    EXPECT_EQ(test::ledger_invariant_violation(f.live), "");
 }
 
 TEST(MigrationGuard, NextOpenRollsBackACrashedMigrationBeforeItsBackup) {

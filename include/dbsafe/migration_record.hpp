@@ -271,6 +271,7 @@ inline result<std::string> journal_mode_of(const database_ref& db,
     if (db.connection() != nullptr) return query_text(db.connection(), "PRAGMA journal_mode");
     DBSAFE_TRY(auto c, open_database(db.file(), open_mode::read_only,
                                      static_cast<int>(busy_timeout.count())));
+    const polling_busy_wait prompt_waits(c.get(), busy_timeout);  // as restore's (restore.hpp)
     return query_text(c.get(), "PRAGMA journal_mode");
 }
 
@@ -281,6 +282,7 @@ inline result<void> return_to_journal_mode(const database_ref& db, const std::st
     if (db.connection() != nullptr) return return_to_journal_mode(db.connection(), mode);
     DBSAFE_TRY(auto c, open_database(db.file(), open_mode::read_write,
                                      static_cast<int>(busy_timeout.count())));
+    const polling_busy_wait prompt_waits(c.get(), busy_timeout);  // as restore's (restore.hpp)
     return return_to_journal_mode(c.get(), mode);
 }
 
