@@ -1,6 +1,7 @@
 // The CLI over the page repository, run as a user runs it: `init`, `backup --format`, the page
-// counts of `backup`/`list --json`, `stats`, `verify --read-data`, and a restore's safety
-// backup in a location set up for pages. Exit codes, JSON parsed, real files.
+// counts of `backup`/`list --json`, `backup --no-change-cache`, `stats`, `verify --read-data`,
+// and a restore's safety backup in a location set up for pages. Exit codes, JSON parsed, real
+// files.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -118,6 +119,55 @@ TEST(CliPages, CompressWithFormatPagesIsAUsageErrorThatWritesNothing) {
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("--compress and --format pages"), std::string::npos) << r.err;
     EXPECT_EQ(json::parse(r.out)["error"]["code"], "usage");
+    EXPECT_EQ(f.manifests(), 0U);
+}
+
+// The change cache (pages/change_cache.hpp): a backup of an unchanged database takes every
+// page's address from it; --no-change-cache hashes every page and still backs up exactly.
+TEST(CliPages, BackupReportsPagesFromTheChangeCacheAndNoChangeCacheHashesEveryPage) {
+    cli_fixture f;
+    const json first = f.backup(" --format pages");
+    ASSERT_TRUE(first["pages"].contains("pages_from_cache")) << first;
+    EXPECT_EQ(first["pages"]["pages_from_cache"], 0);  // nothing to compare with yet
+    const json unchanged = f.backup(" --format pages");
+    ASSERT_TRUE(unchanged["pages"].contains("pages_from_cache")) << unchanged;
+    EXPECT_EQ(unchanged["pages"]["pages_from_cache"], unchanged["page_count"]) << unchanged;
+
+    const auto text = dbsafe_cli(f.dir, "backup " + q(f.live) + f.dir_arg + " --format pages");
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    const std::string page_count = unchanged["page_count"].dump();
+    EXPECT_NE(text.out.find("  pages: " + page_count + " total, 0 new, "), std::string::npos)
+        << text.out;
+    EXPECT_NE(text.out.find(" added to the repository, " + page_count + " from the change cache\n"),
+              std::string::npos)
+        << text.out;
+
+    dbsafe::test::exec(f.live, "UPDATE orders SET note = 'hashed' WHERE id = 11");
+    const auto wanted = dump_rows(f.live);
+    const json hashed = f.backup(" --format pages --no-change-cache");
+    ASSERT_TRUE(hashed["pages"].contains("pages_from_cache")) << hashed;
+    EXPECT_EQ(hashed["pages"]["pages_from_cache"], 0) << hashed;
+    EXPECT_GE(hashed["pages"]["pages_new"].get<std::uint64_t>(), 1U);
+    const auto to = f.dir / "restored.db";
+    const auto restored = dbsafe_cli(
+        f.dir, "restore --to " + q(to) + f.dir_arg + " --id " + hashed["id"].get<std::string>());
+    ASSERT_EQ(restored.exit_code, 0) << restored.err;
+    EXPECT_EQ(dump_rows(to), wanted);
+}
+
+// A backup stored as a file hashes no pages: --no-change-cache there would do nothing, so it
+// is a usage error, like --compress with --format pages, and nothing is written.
+TEST(CliPages, NoChangeCacheOnABackupStoredAsAFileIsAUsageErrorThatWritesNothing) {
+    cli_fixture f;
+    for (const std::string flags : {" --format files", " --compress zstd", ""}) {
+        const auto r = dbsafe_cli(
+            f.dir, "backup " + q(f.live) + f.dir_arg + flags + " --no-change-cache --json");
+        EXPECT_EQ(r.exit_code, 2) << flags;
+        EXPECT_EQ(r.err.rfind("dbsafe: --no-change-cache is for page backups only", 0), 0U)
+            << flags << ": " << r.err;
+        EXPECT_NE(r.err.find("--format pages"), std::string::npos) << r.err;
+        EXPECT_EQ(json::parse(r.out)["error"]["code"], "usage") << flags;
+    }
     EXPECT_EQ(f.manifests(), 0U);
 }
 

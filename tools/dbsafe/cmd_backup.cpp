@@ -1,7 +1,9 @@
 // dbsafe backup DB --dir DIR [--kind K] [--method backup-api|vacuum] [--verify full|quick|none]
 //                  [--require-table NAME]... [--format pages|files] [--compress zstd[:LEVEL]]
-//                  [--threads N] [--sha256] [--json]
+//                  [--threads N] [--sha256] [--no-change-cache] [--json]
+#include <cstdint>
 #include <iostream>
+#include <type_traits>
 
 #include "cli.hpp"
 #include "units_option.hpp"
@@ -20,10 +22,24 @@ struct backup_args {
     int pages_per_step = 1024;
     int busy_timeout_ms = 10000;
     std::string format;  // "pages" | "files"; empty: the location's configured default, else files
-    std::string compress;  // empty: a plain <id>.db; "zstd" or "zstd:LEVEL": <id>.db.zst
-    int threads = 0;       // compression workers, 0 = one per core
-    bool sha256 = false;   // seal the backup (manifest `seal`), builds with OpenSSL only
+    std::string compress;          // empty: a plain <id>.db; "zstd" or "zstd:LEVEL": <id>.db.zst
+    int threads = 0;               // compression workers, 0 = one per core
+    bool sha256 = false;           // seal the backup (manifest `seal`), builds with OpenSSL only
+    bool no_change_cache = false;  // page backups: hash every page, keep no change cache
 };
+
+// The pages of the backup just committed whose address the change cache gave (not hashed
+// again). Only the page repository knows it, for its last commit: the manifest does not keep
+// it, since it says how this backup was taken, not what it holds.
+template <class Storage>
+std::uint64_t pages_from_change_cache([[maybe_unused]] const Storage& storage) {
+#if defined(DBSAFE_CLI_WITH_PAGES)
+    if constexpr (std::is_same_v<Storage, page_repository>) {
+        return storage.last_commit().pages_from_cache;
+    }
+#endif
+    return 0;
+}
 
 template <class Snapshot, class Storage>
 int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_kind kind,
@@ -41,8 +57,11 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
     auto made = vault.backup(a.database, {.kind = kind, .on_progress = make_progress_bar()});
     if (!made) return report(made.error());
     const manifest& m = made.value();
+    const std::uint64_t from_cache = pages_from_change_cache(vault.storage);
     if (a.common.json) {
-        print_json(manifest_json(m));
+        nlohmann::json j = manifest_json(m);
+        if (m.pages) j["pages"]["pages_from_cache"] = from_cache;
+        print_json(j);
     } else {
         std::cout << "backed up " << a.database << " -> " << m.data_path.string() << "\n"
                   << "  id " << m.id << ", " << to_string(m.kind) << ", "
@@ -55,7 +74,8 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
         }
         if (m.pages) {
             std::cout << "  pages: " << m.page_count << " total, " << m.pages->pages_new << " new, "
-                      << format_bytes(m.pages->bytes_added) << " added to the repository\n";
+                      << format_bytes(m.pages->bytes_added) << " added to the repository, "
+                      << from_cache << " from the change cache\n";
         }
         std::cout << "  verified (" << a.verify << (a.required.empty() ? "" : " + required tables")
                   << ") in " << m.seconds << " s\n";
@@ -74,10 +94,24 @@ int run_backup(const backup_args& a, Snapshot snapshot, backup_kind kind, check_
         pages = configured.value() == location_format::pages;
 #endif
     }
+    // A file backup hashes no pages: the flag would do nothing, which a user measuring or
+    // avoiding the cache must not take for its effect.
+    if (a.no_change_cache && !pages) {
+        const std::string why = !a.compress.empty() ? "--compress writes a file"
+                                : a.format == "files"
+                                    ? "--format files writes a file"
+                                    : "new backups in " + a.common.dir + " are files by default";
+        return usage_error("--no-change-cache is for page backups only, and " + why +
+                           ": take a page backup (--format pages, without --compress), or drop "
+                           "--no-change-cache");
+    }
     if (pages) {
 #if defined(DBSAFE_CLI_WITH_PAGES)
-        return run_backup(a, std::move(snapshot),
-                          page_repository{a.common.dir, {.write_pages = true}}, kind, level);
+        return run_backup(
+            a, std::move(snapshot),
+            page_repository{a.common.dir,
+                            {.write_pages = true, .change_cache = !a.no_change_cache}},
+            kind, level);
 #else
         return report(pages_unavailable("--format pages"));
 #endif
@@ -143,12 +177,18 @@ void add_backup_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_flag("--sha256", args->sha256,
                   "Seal the backup: record its SHA-256 in the manifest (tamper evidence, checked "
                   "by verify); needs a build with OpenSSL");
+    cmd->add_flag("--no-change-cache", args->no_change_cache,
+                  "Page backups: hash every page instead of taking the unchanged pages' addresses "
+                  "from the change cache, and write no cache");
     cmd->add_flag("--json", args->common.json, "Print the manifest as one JSON line");
     cmd->callback([args, &run] {
         run = [args] {
             set_invocation(
                 {.command = "backup", .database = args->database, .dir = args->common.dir});
             if (args->sha256 && !with_sha256) return report(sha256_unavailable("--sha256"));
+            if (args->no_change_cache && !with_pages) {
+                return report(pages_unavailable("--no-change-cache"));
+            }
             if (args->format == "pages" && !args->compress.empty()) {
                 return usage_error(
                     "--compress and --format pages do not go together: page snapshots are "
