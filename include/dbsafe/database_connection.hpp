@@ -35,4 +35,12 @@ using detail::exec;
 // query_int(db, sql): the first column of the first row as an integer (PRAGMA user_version).
 using detail::query_int;
 
+// polling_busy_wait(db, timeout): while it lives, `db` waits for another connection's lock by
+// asking again every 250 us, up to `timeout`, instead of with SQLite's default busy handler
+// (sleeps growing to 100 ms), and the connection's own busy timeout is set back when it ends.
+// For a connection of your own beside a rollback-journal writer committing back to back, whose
+// gaps between commits last tens of microseconds (docs/concepts.md). dbsafe's own connections
+// already wait this way; the tool's `migrate` uses it for its connection.
+using detail::polling_busy_wait;
+
 }  // namespace dbsafe

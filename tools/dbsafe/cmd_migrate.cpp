@@ -12,7 +12,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <dbsafe/detail/polling_busy_wait.hpp>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -282,7 +281,7 @@ int run_migrate(const migrate_args& a) {
     // restore) is asked for every 250 us. Beside a rollback-journal writer committing back to
     // back, SQLite's default handler (sleeps growing to 100 ms) missed the gaps between its
     // commits until the busy timeout ran out, the migration failed and so did its rollback.
-    const dbsafe::detail::polling_busy_wait prompt_waits(
+    const dbsafe::polling_busy_wait prompt_waits(
         db, std::chrono::milliseconds(a.busy_timeout_ms));
 
     // An earlier migration a crash interrupted is rolled back first, whatever this file holds.

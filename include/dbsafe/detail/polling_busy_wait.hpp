@@ -9,8 +9,9 @@
 // backup's read transaction on a 512 MiB database waited seconds each time it began one, and a
 // backup in three ran out of its 10 s busy timeout (bench/notes.md). Asking every 250 us finds
 // a gap within a few commits. Each ask is an fcntl(F_SETLK) or two on the lock bytes.
-// Used only on a connection dbsafe opened itself (private_source): the caller's connections
-// keep their own handlers. The connection's own busy timeout, as it was before, is set back
+// dbsafe installs it only on connections it opened itself (private_source): the caller's
+// connections keep their own handlers unless the caller asks for it (dbsafe::polling_busy_wait,
+// database_connection.hpp). The connection's own busy timeout, as it was before, is set back
 // when this ends.
 #pragma once
 
