@@ -4,13 +4,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <dbsafe/dbsafe.hpp>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
@@ -61,6 +64,10 @@ TEST(CliRestore, LatestRestoresTheNewestBackupAndNamesTheSafetyBackup) {
     const auto r = dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + " --latest");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("safety backup"), std::string::npos) << r.out;
+    // Phase times as a person reads them (0.04 s, 1.4 s), not 0.0412345 s.
+    EXPECT_TRUE(std::regex_search(
+        r.out, std::regex(R"(, total (0\.[0-9]{2}|[1-9]\.[0-9]|[1-5]?[0-9]) s\n$)")))
+        << r.out;
     EXPECT_EQ(dump_rows(f.live), wanted);
 
     // The newest backup is now the safety backup; --latest still means the user's backup.
@@ -86,6 +93,93 @@ TEST(CliRestore, UsageAndUnknownIdErrors) {
         f.dir, "restore " + q(f.live) + f.dir_arg + " --id 20990101T000000.000Z-manual-aaaaaa");
     EXPECT_EQ(unknown.exit_code, 1);
     EXPECT_NE(unknown.err.find("no backup with id"), std::string::npos) << unknown.err;
+}
+
+// The id of the backup `backup --json` just took, and its creation time as written.
+nlohmann::json backup_json(const cli_fixture& f) {
+    const auto r = dbsafe_cli(f.dir, "backup " + q(f.live) + f.dir_arg + " --json");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+}
+
+TEST(CliRestore,
+     AStartOfAnIdOnlyOneBackupHasRestoresItAndOneSeveralHaveListsThemAndRestoresNothing) {
+    cli_fixture f;
+    const auto first_rows = dump_rows(f.live);
+    const auto first = backup_json(f)["id"].get<std::string>();
+    dbsafe::test::exec(f.live, "DELETE FROM orders WHERE id % 2 = 0");
+    const auto second_rows = dump_rows(f.live);
+    const auto second = backup_json(f)["id"].get<std::string>();
+    dbsafe::test::exec(f.live, "DROP TABLE documents");
+    const auto now_rows = dump_rows(f.live);
+    ASSERT_NE(first_rows, second_rows);
+    std::size_t common = 0;
+    while (first[common] == second[common]) ++common;
+    ASSERT_GE(common, 8U);  // the same day: "20261203T0615..."
+
+    // Shared by both: refused, with both ids named, and the live database untouched.
+    const auto shared =
+        dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + " --id " + first.substr(0, common));
+    EXPECT_EQ(shared.exit_code, 2);  // a usage error, as a malformed id: fix the command
+    EXPECT_NE(shared.err.find("is the start of 2 backup ids"), std::string::npos) << shared.err;
+    EXPECT_NE(shared.err.find(first), std::string::npos) << shared.err;
+    EXPECT_NE(shared.err.find(second), std::string::npos) << shared.err;
+    EXPECT_EQ(dump_rows(f.live), now_rows);
+
+    // No backup's: refused, pointing at `dbsafe list`.
+    const auto none = dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + " --id 1999");
+    EXPECT_EQ(none.exit_code, 1);
+    EXPECT_NE(none.err.find("has an id starting with '1999'"), std::string::npos) << none.err;
+    EXPECT_NE(none.err.find("dbsafe list"), std::string::npos) << none.err;
+    EXPECT_EQ(dump_rows(f.live), now_rows);
+
+    // One character more than they share: that backup, named in full in the output.
+    const auto unique = dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + " --id " +
+                                              first.substr(0, common + 1) + " --json");
+    ASSERT_EQ(unique.exit_code, 0) << unique.err;
+    EXPECT_EQ(nlohmann::json::parse(unique.out)["restored"]["id"], first);
+    EXPECT_EQ(dump_rows(f.live), first_rows);
+
+    // `latest` is --latest: the newest backup that is not the safety backup just taken.
+    const auto latest =
+        dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + " --id latest --json");
+    ASSERT_EQ(latest.exit_code, 0) << latest.err;
+    EXPECT_EQ(nlohmann::json::parse(latest.out)["restored"]["id"], second);
+    EXPECT_EQ(dump_rows(f.live), second_rows);
+}
+
+TEST(CliRestore, BeforeATimeRestoresTheNewestBackupOfTheDatabaseTakenBeforeIt) {
+    cli_fixture f;
+    const auto first_rows = dump_rows(f.live);
+    const auto first = backup_json(f);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // created_at has milliseconds
+    dbsafe::test::exec(f.live, "DELETE FROM orders WHERE id % 3 = 0");
+    const auto second = backup_json(f);
+    dbsafe::test::exec(f.live, "DROP TABLE documents");
+    const auto now_rows = dump_rows(f.live);
+
+    // Before the second backup's own time: the first one (backups taken at that instant or
+    // later are not "before" it).
+    const auto r = dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + " --before " +
+                                         second["created_at"].get<std::string>() + " --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["restored"]["id"], first["id"]);
+    EXPECT_EQ(dump_rows(f.live), first_rows);
+
+    // A day ago there was no backup yet: refused with the oldest one named, nothing restored.
+    const auto none = dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + " --before 1d");
+    EXPECT_EQ(none.exit_code, 1);
+    EXPECT_NE(none.err.find("taken before"), std::string::npos) << none.err;
+    EXPECT_NE(none.err.find(first["id"].get<std::string>()), std::string::npos) << none.err;
+    EXPECT_EQ(dump_rows(f.live), first_rows);
+
+    // A time it cannot read, or --before with --id or --latest: usage errors.
+    for (const char* extra : {" --before yesterday", " --before 2026-13-45",
+                              " --before 1d --latest", " --before 1d --id latest"}) {
+        const auto bad = dbsafe_cli(f.dir, "restore " + q(f.live) + f.dir_arg + extra);
+        EXPECT_EQ(bad.exit_code, 2) << extra << "\n" << bad.err;
+    }
+    EXPECT_EQ(dump_rows(f.live), first_rows);
 }
 
 TEST(CliRestore, RefusesNewerMigrationSchema) {

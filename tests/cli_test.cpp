@@ -11,8 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "dbsafe/storage/local_directory.hpp"
@@ -140,6 +143,10 @@ TEST_F(Cli, BackupHumanOutputKindMethodAndQuickVerify) {
                         "--method", "vacuum", "--verify", "quick", "--require-table", "orders"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("pre_migration"), std::string::npos) << r.out;
+    // Its time as a person reads it (0.04 s, 1.4 s, 42 s), not 0.0412345 s.
+    EXPECT_TRUE(std::regex_search(
+        r.out, std::regex(R"(\) in (0\.[0-9]{2}|[1-9]\.[0-9]|[1-5]?[0-9]) s\n$)")))
+        << r.out;
     const auto listed = dbsafe::local_directory{dir}.list().value().backups;
     ASSERT_EQ(listed.size(), 1U);
     EXPECT_EQ(listed[0].method, "vacuum-into");
@@ -169,6 +176,38 @@ TEST_F(Cli, ListJsonIsNewestFirstWithEveryField) {
     const auto human = run({"list", "--dir", dir.string()});
     EXPECT_EQ(human.exit_code, 0);
     EXPECT_NE(human.out.find(ids[0]), std::string::npos);
+}
+
+TEST_F(Cli, ListKindAndLastShowOnlyTheNewestBackupsOfTheKindsAskedFor) {
+    dbsafe::test::create_sample_db(db, 50);
+    const auto first = backup_json()["id"].get<std::string>();
+    const auto pre = backup_json({"--kind", "pre_migration"})["id"].get<std::string>();
+    const auto third = backup_json()["id"].get<std::string>();
+    const auto ids = [&](const std::vector<std::string>& filters) {
+        std::vector<std::string> args{"list", "--dir", dir.string(), "--json"};
+        args.insert(args.end(), filters.begin(), filters.end());
+        const auto r = run(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        std::vector<std::string> out;
+        for (const auto& m : json::parse(r.last_line())) out.push_back(m["id"]);
+        return out;
+    };
+    EXPECT_EQ(ids({}), (std::vector<std::string>{third, pre, first}));
+    EXPECT_EQ(ids({"--kind", "manual"}), (std::vector<std::string>{third, first}));
+    EXPECT_EQ(ids({"--kind", "manual", "--last", "1"}), (std::vector<std::string>{third}));
+    EXPECT_EQ(ids({"--kind", "pre_migration", "--kind", "safety", "--last", "5"}),
+              (std::vector<std::string>{pre}));
+    EXPECT_EQ(ids({"--last", "2"}), (std::vector<std::string>{third, pre}));
+    const auto text = run({"list", "--dir", dir.string(), "--kind", "safety"});
+    EXPECT_EQ(text.exit_code, 0);
+    EXPECT_NE(text.out.find("no backups of the kinds asked for"), std::string::npos) << text.out;
+    const std::vector<std::vector<std::string>> usage_errors{
+        {"--kind", "hourly"}, {"--last", "0"}, {"--last", "x"}};
+    for (const auto& bad : usage_errors) {
+        std::vector<std::string> args{"list", "--dir", dir.string()};
+        args.insert(args.end(), bad.begin(), bad.end());
+        EXPECT_EQ(run(args).exit_code, 2) << bad[0] << " " << bad[1];
+    }
 }
 
 TEST_F(Cli, ListReportsDebrisOnStderr) {
@@ -208,6 +247,81 @@ TEST_F(Cli, VerifyExitsZeroWhenAllPassAndOneWhenAnyFails) {
     EXPECT_NE(r.out.find(bad), std::string::npos) << r.out;
     // The truncated file no longer has the size its manifest records (issue 13.7).
     EXPECT_NE(r.out.find("size_bytes"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, VerifyTakesAStartOfAnIdOnlyOneBackupHasOrLatestAndFailsOneSeveralHave) {
+    dbsafe::test::create_sample_db(db, 100);
+    const auto older = backup_json()["id"].get<std::string>();
+    const auto newer = backup_json()["id"].get<std::string>();
+    std::size_t common = 0;
+    while (older[common] == newer[common]) ++common;
+    {  // the newer one is damaged: a byte changed in place, so it is still listed
+        const auto file = dir / (newer + ".db");
+        std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(static_cast<std::streamoff>(fs::file_size(file) / 2));
+        const int c = f.get();
+        f.seekp(static_cast<std::streamoff>(fs::file_size(file) / 2));
+        f.put(static_cast<char>(c ^ 0x5a));
+    }
+
+    const auto verdicts = [&](const std::vector<std::string>& ids) {
+        std::vector<std::string> args{"verify", "--dir", dir.string(), "--json"};
+        args.insert(args.end(), ids.begin(), ids.end());
+        const auto r = run(args);
+        const json doc = json::parse(r.last_line(), nullptr, false);
+        EXPECT_TRUE(doc.is_object()) << r.out << r.err;
+        return std::pair{r.exit_code, doc["backups"]};
+    };
+    // The start of the good one: verified under its whole id.
+    auto [code, v] = verdicts({older.substr(0, common + 1)});
+    EXPECT_EQ(code, 0);
+    ASSERT_EQ(v.size(), 1U);
+    EXPECT_EQ(v[0]["id"], older);
+    EXPECT_TRUE(v[0]["ok"].get<bool>());
+    // latest: the newest, which is the damaged one, so it fails.
+    std::tie(code, v) = verdicts({"latest"});
+    EXPECT_EQ(code, 1);
+    ASSERT_EQ(v.size(), 1U);
+    EXPECT_EQ(v[0]["id"], newer);
+    EXPECT_FALSE(v[0]["ok"].get<bool>());
+    // A start both share fails with both named; the good one given in full still passes.
+    std::tie(code, v) = verdicts({older.substr(0, common), older});
+    EXPECT_EQ(code, 1);
+    ASSERT_EQ(v.size(), 2U);
+    EXPECT_FALSE(v[0]["ok"].get<bool>());
+    EXPECT_NE(v[0]["error"].get<std::string>().find(newer), std::string::npos) << v[0].dump();
+    EXPECT_EQ(v[1]["id"], older);
+    EXPECT_TRUE(v[1]["ok"].get<bool>());
+}
+
+TEST_F(Cli, DbsafeDirInTheEnvironmentStandsInForDirAndADirFlagWinsOverIt) {
+    dbsafe::test::create_sample_db(db, 100);
+    const auto wanted = dbsafe::test::dump_rows(db);
+    const std::string env = "DBSAFE_DIR='" + dir.string() + "'";
+    auto r = run({"backup", db.string(), "--json"}, env);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_only_complete_backups(1);
+    r = run({"list", "--json"}, env);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.last_line()).size(), 1U) << r.out;
+    r = run({"verify", "--json"}, env);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.last_line())["backups"].size(), 1U) << r.out;
+    // verify --file does not read a directory: the variable does not make it a usage error.
+    EXPECT_EQ(run({"verify", "--file", db.string()}, env).exit_code, 0);
+
+    dbsafe::test::exec(db, "DELETE FROM orders");
+    r = run({"restore", db.string(), "--latest"}, env);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(dbsafe::test::dump_rows(db), wanted);
+
+    // --dir wins: the backup goes there, and the variable's directory gets nothing new.
+    const auto other = tmp / "other";
+    r = run({"backup", db.string(), "--dir", other.string(), "--json"}, env);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(fs::path(json::parse(r.last_line())["path"].get<std::string>()).parent_path(), other);
+    const dbsafe::local_directory in_env{dir};
+    EXPECT_EQ(in_env.list().value().backups.size(), 2U);  // the backup and restore's safety one
 }
 
 TEST_F(Cli, VerifyJsonSaysWhetherItReliedOnTheCheckAtCreation) {

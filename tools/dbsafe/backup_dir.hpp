@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <dbsafe/error.hpp>
 #include <dbsafe/storage/local_directory.hpp>
 #include <string>
@@ -27,11 +28,14 @@ inline result<void> require_backup_dir(const std::string& dir) {
     if (errno != ENOENT && errno != ENOTDIR) {
         return errno_error(errno, "cannot open backup directory " + dir, dir);
     }
+    // The path may have come from the environment (add_dir_option): say so, or a user looks
+    // for a --dir they never typed.
+    const char* from_env = std::getenv("DBSAFE_DIR");
+    const bool env_path = from_env != nullptr && dir == from_env;
     return error(errc::not_found,
-                 "backup directory " + dir +
-                     " does not exist: check the --dir path (backups are "
-                     "created there by `dbsafe backup DB --dir " +
-                     dir + "`)",
+                 "backup directory " + dir + " does not exist: check the " +
+                     (env_path ? "DBSAFE_DIR variable's path" : "--dir path") +
+                     " (backups are created there by `dbsafe backup DB --dir " + dir + "`)",
                  dir);
 }
 

@@ -13,6 +13,8 @@
 #if defined(DBSAFE_CLI_WITH_PAGES)
 #include <dbsafe/backends/page_repository.hpp>
 #endif
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,6 +31,13 @@ struct common_options {
     std::string dir;
     bool json = false;
 };
+
+// --dir, taken from the environment's DBSAFE_DIR when the command line has none (a flag wins
+// over the environment): a user who always backs up to one place sets it once.
+inline constexpr const char* dir_variable = "DBSAFE_DIR";
+inline CLI::Option* add_dir_option(CLI::App* cmd, std::string& dir, const std::string& what) {
+    return cmd->add_option("--dir", dir, what + " (default: $DBSAFE_DIR)")->envname(dir_variable);
+}
 
 // --json: every command prints exactly one JSON document on stdout, on success and on failure.
 // main() switches it on when `--json` is on the command line, before anything runs.
@@ -147,6 +156,27 @@ using cli_vault = basic_vault<online_backup, standard_checks, keep_all, cli_stor
 
 // A manifest as the CLI prints it in --json (the manifest plus the absolute path).
 nlohmann::json manifest_json(const manifest& m);
+
+// A duration for people, rounded as a person reads it: "0.02 s", "1.4 s", "42 s",
+// "2 min 3 s", "1 h 5 min". --json keeps the exact seconds.
+inline std::string format_seconds(double s) {
+    if (!(s >= 0)) s = 0;  // NaN or a clock that went back
+    char text[64];
+    if (s < 1) {
+        std::snprintf(text, sizeof text, "%.2f s", s);
+    } else if (s < 10) {
+        std::snprintf(text, sizeof text, "%.1f s", s);
+    } else if (s < 60) {
+        std::snprintf(text, sizeof text, "%.0f s", s);
+    } else if (s < 3600) {
+        const auto whole = static_cast<long long>(std::llround(s));
+        std::snprintf(text, sizeof text, "%lld min %lld s", whole / 60, whole % 60);
+    } else {
+        const auto minutes = static_cast<long long>(std::llround(s / 60));
+        std::snprintf(text, sizeof text, "%lld h %lld min", minutes / 60, minutes % 60);
+    }
+    return text;
+}
 
 // One line per backup for people.
 std::string manifest_line(const manifest& m);

@@ -78,7 +78,7 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
                       << from_cache << " from the change cache\n";
         }
         std::cout << "  verified (" << a.verify << (a.required.empty() ? "" : " + required tables")
-                  << ") in " << m.seconds << " s\n";
+                  << ") in " << format_seconds(m.seconds) << "\n";
     }
     return exit_code::ok;
 }
@@ -137,7 +137,7 @@ void add_backup_command(CLI::App& app, std::function<int()>& run) {
     auto args = std::make_shared<backup_args>();
     auto* cmd = app.add_subcommand("backup", "Take a verified backup of a live database");
     cmd->add_option("database", args->database, "The SQLite database file")->required();
-    cmd->add_option("--dir", args->common.dir, "Backup directory (created 0700 when missing)")
+    add_dir_option(cmd, args->common.dir, "Backup directory (created 0700 when missing)")
         ->required();
     cmd->add_option("--kind", args->kind, "manual | pre_migration | safety")
         ->check(CLI::IsMember({"manual", "pre_migration", "safety"}));

@@ -85,7 +85,7 @@ void add_health_command(CLI::App& app, std::function<int()>& run) {
     auto args = std::make_shared<health_args>();
     auto* cmd = app.add_subcommand(
         "health", "Check that backups exist, are recent, fit the budget and verify (exit 0/1)");
-    cmd->add_option("--dir", args->common.dir, "Backup directory")->required();
+    add_dir_option(cmd, args->common.dir, "Backup directory")->required();
     cmd->add_option(
         "--db", args->db,
         "Only the backups of this database (its path; see `dbsafe list`, SOURCE column)");

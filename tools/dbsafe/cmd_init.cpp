@@ -46,7 +46,7 @@ void add_init_command(CLI::App& app, std::function<int()>& run) {
     auto args = std::make_shared<init_args>();
     auto* cmd = app.add_subcommand(
         "init", "Choose the format of new backups in a directory (pages: deduplicated)");
-    cmd->add_option("--dir", args->common.dir, "Backup directory (created 0700 when missing)")
+    add_dir_option(cmd, args->common.dir, "Backup directory (created 0700 when missing)")
         ->required();
     cmd->add_option("--format", args->format,
                     "pages (each backup stores only the pages that changed) | files (one file "

@@ -1,20 +1,39 @@
-// dbsafe list --dir DIR [--db PATH] [--json]
+// dbsafe list --dir DIR [--db PATH] [--kind K]... [--last N] [--json]
+#include <algorithm>
 #include <iostream>
 
 #include "backup_dir.hpp"
 #include "cli.hpp"
+#include "units_option.hpp"
 
 namespace dbsafe::cli {
 
 struct list_args : common_options {
-    std::string db;  // only the backups of this database
+    std::string db;                  // only the backups of this database
+    std::vector<std::string> kinds;  // only backups of these kinds
+    std::size_t last = 0;            // only the N newest of those (0: all)
 };
+
+// --kind and --last, after --db: the N newest of the kinds asked for.
+void keep_asked_for(listing& l, const list_args& a) {
+    if (!a.kinds.empty()) {
+        std::erase_if(l.backups, [&](const manifest& m) {
+            return std::find(a.kinds.begin(), a.kinds.end(), to_string(m.kind)) == a.kinds.end();
+        });
+    }
+    if (a.last != 0 && l.backups.size() > a.last) l.backups.resize(a.last);  // newest first
+}
 
 void add_list_command(CLI::App& app, std::function<int()>& run) {
     auto args = std::make_shared<list_args>();
     auto* cmd = app.add_subcommand("list", "List the backups in a directory, newest first");
-    cmd->add_option("--dir", args->dir, "Backup directory")->required();
+    add_dir_option(cmd, args->dir, "Backup directory")->required();
     cmd->add_option("--db", args->db, "Only the backups of this database (its path)");
+    cmd->add_option("--kind", args->kinds,
+                    "Only backups of this kind (manual | pre_migration | safety; repeatable)")
+        ->check(kind_validator());
+    cmd->add_option("--last", args->last, "Only the N newest (after --db and --kind)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
     cmd->add_flag("--json", args->json, "Print one JSON array of manifests");
     cmd->callback([args, &run] {
         run = [args] {
@@ -27,6 +46,7 @@ void add_list_command(CLI::App& app, std::function<int()>& run) {
             if (!listed) return report(listed.error());
             auto& l = listed.value();
             if (!args->db.empty()) keep_backups_of(l, args->db);
+            keep_asked_for(l, *args);
             if (args->json) {
                 nlohmann::json out = nlohmann::json::array();
                 for (const auto& m : l.backups) out.push_back(manifest_json(m));
@@ -34,7 +54,8 @@ void add_list_command(CLI::App& app, std::function<int()>& run) {
             } else {
                 if (l.backups.empty()) {
                     std::cout << "no backups" << (args->db.empty() ? "" : " of " + args->db)
-                              << " in " << args->dir << "\n";
+                              << (args->kinds.empty() ? "" : " of the kinds asked for") << " in "
+                              << args->dir << "\n";
                 }
                 for (const auto& m : l.backups) {
                     std::cout << manifest_line(m) << "  " << m.source_path << "\n";

@@ -281,8 +281,7 @@ int run_migrate(const migrate_args& a) {
     // restore) is asked for every 250 us. Beside a rollback-journal writer committing back to
     // back, SQLite's default handler (sleeps growing to 100 ms) missed the gaps between its
     // commits until the busy timeout ran out, the migration failed and so did its rollback.
-    const dbsafe::polling_busy_wait prompt_waits(
-        db, std::chrono::milliseconds(a.busy_timeout_ms));
+    const dbsafe::polling_busy_wait prompt_waits(db, std::chrono::milliseconds(a.busy_timeout_ms));
 
     // An earlier migration a crash interrupted is rolled back first, whatever this file holds.
     auto recovered = vault.recover(db);
@@ -367,7 +366,7 @@ void add_migrate_command(CLI::App& app, std::function<int()>& run) {
         "Run an SQL migration under a guard: pre-migration backup first, automatic rollback "
         "on any error");
     cmd->add_option("database", args->database, "The live SQLite database file")->required();
-    cmd->add_option("--dir", args->common.dir, "Backup directory for the pre-migration backup")
+    add_dir_option(cmd, args->common.dir, "Backup directory for the pre-migration backup")
         ->required();
     cmd->add_option("--sql", args->sql_file, "The SQL file to run")->required();
     add_schema_option(cmd, args->schema);

@@ -146,7 +146,7 @@ void add_prune_command(CLI::App& app, std::function<int()>& run) {
     auto args = std::make_shared<prune_args>();
     auto* cmd = app.add_subcommand(
         "prune", "Delete backups the retention policy no longer keeps, and sweep old debris");
-    cmd->add_option("--dir", args->common.dir, "Backup directory")->required();
+    add_dir_option(cmd, args->common.dir, "Backup directory")->required();
     cmd->add_option("--db", args->db,
                     "Only the backups of this database (its path; see `dbsafe list`); "
                     "retention applies to them alone");

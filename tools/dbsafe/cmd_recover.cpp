@@ -53,8 +53,8 @@ void add_recover_command(CLI::App& app, std::function<int()>& run) {
         "Roll a database back to its pre-migration backup if a guarded migration of it was "
         "interrupted (a crash, kill -9); does nothing otherwise");
     cmd->add_option("database", args->database, "The live SQLite database file")->required();
-    cmd->add_option("--dir", args->common.dir,
-                    "Backup directory the migration used (holds its record and backup)")
+    add_dir_option(cmd, args->common.dir,
+                   "Backup directory the migration used (holds its record and backup)")
         ->required();
     cmd->add_option("--space-factor", args->space_factor,
                     "Free space required for the safety backup, in multiples of database + WAL "

@@ -1,12 +1,15 @@
-// dbsafe restore DB --dir DIR (--id ID | --latest) [--schema user_version|migrations:TABLE|
+// dbsafe restore DB --dir DIR (--id ID|PREFIX|latest | --latest | --before TIME) [--schema
+// user_version|migrations:TABLE|
 //                sql:QUERY] [--require-table NAME]... [--verify full|quick] [--full-check]
 //                [--allow-newer-schema] [--allow-other-database] [--replace-damaged] [--json]
-// dbsafe restore [DB] --to NEW_PATH --dir DIR (--id ID | --latest): the backup as a new file;
-//                no live database is touched (DB names whose newest backup --latest takes).
+// dbsafe restore [DB] --to NEW_PATH --dir DIR (--id ... | --latest | --before TIME): the backup
+//                as a new file; no live database is touched (DB names whose newest backup
+//                --latest and --before take). Which ids are accepted: id_choice.hpp.
 #include <iostream>
 
 #include "backup_dir.hpp"
 #include "cli.hpp"
+#include "id_choice.hpp"
 #include "schema_option.hpp"
 #include "units_option.hpp"
 
@@ -18,6 +21,7 @@ struct restore_args {
     common_options common;
     std::string id;
     bool latest = false;
+    std::string before;  // --before TIME: --latest among the backups taken before TIME
     std::string schema = "user_version";
     std::vector<std::string> required;
     std::string verify = "full";
@@ -34,18 +38,25 @@ struct restore_args {
 // backup. Safety backups are restore's own recovery points; picking one would make a second
 // `restore --latest` undo the first. Backups of other databases in the same directory are
 // never candidates, --allow-other-database or not: that flag needs an explicit --id.
-result<std::string> latest_id(const schema_vault& vault, const std::string& database) {
+// `before`: only backups created before that time (--before).
+result<std::string> latest_id(const schema_vault& vault, const std::string& database,
+                              std::optional<std::chrono::system_clock::time_point> before) {
     DBSAFE_TRY(listing l, vault.list());
     const std::size_t all = l.backups.size();
     keep_backups_of(l, database);
     for (const auto& m : l.backups) {
-        if (m.kind != backup_kind::safety) return m.id;
+        if (m.kind != backup_kind::safety && (!before || m.created_at < *before)) return m.id;
     }
     const std::string dir = vault.storage.location().string();
     const std::size_t others = all - l.backups.size();
+    const std::string when =
+        before ? " taken before " + format_iso8601(*before) +
+                     (l.backups.empty() ? std::string()
+                                        : " (its oldest backup: " + l.backups.back().id + ")")
+               : std::string();
     return error(errc::not_found,
-                 "no backup of " + canonical_source_path(database) + " to restore in " + dir +
-                     " (safety backups are only restored by --id" +
+                 "no backup of " + canonical_source_path(database) + when + " to restore in " +
+                     dir + " (safety backups are only restored by --id" +
                      (others == 0 ? std::string()
                                   : "; the " + std::to_string(others) +
                                         " other backup(s) there are of other databases: `dbsafe "
@@ -81,10 +92,24 @@ int run_restore(const restore_args& a) {
         }
     }
     std::string id = a.id;
-    if (a.latest) {
-        auto found = latest_id(vault, a.database);
+    if (a.latest || id == latest_word || !a.before.empty()) {
+        std::optional<std::chrono::system_clock::time_point> before;
+        if (!a.before.empty()) {
+            auto parsed = parse_before(a.before, std::chrono::system_clock::now());
+            if (!parsed) return report(parsed.error());
+            before = parsed.value();
+        }
+        auto found = latest_id(vault, a.database, before);
         if (!found) return report(found.error());
         id = found.value();
+    } else if (!validate_id(id)) {  // the start of an id
+        auto listed = vault.list();
+        if (!listed) return report(listed.error());
+        auto found = resolve_id_prefix(listed.value(), id, a.common.dir);
+        if (!found) return report(found.error());
+        id = found.value();
+    }
+    if (id != a.id) {  // messages name the backup restored, not what was typed
         at.id = id;
         set_invocation(at);
     }
@@ -122,9 +147,10 @@ int run_restore(const restore_args& a) {
             std::cout << "  safety backup of the previous content: " << r.safety.id << " in "
                       << a.common.dir << "\n";
         }
-        std::cout << "  verify " << r.verify_seconds << " s, safety backup " << r.safety_seconds
-                  << " s, copy " << r.copy_seconds << " s, check " << r.check_seconds
-                  << " s, total " << r.total_seconds << " s\n";
+        std::cout << "  verify " << format_seconds(r.verify_seconds) << ", safety backup "
+                  << format_seconds(r.safety_seconds) << ", copy " << format_seconds(r.copy_seconds)
+                  << ", check " << format_seconds(r.check_seconds) << ", total "
+                  << format_seconds(r.total_seconds) << "\n";
     }
     return exit_code::ok;
 }
@@ -143,12 +169,22 @@ void add_restore_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_option("--to", args->to,
                     "Write the backup to this NEW file instead (refused if it exists); no live "
                     "database is touched");
-    cmd->add_option("--dir", args->common.dir, "Backup directory")->required();
-    auto* id = cmd->add_option("--id", args->id, "The backup to restore (see `dbsafe list`)")
-                   ->check(id_validator());
+    add_dir_option(cmd, args->common.dir, "Backup directory")->required();
+    auto* id = cmd->add_option("--id", args->id,
+                               "The backup to restore (see `dbsafe list`): its id, any start of "
+                               "it only one backup has, or latest (as --latest)")
+                   ->check(id_or_prefix_validator());
     auto* latest = cmd->add_flag("--latest", args->latest,
-                                 "Restore the newest backup that is not a safety backup");
+                                 "Restore the newest backup of the database that is not a safety "
+                                 "backup");
+    auto* before = cmd->add_option("--before", args->before,
+                                   "Restore the newest backup of the database (not a safety "
+                                   "backup) taken before a UTC time (2026-11-30, "
+                                   "2026-11-30T23:47) or a span ago (6h, 2d, 1w)")
+                       ->check(before_validator());
     id->excludes(latest);
+    before->excludes(id);
+    before->excludes(latest);
     add_schema_option(cmd, args->schema);
     cmd->add_option("--require-table", args->required,
                     "A table the backup and the restored database must contain");
@@ -176,15 +212,22 @@ void add_restore_command(CLI::App& app, std::function<int()>& run) {
         ->check(CLI::NonNegativeNumber);
     cmd->add_flag("--json", args->common.json, "Print the outcome as one JSON line");
     cmd->callback([args, &run] {
-        if (args->id.empty() && !args->latest) throw CLI::RequiredError("--id or --latest");
+        if (args->id.empty() && !args->latest && args->before.empty()) {
+            throw CLI::RequiredError("--id, --latest or --before");
+        }
         if (args->database.empty() && args->to.empty()) {
             throw CLI::RequiredError("database (or --to NEW_PATH)");
         }
-        if (args->database.empty() && args->latest) {
-            throw CLI::ValidationError("--latest",
-                                       "with --to, name the database whose newest backup to "
-                                       "take (dbsafe restore DB --to NEW_PATH --latest), or "
-                                       "give --id");
+        if (args->database.empty() &&
+            (args->latest || args->id == latest_word || !args->before.empty())) {
+            const std::string flag = !args->before.empty() ? "--before"
+                                     : args->latest        ? "--latest"
+                                                           : "--id latest";
+            throw CLI::ValidationError(flag,
+                                       "with --to, name the database whose newest backup "
+                                       "to take (dbsafe restore DB --to NEW_PATH " +
+                                           flag + (args->before.empty() ? "" : " TIME") +
+                                           "), or give a backup's id");
         }
         run = [args] { return run_restore(*args); };
     });

@@ -61,7 +61,7 @@ void add_stats_command(CLI::App& app, std::function<int()>& run) {
     auto args = std::make_shared<common_options>();
     auto* cmd = app.add_subcommand(
         "stats", "Size, unique pages and deduplication of a directory's page repository");
-    cmd->add_option("--dir", args->dir, "Backup directory")->required();
+    add_dir_option(cmd, args->dir, "Backup directory")->required();
     cmd->add_flag("--json", args->json, "Print one JSON object");
     cmd->callback([args, &run] { run = [args] { return run_stats(*args); }; });
 }

@@ -1,4 +1,5 @@
-// dbsafe verify --dir DIR [ID...] [--check full|quick] [--full-check] [--require-seal]
+// dbsafe verify --dir DIR [ID|PREFIX|latest...] [--check full|quick] [--full-check]
+// [--require-seal]
 //               [--read-data] [--json]
 // dbsafe verify --file PATH [--check full|quick] [--full-check] [--require-seal] [--json]
 // In builds with OpenSSL a manifest's SHA-256 seal is checked whenever it has one.
@@ -6,6 +7,7 @@
 
 #include "backup_dir.hpp"
 #include "cli.hpp"
+#include "id_choice.hpp"
 #include "units_option.hpp"
 
 namespace dbsafe::cli {
@@ -102,8 +104,36 @@ int run_verify(const verify_args& a) {
         if (auto present = require_backup_dir(a.common.dir); !present) {
             return report(present.error());
         }
-        std::vector<std::string> ids = a.ids;
-        if (ids.empty()) {
+        std::vector<std::string> ids;
+        if (!a.ids.empty()) {
+            // Starts of ids and `latest` (id_choice.hpp) become whole ids; one that names no
+            // backup, or several, fails as a backup would.
+            std::optional<listing> listed;
+            for (const auto& text : a.ids) {
+                if (validate_id(text)) {
+                    ids.push_back(text);
+                    continue;
+                }
+                if (!listed) {
+                    auto l = vault.list();
+                    if (!l) return report(l.error());
+                    listed = std::move(l).value();
+                }
+                auto found = text == latest_word
+                                 ? (listed->backups.empty()
+                                        ? result<std::string>(error(errc::not_found,
+                                                                    "no backup in " + a.common.dir +
+                                                                        " to verify as latest"))
+                                        : result<std::string>(listed->backups.front().id))
+                                 : resolve_id_prefix(*listed, text, a.common.dir);
+                if (found) {
+                    ids.push_back(found.value());
+                } else {
+                    record(text, (std::filesystem::path(a.common.dir) / text).string(),
+                           found.error());
+                }
+            }
+        } else {
             auto listed = vault.list();
             if (!listed) return report(listed.error());
             for (const auto& m : listed.value().backups) ids.push_back(m.id);
@@ -186,10 +216,14 @@ void add_verify_command(CLI::App& app, std::function<int()>& run) {
     auto args = std::make_shared<verify_args>();
     auto* cmd = app.add_subcommand(
         "verify", "Re-check backups (checksum, SHA-256 seal if built with OpenSSL, SQLite checks)");
-    auto* dir = cmd->add_option("--dir", args->common.dir, "Backup directory");
-    cmd->add_option("ids", args->ids, "Backup ids (default: every backup in --dir)")
-        ->needs(dir)
-        ->check(id_validator());
+    // Not add_dir_option: --dir and --file exclude each other, so DBSAFE_DIR is taken in the
+    // callback below, only when neither is given.
+    auto* dir = cmd->add_option("--dir", args->common.dir,
+                                "Backup directory (default: $DBSAFE_DIR, unless --file)");
+    cmd->add_option("ids", args->ids,
+                    "Backup ids, starts of ids only one backup has, or latest (the newest); "
+                    "default: every backup in --dir")
+        ->check(id_or_prefix_validator());
     auto* file = cmd->add_option("--file", args->file, "Verify one SQLite file instead");
     dir->excludes(file);
     cmd->add_option("--check", args->check, "full (integrity_check, default) | quick")
@@ -201,17 +235,24 @@ void add_verify_command(CLI::App& app, std::function<int()>& run) {
     cmd->add_flag("--require-seal", args->require_seal,
                   "Fail backups without a SHA-256 seal (seals are checked whenever present); "
                   "needs a build with OpenSSL");
-    auto* read_data = cmd->add_flag(
+    cmd->add_flag(
         "--read-data", args->read_data,
         "Also read, decompress and hash every page of the directory's page repository (its "
         "structure is checked whenever the whole directory is verified)");
-    read_data->needs(dir);
     cmd->add_flag("--json", args->common.json,
                   "Print one JSON object: {\"backups\": [verdicts], \"debris\": [..], "
                   "\"repository\": {check} or null}");
     cmd->callback([args, &run] {
         if (args->common.dir.empty() && args->file.empty()) {
-            throw CLI::RequiredError("--dir or --file");
+            const char* from_env = std::getenv(dir_variable);
+            if (from_env == nullptr || *from_env == '\0') {
+                throw CLI::RequiredError("--dir or --file");
+            }
+            args->common.dir = from_env;
+        }
+        if (!args->file.empty() && (!args->ids.empty() || args->read_data)) {
+            throw CLI::ValidationError(args->ids.empty() ? "--read-data" : "ids",
+                                       "backup ids and --read-data need --dir, not --file");
         }
         if (args->read_data && !with_pages) {
             run = [] { return report(pages_unavailable("--read-data")); };

@@ -6,7 +6,6 @@
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <cmath>
-#include <dbsafe/backup_id.hpp>
 #include <dbsafe/backup_kind.hpp>
 #include <dbsafe/parse_units.hpp>
 #include <sstream>
@@ -79,15 +78,6 @@ inline CLI::Validator finite_range(double lo, double hi) {
                 return {};
             },
             "NUMBER"};
-}
-
-// A backup id as `dbsafe list` prints it: a malformed one is a usage error before anything runs.
-inline CLI::Validator id_validator() {
-    return {[](std::string& text) -> std::string {
-                auto valid = validate_id(text);
-                return valid ? std::string() : valid.error().message;
-            },
-            "ID"};
 }
 
 inline CLI::Validator kind_validator() {
