@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <dbsafe/version.hpp>
+#include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -40,7 +42,7 @@ std::vector<std::string> commands(const std::string& help_text) {
 // Every --flag a command's help lists (CLI11 prints "  --dir TEXT REQUIRED  Backup directory").
 std::set<std::string> flags(const std::string& help_text) {
     std::set<std::string> out;
-    const std::regex flag(R"((?:^|[\s,])(--[a-z][a-z-]*))");
+    const std::regex flag(R"((?:^|[\s,])(--[a-z][a-z0-9-]*))");
     for (std::sregex_iterator it(help_text.begin(), help_text.end(), flag);
          it != std::sregex_iterator(); ++it) {
         if ((*it)[1] != "--help") out.insert((*it)[1]);
@@ -107,6 +109,85 @@ TEST(Docs, CliReferenceDocumentsEveryCommandAndEveryFlag) {
                 << "docs/cli.md does not document `dbsafe " << name << " " << flag << "`";
         }
     }
+}
+
+// What bash offers after `words` (the last one being completed), through the script that
+// `dbsafe completion bash` printed, sourced in a real bash.
+std::vector<std::string> bash_offers(const std::string& script_path,
+                                     const std::vector<std::string>& words,
+                                     const dbsafe::test::temp_dir& dir) {
+    std::string array;
+    for (const auto& w : words) array += " '" + w + "'";
+    const std::string program = "cd '" + dir.path().string() + "' && source '" + script_path +
+                                "'; COMP_WORDS=(" + array +
+                                "); COMP_CWORD=" + std::to_string(words.size() - 1) +
+                                "; _dbsafe; printf '%s\\n' \"${COMPREPLY[@]}\"";
+    const auto r = dbsafe::test::run({"/bin/bash", "-c", program}, {}, dir.path());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> out;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.empty()) out.push_back(line);
+    }
+    return out;
+}
+
+TEST(Completion, BashOffersTheBinarysOwnCommandsFlagsAndFixedValues) {
+    const dbsafe::test::temp_dir dir;
+    const auto script = dbsafe_cli({"completion", "bash"}, dir);
+    ASSERT_EQ(script.exit_code, 0) << script.err;
+    const std::string path = (dir / "dbsafe.bash").string();
+    std::ofstream(path) << script.out;
+
+    using words = std::vector<std::string>;
+    EXPECT_EQ(bash_offers(path, {"dbsafe", "res"}, dir), words{"restore"});
+    EXPECT_EQ(bash_offers(path, {"dbsafe", "restore", "app.db", "--la"}, dir), words{"--latest"});
+    EXPECT_EQ(bash_offers(path, {"dbsafe", "list", "--kind", ""}, dir),
+              (words{"manual", "pre_migration", "safety"}));
+    EXPECT_EQ(bash_offers(path, {"dbsafe", "help", "ver"}, dir), words{"verify"});
+    // A path where no flag is being typed: the files in the working directory.
+    std::ofstream(dir / "app.db").flush();
+    EXPECT_EQ(bash_offers(path, {"dbsafe", "backup", "ap"}, dir), words{"app.db"});
+
+    // Every command `dbsafe help` lists is offered, and every flag of each one's help.
+    const auto listed = dbsafe_cli({"help"}, dir);
+    for (const auto& name : commands(listed.out)) {
+        const auto offered = bash_offers(path, {"dbsafe", name.substr(0, 3)}, dir);
+        EXPECT_NE(std::find(offered.begin(), offered.end(), name), offered.end()) << name;
+        const auto all_flags = bash_offers(path, {"dbsafe", name, "--"}, dir);
+        for (const auto& flag : flags(dbsafe_cli({"help", name}, dir).out)) {
+            EXPECT_NE(std::find(all_flags.begin(), all_flags.end(), flag), all_flags.end())
+                << "dbsafe " << name << " " << flag << " is not completed";
+        }
+    }
+}
+
+TEST(Completion, ZshUsesTheBashFunctionAndFishListsEveryFlagWithItsDescription) {
+    const dbsafe::test::temp_dir dir;
+    const auto bash = dbsafe_cli({"completion", "bash"}, dir);
+    const auto zsh = dbsafe_cli({"completion", "zsh"}, dir);
+    const auto fish = dbsafe_cli({"completion", "fish"}, dir);
+    ASSERT_EQ(zsh.exit_code, 0) << zsh.err;
+    ASSERT_EQ(fish.exit_code, 0) << fish.err;
+    EXPECT_EQ(zsh.out.rfind("#compdef dbsafe\n", 0), 0U) << zsh.out;
+    const auto function = bash.out.substr(bash.out.find("_dbsafe() {"));
+    EXPECT_NE(zsh.out.find(function), std::string::npos) << zsh.out;
+    const auto listed = dbsafe_cli({"help"}, dir);
+    for (const auto& name : commands(listed.out)) {
+        EXPECT_NE(fish.out.find("-n __fish_use_subcommand -a " + name + " -d '"), std::string::npos)
+            << name;
+        for (const auto& flag : flags(dbsafe_cli({"help", name}, dir).out)) {
+            EXPECT_NE(fish.out.find("'__fish_seen_subcommand_from " + name + "' -l " +
+                                    flag.substr(2) + " "),
+                      std::string::npos)
+                << "fish: dbsafe " << name << " " << flag;
+        }
+    }
+    // A description's quote is escaped, so fish reads the line as one command.
+    EXPECT_NE(fish.out.find("the live database\\'s"), std::string::npos) << fish.out;
+    const auto other = dbsafe_cli({"completion", "tcsh"}, dir);
+    EXPECT_EQ(other.exit_code, 2);
+    EXPECT_TRUE(other.out.empty()) << other.out;
 }
 
 }  // namespace

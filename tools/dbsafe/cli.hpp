@@ -197,5 +197,7 @@ void add_prune_command(CLI::App& app, std::function<int()>& run);
 void add_health_command(CLI::App& app, std::function<int()>& run);
 void add_init_command(CLI::App& app, std::function<int()>& run);
 void add_stats_command(CLI::App& app, std::function<int()>& run);
+// Registered last: it prints the commands and flags registered before it, itself included.
+void add_completion_command(CLI::App& app, std::function<int()>& run);
 
 }  // namespace dbsafe::cli

@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
             return exit_code::ok;
         };
     });
+    add_completion_command(app, run);  // after help: it lists every command, help included
     // Known before parsing, so even a usage error comes back as JSON to a script that asked.
     for (int i = 1; i < argc; ++i) {
         if (std::string_view(argv[i]) == "--") break;
