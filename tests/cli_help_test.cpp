@@ -190,4 +190,39 @@ TEST(Completion, ZshUsesTheBashFunctionAndFishListsEveryFlagWithItsDescription) 
     EXPECT_TRUE(other.out.empty()) << other.out;
 }
 
+// A flag as the manual page spells it: every '-' as roff's \-.
+std::string roff_flag(const std::string& flag) {
+    std::string out;
+    for (const char c : flag) out += c == '-' ? std::string("\\-") : std::string(1, c);
+    return out;
+}
+
+TEST(Manual, ListsEveryCommandAndFlagOfTheBinaryAndRendersWithoutRoffWarnings) {
+    const dbsafe::test::temp_dir dir;
+    const auto page = dbsafe_cli({"help", "--man"}, dir);
+    ASSERT_EQ(page.exit_code, 0) << page.err;
+    EXPECT_EQ(page.out.rfind(".TH DBSAFE 1 ", 0), 0U) << page.out.substr(0, 200);
+    const auto listed = dbsafe_cli({"help"}, dir);
+    for (const auto& name : commands(listed.out)) {
+        EXPECT_NE(page.out.find("\n.SS " + name + "\n"), std::string::npos) << name;
+        for (const auto& flag : flags(dbsafe_cli({"help", name}, dir).out)) {
+            EXPECT_NE(page.out.find("\\fB" + roff_flag(flag)), std::string::npos)
+                << "dbsafe(1) lacks dbsafe " << name << " " << flag;
+        }
+    }
+    // The page the build writes (and installs) is this one.
+    const auto built = std::filesystem::path(DBSAFE_CLI_PATH).parent_path() / "dbsafe.1";
+    EXPECT_EQ(dbsafe::test::slurp(built), page.out) << built;
+    // groff reads it without a warning (-ww: all of them), where groff is installed.
+    if (std::filesystem::exists("/usr/bin/groff")) {
+        const auto file = dir / "dbsafe.1";
+        std::ofstream(file) << page.out;
+        const auto r = dbsafe::test::run(
+            {"/usr/bin/groff", "-man", "-Tutf8", "-ww", "-z", file.string()}, {}, dir.path());
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.err, "") << "groff warnings";
+    }
+    EXPECT_EQ(dbsafe_cli({"help", "--man", "backup"}, dir).exit_code, 2);
+}
+
 }  // namespace

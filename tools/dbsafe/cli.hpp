@@ -200,4 +200,7 @@ void add_stats_command(CLI::App& app, std::function<int()>& run);
 // Registered last: it prints the commands and flags registered before it, itself included.
 void add_completion_command(CLI::App& app, std::function<int()>& run);
 
+// dbsafe(1) in roff, from the commands and flags registered in `app` (`dbsafe help --man`).
+std::string manual_page(const CLI::App& app);
+
 }  // namespace dbsafe::cli

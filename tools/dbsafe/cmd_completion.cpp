@@ -79,17 +79,20 @@ std::string bash_function(const std::vector<command_words>& commands) {
          "    local words\n"
          "    case $cmd in\n"
          "        '') COMPREPLY=($(compgen -W '"
-      << join_names(commands)
-      << " --help --version' -- \"$cur\")); return ;;\n"
-         "        help) COMPREPLY=($(compgen -W '"
-      << join_names(commands)
-      << "' -- \"$cur\")); return ;;\n"
-         "        completion) COMPREPLY=($(compgen -W 'bash zsh fish' -- \"$cur\")); return ;;\n";
+      << join_names(commands) << " --help --version' -- \"$cur\")); return ;;\n";
     for (const auto& c : commands) {
-        if (c.name == "help" || c.name == "completion") continue;  // their words are above
         std::string flags;
         for (const auto& fl : c.flags) flags += (flags.empty() ? "" : " ") + fl.name;
-        f << "        " << c.name << ") words='" << flags << "' ;;\n";
+        f << "        " << c.name << ") words='" << flags << "'";
+        // Where the command takes a word rather than a path: help a command, completion a shell.
+        const std::string positional = c.name == "help"         ? join_names(commands)
+                                       : c.name == "completion" ? "bash zsh fish"
+                                                                : "";
+        if (!positional.empty()) {
+            f << "\n            [[ $cur == -* ]] || { COMPREPLY=($(compgen -W '" << positional
+              << "' -- \"$cur\")); return; }";
+        }
+        f << " ;;\n";
     }
     f << "    esac\n"
          "    if [[ $cur == -* ]]; then\n"

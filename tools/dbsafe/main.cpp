@@ -147,8 +147,19 @@ int main(int argc, char** argv) {
     std::string help_topic;
     CLI::App* help = app.add_subcommand("help", "Show the help of a command: dbsafe help COMMAND");
     help->add_option("command", help_topic, "The command to explain (default: all commands)");
+    bool as_manual = false;
+    help->add_flag("--man", as_manual,
+                   "Print the manual page, dbsafe(1), in roff (installed with dbsafe; read it "
+                   "with `man dbsafe`)");
     help->callback([&] {
         run = [&]() -> int {
+            if (as_manual) {
+                if (!help_topic.empty()) {
+                    return usage_error("help --man prints the whole manual: leave out the command");
+                }
+                std::cout << manual_page(app);
+                return exit_code::ok;
+            }
             if (help_topic.empty()) {
                 std::cout << app.get_formatter()->make_help(&app, app.get_name(),
                                                             CLI::AppFormatMode::Normal);
