@@ -29,8 +29,10 @@ dbsafe::test::child_result dbsafe_in(const temp_dir& scratch, const fs::path& cw
         {}, scratch.path());
 }
 
-std::size_t lines(const std::string& text) {
-    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+// The backups `dbsafe list` shows: its lines after the table's header ("ID  AGE  ...").
+std::size_t rows(const std::string& list_output) {
+    if (!list_output.starts_with("ID ")) return 0;
+    return static_cast<std::size_t>(std::count(list_output.begin(), list_output.end(), '\n')) - 1;
 }
 
 struct two_databases {
@@ -63,9 +65,10 @@ TEST(CliSourceIdentity, LatestNeverRestoresAnotherDatabasesBackup) {
     ASSERT_EQ(run("backup app.db --dir bk").exit_code, 0);
     const auto listed = run("list --dir bk --db notes.db");
     ASSERT_EQ(listed.exit_code, 0) << listed.err;
-    ASSERT_EQ(lines(listed.out), 1u) << listed.out;
+    ASSERT_EQ(rows(listed.out), 1u) << listed.out;
     EXPECT_NE(listed.out.find("/notes.db"), std::string::npos) << listed.out;
-    const std::string id = listed.out.substr(0, listed.out.find(' '));
+    const std::string row = listed.out.substr(listed.out.find('\n') + 1);
+    const std::string id = row.substr(0, row.find(' '));
     const auto refused = run("restore app.db --dir bk --id " + id);
     EXPECT_EQ(refused.exit_code, 1);
     EXPECT_NE(refused.err.find("--allow-other-database"), std::string::npos) << refused.err;
@@ -87,12 +90,12 @@ TEST(CliSourceIdentity, ListHealthAndPruneFilterByDatabase) {
         ASSERT_EQ(run("backup notes.db --dir bk").exit_code, 0);
         ASSERT_EQ(run("backup app.db --dir bk").exit_code, 0);
     }
-    EXPECT_EQ(lines(run("list --dir bk").out), 4u);
-    EXPECT_EQ(lines(run("list --dir bk --db ./app.db").out), 2u);
+    EXPECT_EQ(rows(run("list --dir bk").out), 4u);
+    EXPECT_EQ(rows(run("list --dir bk --db ./app.db").out), 2u);
     const auto pruned = run("prune --dir bk --db app.db --keep-last 1");
     EXPECT_EQ(pruned.exit_code, 0) << pruned.err;
-    EXPECT_EQ(lines(run("list --dir bk --db app.db").out), 1u);
-    EXPECT_EQ(lines(run("list --dir bk --db notes.db").out), 2u);
+    EXPECT_EQ(rows(run("list --dir bk --db app.db").out), 1u);
+    EXPECT_EQ(rows(run("list --dir bk --db notes.db").out), 2u);
     const auto healthy = run("health --dir bk --db notes.db --check quick");
     EXPECT_EQ(healthy.exit_code, 0) << healthy.out << healthy.err;
     const auto none = run("health --dir bk --db other.db");

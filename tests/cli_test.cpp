@@ -173,9 +173,30 @@ TEST_F(Cli, ListJsonIsNewestFirstWithEveryField) {
         }
     }
     EXPECT_GT(arr[0]["created_at"].get<std::string>(), arr[2]["created_at"].get<std::string>());
+    // For people: a table, newest first, with the columns a person scans.
+    dbsafe::test::exec(db, "INSERT INTO orders(customer_id, amount) VALUES (1, 1)");
+    const auto unchecked = backup_json({"--verify", "none"})["id"].get<std::string>();
     const auto human = run({"list", "--dir", dir.string()});
     EXPECT_EQ(human.exit_code, 0);
-    EXPECT_NE(human.out.find(ids[0]), std::string::npos);
+    std::vector<std::string> lines;
+    std::istringstream in(human.out);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    ASSERT_EQ(lines.size(), 5U) << human.out;
+    EXPECT_TRUE(
+        std::regex_match(lines[0], std::regex("ID +AGE +KIND +SIZE +FORMAT +VERIFIED +SOURCE")))
+        << lines[0];
+    EXPECT_TRUE(std::regex_match(
+        lines[1], std::regex(unchecked + " +[0-9]+ s +manual +[0-9.]+ [KM]iB +file +no +" +
+                             fs::canonical(db).string())))
+        << lines[1];
+    EXPECT_TRUE(std::regex_match(lines[2], std::regex(ids[2] + " .* file +integrity_check +/.*")))
+        << lines[2];
+    EXPECT_EQ(lines[4].substr(0, ids[0].size()), ids[0]);
+    // Columns line up: each row's AGE starts where the header's does.
+    for (std::size_t i = 1; i < lines.size(); ++i) {
+        EXPECT_EQ(lines[i].find_first_of("0123456789", lines[0].find("AGE")), lines[0].find("AGE"))
+            << lines[i];
+    }
 }
 
 TEST_F(Cli, ListKindAndLastShowOnlyTheNewestBackupsOfTheKindsAskedFor) {
