@@ -17,6 +17,7 @@
 
 #include "support/sqlite_fixtures.hpp"
 #include "support/temp_dir.hpp"
+#include "support/terminal_run.hpp"
 
 namespace {
 
@@ -180,6 +181,68 @@ TEST(CliRestore, BeforeATimeRestoresTheNewestBackupOfTheDatabaseTakenBeforeIt) {
         EXPECT_EQ(bad.exit_code, 2) << extra << "\n" << bad.err;
     }
     EXPECT_EQ(dump_rows(f.live), first_rows);
+}
+
+// A phase's final progress line: "copy in        4.2 MiB in 0.03 s, 140.1 MiB/s".
+std::regex phase_done(const std::string& phase) {
+    return std::regex(phase + " +[0-9.]+ (B|KiB|MiB|GiB) in [0-9.]+ s, [0-9.]+ (B|KiB|MiB|GiB)/s");
+}
+
+TEST(CliProgress,
+     OnATerminalRestoreDrawsTheSafetyBackupThenTheCopyInEachFinishedOnceInEightyColumns) {
+    cli_fixture f;
+    dbsafe::test::exec(f.live,
+                       "INSERT INTO documents(body) SELECT randomblob(4000) FROM "
+                       "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                       "WHERE i < 2000) SELECT i FROM n)");  // ~8 MiB: several steps
+    const auto wanted = dump_rows(f.live);
+    ASSERT_EQ(dbsafe_cli(f.dir, "backup " + q(f.live) + f.dir_arg).exit_code, 0);
+    dbsafe::test::exec(f.live, "DELETE FROM documents");
+
+    const auto r = dbsafe::test::run_on_terminal(
+        {DBSAFE_CLI_PATH, "restore", f.live.string(), "--dir", f.backups.string(), "--latest"});
+    ASSERT_EQ(r.exit_code, 0) << r.screen;
+    EXPECT_EQ(dump_rows(f.live), wanted);
+    const auto segments = dbsafe::test::terminal_segments(r.screen);
+    std::vector<std::size_t> safety_done, copy_done, restored;
+    std::size_t copy_progress = 0;
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+        // Progress fits an 80-column terminal (the result lines below it hold whole paths).
+        if (segments[i].starts_with("safety backup ") || segments[i].starts_with("copy in ")) {
+            EXPECT_LE(segments[i].size(), 80U) << segments[i];
+        }
+        if (std::regex_match(segments[i], phase_done("safety backup"))) safety_done.push_back(i);
+        if (std::regex_match(segments[i], phase_done("copy in"))) copy_done.push_back(i);
+        if (segments[i].starts_with("copy in ") && segments[i].find('%') != std::string::npos) {
+            ++copy_progress;
+        }
+        if (segments[i].starts_with("restored ")) restored.push_back(i);
+    }
+    ASSERT_EQ(safety_done.size(), 1U) << r.screen;
+    ASSERT_EQ(copy_done.size(), 1U) << r.screen;
+    ASSERT_EQ(restored.size(), 1U) << r.screen;
+    EXPECT_LT(safety_done[0], copy_done[0]);
+    EXPECT_LT(copy_done[0], restored[0]);
+    EXPECT_GE(copy_progress, 1U) << "the copy in drew no progress before its last line";
+
+    // Asked for JSON, a terminal gets the document and nothing else.
+    const auto json =
+        dbsafe::test::run_on_terminal({DBSAFE_CLI_PATH, "restore", f.live.string(), "--dir",
+                                       f.backups.string(), "--latest", "--json"});
+    ASSERT_EQ(json.exit_code, 0) << json.screen;
+    const auto lines = dbsafe::test::terminal_segments(json.screen);
+    ASSERT_EQ(lines.size(), 1U) << json.screen;
+    EXPECT_TRUE(nlohmann::json::parse(lines[0], nullptr, false).is_object()) << lines[0];
+
+    // A backup on a terminal: its snapshot line, once.
+    const auto backup = dbsafe::test::run_on_terminal(
+        {DBSAFE_CLI_PATH, "backup", f.live.string(), "--dir", f.backups.string()});
+    ASSERT_EQ(backup.exit_code, 0) << backup.screen;
+    std::size_t snapshot_done = 0;
+    for (const auto& s : dbsafe::test::terminal_segments(backup.screen)) {
+        snapshot_done += std::regex_match(s, phase_done("snapshot")) ? 1 : 0;
+    }
+    EXPECT_EQ(snapshot_done, 1U) << backup.screen;
 }
 
 TEST(CliRestore, RefusesNewerMigrationSchema) {

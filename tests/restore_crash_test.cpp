@@ -87,6 +87,7 @@ pid_t spawn_restore(const scenario& s, const fs::path& live, int self_kill_after
     o.pages_per_step = 2;           // many steps: many moments inside the copy
     int steps = 0;
     o.on_progress = [&](const progress& p) {
+        if (p.phase != progress_phase::copy_in) return;  // killed inside the copy, not before
         if (self_kill_after_steps >= 0 && ++steps > self_kill_after_steps &&
             p.pages_done < p.pages_total) {
             ::kill(::getpid(), SIGKILL);

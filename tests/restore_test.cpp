@@ -181,7 +181,7 @@ TEST(Restore, RefusesAConnectionInsideATransaction) {
     test::exec(app, "ROLLBACK");
 }
 
-TEST(Restore, ReportsProgressTimingsAndLeavesTheBackupFileUnchanged) {
+TEST(Restore, ReportsProgressOfTheSafetyBackupThenTheCopyInAndLeavesTheBackupFileUnchanged) {
     temp_dir dir;
     const auto live = dir / "live.db";
     test::create_sample_db(live, 300);
@@ -198,6 +198,23 @@ TEST(Restore, ReportsProgressTimingsAndLeavesTheBackupFileUnchanged) {
     ASSERT_GE(seen.size(), 2u);
     EXPECT_EQ(seen.back().pages_done, seen.back().pages_total);
     EXPECT_EQ(seen.back().pages_total, static_cast<std::uint64_t>(m.page_count));
+    // Two phases, in order: the safety backup, then the copy in; each announced with 0 of 0
+    // pages, each reaching its total, pages never going back within a phase.
+    std::vector<progress_phase> order;
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+        if (order.empty() || order.back() != seen[i].phase) {
+            order.push_back(seen[i].phase);
+            EXPECT_EQ(seen[i].pages_total, 0U) << "a phase starts with its announcement";
+        } else if (seen[i - 1].pages_total != 0) {
+            EXPECT_GE(seen[i].pages_done, seen[i - 1].pages_done);
+        }
+        if (i + 1 == seen.size() || seen[i + 1].phase != seen[i].phase) {
+            EXPECT_EQ(seen[i].pages_done, seen[i].pages_total) << to_string(seen[i].phase);
+            EXPECT_GT(seen[i].pages_total, 0U) << to_string(seen[i].phase);
+        }
+    }
+    EXPECT_EQ(order, (std::vector<progress_phase>{progress_phase::safety_backup,
+                                                  progress_phase::copy_in}));
     EXPECT_EQ(done.value().restored.id, m.id);
     EXPECT_GT(done.value().total_seconds, 0.0);
     EXPECT_EQ(hash_file(m.data_path).value().hex, m.checksum.hex);

@@ -75,8 +75,11 @@ struct restore_options {
     // Extra check on the live connection after the copy (e.g. the application's own smoke
     // query). A failure triggers the automatic recovery from the safety backup.
     std::function<result<void>(sqlite3*)> after_restore{};
-    progress_callback on_progress{};  // pages copied into the live database
-    int pages_per_step = 1024;        // progress granularity; the copy stays one transaction
+    // The safety backup's copy (phase safety_backup), then the pages copied into the live
+    // database (phase copy_in): each starts with a report of 0 of 0 pages (it has begun, its
+    // size is not known yet) and ends with pages_done == pages_total.
+    progress_callback on_progress{};
+    int pages_per_step = 1024;  // progress granularity; the copy stays one transaction
     // Only for a vault whose verifier has no connection-level check (checksum_matches alone, or
     // a verifier of your own with only verify()): the quick_check restore then runs on the
     // restored database reads through a memory map, about 3x faster, but a disk read error
@@ -463,8 +466,12 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
 
     // 4. The recovery point.
     const auto safety_started = std::chrono::steady_clock::now();
+    announce_phase(opts.on_progress, progress_phase::safety_backup);
     auto safety = vault.backup(
-        live, {.kind = backup_kind::safety, .on_progress = {}, .stop = {}, .verify = false});
+        live, {.kind = backup_kind::safety,
+               .on_progress = with_phase(opts.on_progress, progress_phase::safety_backup),
+               .stop = {},
+               .verify = false});
     if (!safety) {
         (void)return_to_journal_mode(dest.db, live_journal_mode);  // step 3 may have left WAL
         return untouched(safety.error(), ": the safety backup could not be taken");
@@ -475,7 +482,9 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     // 5 and 6.
     const auto copy_started = std::chrono::steady_clock::now();
     bool committed = false;
-    auto outcome = copy_into_live(dest.db, backup_db.value().get(), opts.on_progress,
+    announce_phase(opts.on_progress, progress_phase::copy_in);
+    auto outcome = copy_into_live(dest.db, backup_db.value().get(),
+                                  with_phase(opts.on_progress, progress_phase::copy_in),
                                   opts.pages_per_step, busy, &committed);
     report.copy_seconds = seconds_since(copy_started);
     if (!committed)

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string_view>
@@ -17,8 +18,11 @@ bool json_on = false;
 bool json_printed = false;
 invocation current;
 
+void close_progress_line();
+
 void print_error(const std::string& code, const std::string& message, const std::string& path,
                  const std::string& hint = {}, const error* cause = nullptr) {
+    close_progress_line();  // an error in mid-copy starts on its own line
     std::cerr << "dbsafe: " << message << "\n";
     if (!hint.empty()) std::cerr << "dbsafe: hint: " << hint << "\n";
     if (!json_on || json_printed) return;
@@ -82,15 +86,63 @@ std::string manifest_line(const manifest& m) {
                 : std::string());
 }
 
+// The progress line on a terminal: one line per phase (snapshot, safety backup, copy in),
+// redrawn in place, then left on screen with the phase's size, time and rate.
+namespace {
+struct progress_line {
+    bool open = false;      // a phase's line is on screen without its newline
+    bool finished = false;  // the current phase printed its final line
+    progress_phase phase = progress_phase::snapshot;
+    std::chrono::steady_clock::time_point started{};
+};
+progress_line line_state;
+
+void close_progress_line() {
+    if (line_state.open && !line_state.finished) std::fputs("\n", stderr);
+    line_state.open = false;
+}
+}  // namespace
+
 progress_callback make_progress_bar() {
-    if (::isatty(STDERR_FILENO) == 0) return {};
-    return [](const progress& p) {
-        const int width = 30;
-        const int filled = static_cast<int>(p.fraction() * width);
-        std::fprintf(stderr, "\r[%.*s%*s] %3d%%  %s / %s", filled, "##############################",
-                     width - filled, "", static_cast<int>(p.fraction() * 100),
-                     format_bytes(p.bytes_done()).c_str(), format_bytes(p.bytes_total()).c_str());
-        if (p.pages_total != 0 && p.pages_done == p.pages_total) std::fputc('\n', stderr);
+    // Never with --json (one document is all a program gets) nor off a terminal (logs).
+    if (::isatty(STDERR_FILENO) == 0 || json_on) return {};
+    // The first phase is timed from here: a backup's copy that reads the file directly
+    // reports only when it is done. Later phases announce their start (announce_phase).
+    auto first = std::make_shared<bool>(true);
+    return [first, created = std::chrono::steady_clock::now()](const progress& p) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!line_state.open || p.phase != line_state.phase) {
+            close_progress_line();
+            line_state = {.open = true,
+                          .finished = false,
+                          .phase = p.phase,
+                          .started = *first ? created : now};
+            *first = false;
+        }
+        if (line_state.finished) return;  // a phase may report its total twice: one line
+        const double seconds = std::chrono::duration<double>(now - line_state.started).count();
+        const double rate = seconds > 0 ? static_cast<double>(p.bytes_done()) / seconds : 0.0;
+        const std::string label(to_string(p.phase));
+        if (p.pages_total == 0) {  // the phase begins; its size comes with its first copy
+            std::fprintf(stderr, "\r%-14s ...\x1b[K", label.c_str());
+        } else if (p.pages_done >= p.pages_total) {
+            // \x1b[K clears what a longer progress text left on the line.
+            std::fprintf(stderr, "\r%-14s %s in %s, %s/s\x1b[K\n", label.c_str(),
+                         format_bytes(p.bytes_total()).c_str(), format_seconds(seconds).c_str(),
+                         format_bytes(static_cast<std::uint64_t>(rate)).c_str());
+            line_state.finished = true;
+        } else {
+            // Rate and ETA once there is a rate to tell (not at the phase's first report).
+            std::string pace;
+            if (rate >= 1) {
+                const double left = static_cast<double>(p.bytes_total() - p.bytes_done());
+                pace = "  " + format_bytes(static_cast<std::uint64_t>(rate)) + "/s  ETA " +
+                       format_seconds(left / rate);
+            }
+            std::fprintf(stderr, "\r%-14s %3d%%  %s / %s%s\x1b[K", label.c_str(),
+                         static_cast<int>(p.fraction() * 100), format_bytes(p.bytes_done()).c_str(),
+                         format_bytes(p.bytes_total()).c_str(), pace.c_str());
+        }
         std::fflush(stderr);
     };
 }
