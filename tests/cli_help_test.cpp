@@ -206,7 +206,7 @@ TEST(Manual, ListsEveryCommandAndFlagOfTheBinaryAndRendersWithoutRoffWarnings) {
     for (const auto& name : commands(listed.out)) {
         EXPECT_NE(page.out.find("\n.SS " + name + "\n"), std::string::npos) << name;
         for (const auto& flag : flags(dbsafe_cli({"help", name}, dir).out)) {
-            EXPECT_NE(page.out.find("\\fB" + roff_flag(flag)), std::string::npos)
+            EXPECT_NE(page.out.find(roff_flag(flag) + "\\fR"), std::string::npos)
                 << "dbsafe(1) lacks dbsafe " << name << " " << flag;
         }
     }

@@ -241,6 +241,45 @@ TEST_F(Cli, ListReportsDebrisOnStderr) {
     EXPECT_NE(r.err.find("20260101T000000.000Z-manual-abcdef.db.tmp"), std::string::npos) << r.err;
 }
 
+TEST_F(Cli, QuietPrintsOnlyErrorsAndAskedForJsonAndVerboseSaysHowTheWorkWasDone) {
+    dbsafe::test::create_sample_db(db, 50);
+    auto r = run({"backup", db.string(), "--dir", dir.string(), "-q"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "");
+    expect_only_complete_backups(1);
+    std::ofstream(dir / "20260101T000000.000Z-manual-abcdef.db.tmp") << "half";
+    r = run({"list", "--dir", dir.string(), "--quiet"});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "") << "a note about debris is not an error";
+    r = run({"list", "--dir", dir.string(), "-q", "--json"});
+    EXPECT_EQ(json::parse(r.last_line()).size(), 1U) << "JSON asked for is printed";
+    // Errors still reach stderr, with their exit code.
+    r = run({"verify", "--dir", dir.string(), "20990101T000000.000Z-manual-000000", "-q"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find("verification failed"), std::string::npos) << r.err;
+    r = run({"backup", (tmp / "missing.db").string(), "--dir", dir.string(), "-q"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("missing.db"), std::string::npos) << r.err;
+    EXPECT_EQ(run({"list", "--dir", dir.string(), "-q", "-v"}).exit_code, 2);
+
+    // Verbose: the method, the check relied on, how the restored file was proven.
+    r = run({"backup", db.string(), "--dir", dir.string(), "-v"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("  method "), std::string::npos) << r.out;
+    r = run({"verify", "--dir", dir.string(), "latest", "--verbose"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("(relied on integrity_check at creation"), std::string::npos) << r.out;
+    r = run({"restore", db.string(), "--dir", dir.string(), "--latest", "-v"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("backup checked by its checksum: integrity_check passed"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("restored database checked by "), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, VerifyExitsZeroWhenAllPassAndOneWhenAnyFails) {
     dbsafe::test::create_sample_db(db, 300);
     const auto good = backup_json()["id"].get<std::string>();

@@ -43,6 +43,14 @@ inline CLI::Option* add_dir_option(CLI::App* cmd, std::string& dir, const std::s
 // main() switches it on when `--json` is on the command line, before anything runs.
 void set_json_mode(bool on);
 bool json_mode();
+// -q / --quiet and -v / --verbose, set while the command line is parsed (every command has
+// them). Quiet: no text on stdout (JSON still printed), no progress, no notes; errors still go
+// to stderr. Verbose: commands add lines saying how the work was done.
+bool quiet_mode();
+bool verbose_mode();
+
+// "dbsafe: <message>" on stderr, for what is not an error (debris found, ...); not with -q.
+void print_note(const std::string& message);
 
 // Prints a command's JSON document on stdout (absolute paths, invalid UTF-8 replaced); a
 // command calls it once.

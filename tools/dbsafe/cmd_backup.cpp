@@ -77,6 +77,10 @@ int run_backup(const backup_args& a, Snapshot snapshot, Storage storage, backup_
                       << format_bytes(m.pages->bytes_added) << " added to the repository, "
                       << from_cache << " from the change cache\n";
         }
+        if (verbose_mode()) {
+            std::cout << "  method " << m.method << ", from " << m.source_path << ", page size "
+                      << m.page_size << ", " << m.page_count << " pages\n";
+        }
         std::cout << "  verified (" << a.verify << (a.required.empty() ? "" : " + required tables")
                   << ") in " << format_seconds(m.seconds) << "\n";
     }

@@ -108,11 +108,11 @@ void add_list_command(CLI::App& app, std::function<int()>& run) {
             // Debris and damaged backups are reported, never hidden: a backup was interrupted,
             // or a manifest was damaged or edited. Other files in the directory are not dbsafe's.
             for (const auto& d : l.damaged) {
-                std::cerr << "dbsafe: damaged backup: " << d.reason << "\n";
+                print_note("damaged backup: " + d.reason);
             }
             for (const auto& d : l.leftovers) {
-                std::cerr << "dbsafe: debris, not a backup: " << d.path.string() << " (" << d.reason
-                          << "); `dbsafe prune` removes it\n";
+                print_note("debris, not a backup: " + d.path.string() + " (" + d.reason +
+                           "); `dbsafe prune` removes it");
             }
             return static_cast<int>(exit_code::ok);
         };

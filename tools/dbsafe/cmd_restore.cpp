@@ -151,6 +151,20 @@ int run_restore(const restore_args& a) {
                   << format_seconds(r.safety_seconds) << ", copy " << format_seconds(r.copy_seconds)
                   << ", check " << format_seconds(r.check_seconds) << ", total "
                   << format_seconds(r.total_seconds) << "\n";
+        if (verbose_mode()) {
+            // The verifier's own rule (standard_checks::relies_on_creation_check).
+            const bool relied = vault.verification.relies_on_creation_check(
+                backup_file{r.restored.data_path, &r.restored});
+            std::cout << "  backup checked by "
+                      << (relied ? "its checksum: " + r.restored.verified->checks +
+                                       " passed when it was taken"
+                                 : vault.verification.attested_checks() + " and its checksum")
+                      << "\n  restored database checked by "
+                      << (r.image_proven
+                              ? "reading it back: it is the backup's image, byte for byte"
+                              : "quick_check")
+                      << "\n";
+        }
     }
     return exit_code::ok;
 }

@@ -70,7 +70,11 @@ int run_verify(const verify_args& a) {
         if (r) results.back()["sqlite_check"] = sqlite_check(path, m);
         if (!a.common.json) {
             if (r)
-                std::cout << "ok      " << (id.empty() ? path : id) << "\n";
+                std::cout << "ok      " << (id.empty() ? path : id)
+                          << (verbose_mode()
+                                  ? "  (" + results.back()["sqlite_check"].get<std::string>() + ")"
+                                  : std::string())
+                          << "\n";
             else
                 std::cout << "FAILED  " << (id.empty() ? path : id) << ": " << r.error().message
                           << "\n";
@@ -145,8 +149,8 @@ int run_verify(const verify_args& a) {
             }
             for (const auto& d : listed.value().leftovers) {
                 debris_found.push_back({{"path", d.path.string()}, {"reason", d.reason}});
-                std::cerr << "dbsafe: debris, not a backup: " << d.path.string() << " (" << d.reason
-                          << "); `dbsafe prune` removes it\n";
+                print_note("debris, not a backup: " + d.path.string() + " (" + d.reason +
+                           "); `dbsafe prune` removes it");
             }
             if (ids.empty() && listed.value().damaged.empty() && !a.common.json) {
                 std::cout << "no backups in " << a.common.dir << "\n";

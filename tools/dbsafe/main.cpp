@@ -16,6 +16,8 @@ namespace dbsafe::cli {
 namespace {
 bool json_on = false;
 bool json_printed = false;
+bool quiet_on = false;
+bool verbose_on = false;
 invocation current;
 
 void close_progress_line();
@@ -53,6 +55,12 @@ std::string json_path(const std::string& p) {
 
 void set_json_mode(bool on) { json_on = on; }
 bool json_mode() { return json_on; }
+bool quiet_mode() { return quiet_on; }
+bool verbose_mode() { return verbose_on; }
+
+void print_note(const std::string& message) {
+    if (!quiet_on) std::cerr << "dbsafe: " << message << "\n";
+}
 
 void print_json(const nlohmann::json& j) {
     std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
@@ -105,7 +113,7 @@ void close_progress_line() {
 
 progress_callback make_progress_bar() {
     // Never with --json (one document is all a program gets) nor off a terminal (logs).
-    if (::isatty(STDERR_FILENO) == 0 || json_on) return {};
+    if (::isatty(STDERR_FILENO) == 0 || json_on || quiet_on) return {};
     // The first phase is timed from here: a backup's copy that reads the file directly
     // reports only when it is done. Later phases announce their start (announce_phase).
     auto first = std::make_shared<bool>(true);
@@ -235,6 +243,18 @@ int main(int argc, char** argv) {
         };
     });
     add_completion_command(app, run);  // after help: it lists every command, help included
+    // -q and -v on every command that does something (help and completion only print text).
+    for (CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        if (sub == help || sub->get_name() == "completion") continue;
+        auto* quiet = sub->add_flag_callback(
+            "-q,--quiet", [] { quiet_on = true; },
+            "Print nothing on success but what --json asks for: no text, no progress, no notes "
+            "(errors still go to stderr)");
+        auto* verbose = sub->add_flag_callback(
+            "-v,--verbose", [] { verbose_on = true; },
+            "Also say how the work was done (method, checks relied on, proofs)");
+        quiet->excludes(verbose);
+    }
     // Known before parsing, so even a usage error comes back as JSON to a script that asked.
     for (int i = 1; i < argc; ++i) {
         if (std::string_view(argv[i]) == "--") break;
@@ -265,6 +285,9 @@ int main(int argc, char** argv) {
                                 : " " + app.get_subcommands().front()->get_name()) +
                            "` for the flags)");
     }
+    // --quiet: a command's text on stdout goes nowhere (its JSON document, when asked for, is
+    // still printed: a script asked for it).
+    if (quiet_on && !json_on) std::cout.setstate(std::ios::badbit);
     try {
         return run ? run() : exit_code::usage;
     } catch (const std::exception& e) {  // a bug, not an expected failure: still no core dump
