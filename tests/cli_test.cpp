@@ -10,6 +10,7 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -278,6 +279,74 @@ TEST_F(Cli, QuietPrintsOnlyErrorsAndAskedForJsonAndVerboseSaysHowTheWorkWasDone)
               std::string::npos)
         << r.out;
     EXPECT_NE(r.out.find("restored database checked by "), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, ConfigFileSettingsApplyBelowFlagsAndTheEnvironmentAndConfigShowSaysWhere) {
+    dbsafe::test::create_sample_db(db, 50);
+    const auto config = tmp / "config.toml";
+    const auto from_file = tmp / "from-file";
+    std::ofstream(config) << "# defaults\ndir = \"" << from_file.string()
+                          << "\"\nbusy-timeout = 20000\n[backup]\nverify = \"quick\"\n"
+                             "require-table = [\"orders\", \"customers\"]\n";
+    const auto backup_with = [&](const std::vector<std::string>& extra,
+                                 const std::string& env = "") {
+        std::vector<std::string> args{"backup", db.string(), "--json"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const auto r = run(args, env);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return json::parse(r.last_line(), nullptr, false);
+    };
+    // The file's dir and [backup] settings.
+    auto j = backup_with({"--config", config.string()});
+    EXPECT_EQ(fs::path(j["path"].get<std::string>()).parent_path(), from_file);
+    EXPECT_EQ(j["verified"]["checks"], "quick_check");
+    // Flags win; DBSAFE_DIR wins over the file; DBSAFE_CONFIG finds the file.
+    const auto flagged = tmp / "flagged";
+    j = backup_with({"--config", config.string(), "--dir", flagged.string(), "--verify", "full"});
+    EXPECT_EQ(fs::path(j["path"].get<std::string>()).parent_path(), flagged);
+    EXPECT_EQ(j["verified"]["checks"], "integrity_check");
+    const std::string env =
+        "DBSAFE_DIR='" + dir.string() + "' DBSAFE_CONFIG='" + config.string() + "'";
+    j = backup_with({}, env);
+    EXPECT_EQ(fs::path(j["path"].get<std::string>()).parent_path(), dir);
+    EXPECT_EQ(j["verified"]["checks"], "quick_check");
+
+    auto r = run({"config", "show", "--config", config.string(), "--json"},
+                 "DBSAFE_DIR='" + dir.string() + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json shown = json::parse(r.last_line());
+    std::map<std::string, json> by_name;
+    for (const auto& setting : shown["settings"]) by_name[setting["name"]] = setting;
+    EXPECT_EQ(by_name["dir"]["source"], "environment");
+    EXPECT_EQ(by_name["dir"]["value"], dir.string());
+    EXPECT_EQ(by_name["dir"]["file_value"], from_file.string());
+    EXPECT_EQ(by_name["verify"]["section"], "backup");
+    EXPECT_EQ(by_name["verify"]["source"], "file");
+
+    // A list value reaches the command: a table the database lacks fails the backup.
+    std::ofstream(config) << "[backup]\nrequire-table = [\"orders\", \"invoices\"]\n";
+    r = run({"backup", db.string(), "--dir", dir.string(), "--config", config.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("invoices"), std::string::npos) << r.err;
+
+    // A setting that would do nothing, a value a flag refuses, a missing file: usage errors
+    // naming the file, before anything runs; help and --version still work.
+    for (const std::string bad : {"[bakup]\nverify = \"quick\"\n", "frobnicate = 1\n",
+                                  "[backup]\nverify = \"sometimes\"\n"}) {
+        std::ofstream(config) << bad;
+        r = run({"list", "--dir", dir.string(), "--config", config.string()});
+        if (bad.find("sometimes") != std::string::npos) {
+            r = run({"backup", db.string(), "--dir", dir.string(), "--config", config.string()});
+            EXPECT_NE(r.err.find("sometimes"), std::string::npos) << r.err;
+        } else {
+            EXPECT_NE(r.err.find(config.string()), std::string::npos) << bad << r.err;
+        }
+        EXPECT_EQ(r.exit_code, 2) << bad << r.err;
+        EXPECT_EQ(run({"help"}, "DBSAFE_CONFIG='" + config.string() + "'").exit_code, 0);
+    }
+    r = run({"list", "--dir", dir.string(), "--config", (tmp / "none.toml").string()});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("none.toml"), std::string::npos) << r.err;
 }
 
 TEST_F(Cli, VerifyExitsZeroWhenAllPassAndOneWhenAnyFails) {

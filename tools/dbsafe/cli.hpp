@@ -35,6 +35,8 @@ struct common_options {
 // --dir, taken from the environment's DBSAFE_DIR when the command line has none (a flag wins
 // over the environment): a user who always backs up to one place sets it once.
 inline constexpr const char* dir_variable = "DBSAFE_DIR";
+// The configuration file's path when --config does not give one (config_file.cpp).
+inline constexpr const char* config_variable = "DBSAFE_CONFIG";
 inline CLI::Option* add_dir_option(CLI::App* cmd, std::string& dir, const std::string& what) {
     return cmd->add_option("--dir", dir, what + " (default: $DBSAFE_DIR)")->envname(dir_variable);
 }
@@ -207,6 +209,12 @@ void add_init_command(CLI::App& app, std::function<int()>& run);
 void add_stats_command(CLI::App& app, std::function<int()>& run);
 // Registered last: it prints the commands and flags registered before it, itself included.
 void add_completion_command(CLI::App& app, std::function<int()>& run);
+
+// `dbsafe config show`, and the configuration file's settings added to a command line as the
+// flags they name where the command line (and, for dir, DBSAFE_DIR) has none (config_file.cpp).
+void add_config_command(CLI::App& app, std::function<int()>& run);
+result<std::vector<std::string>> with_configured_flags(CLI::App& app,
+                                                       std::vector<std::string> args);
 
 // dbsafe(1) in roff, from the commands and flags registered in `app` (`dbsafe help --man`).
 std::string manual_page(const CLI::App& app);

@@ -87,6 +87,7 @@ std::string bash_function(const std::vector<command_words>& commands) {
         // Where the command takes a word rather than a path: help a command, completion a shell.
         const std::string positional = c.name == "help"         ? join_names(commands)
                                        : c.name == "completion" ? "bash zsh fish"
+                                       : c.name == "config"     ? "show"
                                                                 : "";
         if (!positional.empty()) {
             f << "\n            [[ $cur == -* ]] || { COMPREPLY=($(compgen -W '" << positional

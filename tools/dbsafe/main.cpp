@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
                                           sqlite3_libversion() + ")");
     app.require_subcommand(1);
     std::function<int()> run;
+    std::string config_path;  // --config: read before parsing, by with_configured_flags
     add_backup_command(app, run);
     add_list_command(app, run);
     add_verify_command(app, run);
@@ -202,6 +203,7 @@ int main(int argc, char** argv) {
     add_health_command(app, run);
     add_init_command(app, run);
     add_stats_command(app, run);
+    add_config_command(app, run);
     // `dbsafe help [COMMAND]`: the text of `dbsafe COMMAND --help`, for people who type it the
     // git way. Looked up at run time, so it covers every command registered above.
     std::string help_topic;
@@ -245,7 +247,11 @@ int main(int argc, char** argv) {
     add_completion_command(app, run);  // after help: it lists every command, help included
     // -q and -v on every command that does something (help and completion only print text).
     for (CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
-        if (sub == help || sub->get_name() == "completion") continue;
+        if (sub == help || sub->get_name() == "completion" || sub->get_name() == "config") continue;
+        // Read before parsing (with_configured_flags); registered so that help shows it.
+        sub->add_option("--config", config_path,
+                        "Configuration file with defaults for the flags (default: $DBSAFE_CONFIG, "
+                        "else ~/.config/dbsafe/config.toml; see `dbsafe config show`)");
         auto* quiet = sub->add_flag_callback(
             "-q,--quiet", [] { quiet_on = true; },
             "Print nothing on success but what --json asks for: no text, no progress, no notes "
@@ -270,8 +276,16 @@ int main(int argc, char** argv) {
         if (!known)
             return usage_error(std::string("no command '") + argv[1] + "' (run `dbsafe help`)");
     }
+    // The configuration file's settings become flags where the command line has none.
+    auto configured = with_configured_flags(app, std::vector<std::string>(argv, argv + argc));
+    if (!configured) {
+        print_error("usage", configured.error().message, configured.error().path);
+        return exit_code::usage;
+    }
+    std::vector<char*> args;
+    for (auto& a : configured.value()) args.push_back(a.data());
     try {
-        app.parse(argc, argv);
+        app.parse(static_cast<int>(args.size()), args.data());
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
