@@ -349,6 +349,56 @@ TEST_F(Cli, ConfigFileSettingsApplyBelowFlagsAndTheEnvironmentAndConfigShowSaysW
     EXPECT_NE(r.err.find("none.toml"), std::string::npos) << r.err;
 }
 
+TEST_F(Cli, DiffNamesTablesOnlyOneBackupHasAndRowCountsThatDiffer) {
+    dbsafe::test::create_sample_db(db, 200);
+    const auto first = backup_json()["id"].get<std::string>();
+    const auto orders_before = dbsafe::test::query_int(db, "SELECT count(*) FROM orders");
+    dbsafe::test::exec(db,
+                       "DELETE FROM orders WHERE id % 4 = 0; DROP TABLE documents;"
+                       "CREATE TABLE \"odd \"\"name\"(x); INSERT INTO \"odd \"\"name\" "
+                       "VALUES (1), (2), (3)");
+    const auto orders_after = dbsafe::test::query_int(db, "SELECT count(*) FROM orders");
+    const auto second = backup_json({"--compress", "zstd"})["id"].get<std::string>();
+
+    auto r = run({"diff", "--dir", dir.string(), first, "latest", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json d = json::parse(r.last_line());
+    EXPECT_EQ(d["from"]["id"], first);
+    EXPECT_EQ(d["to"]["id"], second);
+    std::map<std::string, json> changed;
+    for (const auto& t : d["tables"]) changed[t["name"]] = t;
+    ASSERT_EQ(changed.size(), 3U) << d.dump();
+    EXPECT_EQ(changed["orders"]["from"], orders_before);
+    EXPECT_EQ(changed["orders"]["to"], orders_after);
+    EXPECT_TRUE(changed["documents"]["to"].is_null());
+    EXPECT_TRUE(changed["odd \"name"]["from"].is_null());
+    EXPECT_EQ(changed["odd \"name"]["to"], 3);
+    EXPECT_EQ(d["tables_unchanged"], 3);  // customers, ledger, counters
+
+    r = run({"diff", "--dir", dir.string(), first, second});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("~ orders: " + std::to_string(orders_before) + " -> " +
+                         std::to_string(orders_after) + " rows (" +
+                         std::to_string(orders_after - orders_before) + ")"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("- documents: only in the first"), std::string::npos) << r.out;
+    r = run({"diff", "--dir", dir.string(), first, first});
+    EXPECT_NE(r.out.find("no table or row count differs"), std::string::npos) << r.out;
+
+    // A damaged backup is named, not compared.
+    {
+        const auto file = dir / (first + ".db");
+        std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(fs::file_size(file) / 2));
+        f.put('\x5a');
+    }
+    r = run({"diff", "--dir", dir.string(), first, second});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("checksum"), std::string::npos) << r.err;
+    EXPECT_EQ(run({"diff", "--dir", dir.string(), first}).exit_code, 2);
+}
+
 TEST_F(Cli, VerifyExitsZeroWhenAllPassAndOneWhenAnyFails) {
     dbsafe::test::create_sample_db(db, 300);
     const auto good = backup_json()["id"].get<std::string>();

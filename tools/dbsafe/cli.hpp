@@ -213,6 +213,7 @@ void add_completion_command(CLI::App& app, std::function<int()>& run);
 // `dbsafe config show`, and the configuration file's settings added to a command line as the
 // flags they name where the command line (and, for dir, DBSAFE_DIR) has none (config_file.cpp).
 void add_config_command(CLI::App& app, std::function<int()>& run);
+void add_diff_command(CLI::App& app, std::function<int()>& run);
 result<std::vector<std::string>> with_configured_flags(CLI::App& app,
                                                        std::vector<std::string> args);
 

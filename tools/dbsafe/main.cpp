@@ -203,6 +203,7 @@ int main(int argc, char** argv) {
     add_health_command(app, run);
     add_init_command(app, run);
     add_stats_command(app, run);
+    add_diff_command(app, run);
     add_config_command(app, run);
     // `dbsafe help [COMMAND]`: the text of `dbsafe COMMAND --help`, for people who type it the
     // git way. Looked up at run time, so it covers every command registered above.
