@@ -74,14 +74,7 @@ int run_diff(const diff_args& a) {
     if (!listed) return report(listed.error());
     std::string ids[2] = {a.from, a.to};
     for (auto& id : ids) {
-        if (id == latest_word) {
-            if (listed.value().backups.empty()) {
-                return report(error(errc::not_found, "no backup in " + a.common.dir));
-            }
-            id = listed.value().backups.front().id;
-            continue;
-        }
-        auto found = resolve_id_prefix(listed.value(), id, a.common.dir);
+        auto found = resolve_listed_id(listed.value(), id, a.common.dir);
         if (!found) return report(found.error());
         id = found.value();
     }

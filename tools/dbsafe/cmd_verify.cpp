@@ -123,13 +123,7 @@ int run_verify(const verify_args& a) {
                     if (!l) return report(l.error());
                     listed = std::move(l).value();
                 }
-                auto found = text == latest_word
-                                 ? (listed->backups.empty()
-                                        ? result<std::string>(error(errc::not_found,
-                                                                    "no backup in " + a.common.dir +
-                                                                        " to verify as latest"))
-                                        : result<std::string>(listed->backups.front().id))
-                                 : resolve_id_prefix(*listed, text, a.common.dir);
+                auto found = resolve_listed_id(*listed, text, a.common.dir);
                 if (found) {
                     ids.push_back(found.value());
                 } else {

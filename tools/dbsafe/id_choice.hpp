@@ -63,6 +63,16 @@ inline result<std::string> resolve_id_prefix(const listing& listed, const std::s
                                        ": " + names + "; give more of the id");
 }
 
+// `latest` as the newest listed backup (verify, diff), else resolve_id_prefix.
+inline result<std::string> resolve_listed_id(const listing& listed, const std::string& text,
+                                             const std::string& dir) {
+    if (text != latest_word) return resolve_id_prefix(listed, text, dir);
+    if (listed.backups.empty()) {
+        return error(errc::not_found, "no backup in " + dir + ": 'latest' names the newest one");
+    }
+    return listed.backups.front().id;
+}
+
 // --before TIME: a UTC time (parse_iso8601's forms) or a span back from `now` (parse_duration's).
 inline result<std::chrono::system_clock::time_point> parse_before(
     const std::string& text, std::chrono::system_clock::time_point now) {
