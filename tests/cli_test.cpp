@@ -347,6 +347,14 @@ TEST_F(Cli, ConfigFileSettingsApplyBelowFlagsAndTheEnvironmentAndConfigShowSaysW
     r = run({"list", "--dir", dir.string(), "--config", (tmp / "none.toml").string()});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("none.toml"), std::string::npos) << r.err;
+    r = run({"list", "--dir", dir.string(), "--config", ""});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("path is empty"), std::string::npos) << r.err;
+    // A FIFO where the file should be is refused at once, never opened (it would block).
+    ASSERT_EQ(::mkfifo((tmp / "fifo.toml").c_str(), 0600), 0);
+    r = run({"list", "--dir", dir.string(), "--config", (tmp / "fifo.toml").string()});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("fifo.toml"), std::string::npos) << r.err;
 }
 
 TEST_F(Cli, DiffNamesTablesOnlyOneBackupHasAndRowCountsThatDiffer) {

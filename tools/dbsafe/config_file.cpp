@@ -53,6 +53,12 @@ config_source locate_config(const std::vector<std::string>& args) {
 
 result<std::vector<setting>> read_settings(const config_source& where) {
     std::vector<setting> out;
+    if (where.path.empty() && where.explicit_path) {
+        return error(errc::invalid_argument,
+                     std::string("the configuration file's path is empty: give --config FILE "
+                                 "(or unset ") +
+                         config_variable + " to use the default file)");
+    }
     if (where.path.empty()) return out;
     std::error_code ec;
     if (!std::filesystem::is_regular_file(where.path, ec)) {
