@@ -323,6 +323,11 @@ TEST_F(Cli, ConfigFileSettingsApplyBelowFlagsAndTheEnvironmentAndConfigShowSaysW
     EXPECT_EQ(by_name["verify"]["section"], "backup");
     EXPECT_EQ(by_name["verify"]["source"], "file");
 
+    // A configured dir never turns a valid command line into a usage error: verify --file
+    // reads no directory (--dir and --file exclude each other).
+    r = run({"verify", "--file", db.string(), "--config", config.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+
     // A list value reaches the command: a table the database lacks fails the backup.
     std::ofstream(config) << "[backup]\nrequire-table = [\"orders\", \"invoices\"]\n";
     r = run({"backup", db.string(), "--dir", dir.string(), "--config", config.string()});

@@ -104,6 +104,15 @@ bool given(const std::vector<std::string>& args, const CLI::Option& o) {
     return false;
 }
 
+// A flag the command line rules out: `verify --file F` with a configured dir would be
+// `--dir excludes --file`. A default never turns a valid command line into a usage error.
+bool excluded(const std::vector<std::string>& args, const CLI::Option& o) {
+    for (const CLI::Option* other : o.get_excludes()) {
+        if (given(args, *other)) return true;
+    }
+    return false;
+}
+
 bool dir_from_environment(const std::string& name) {
     const char* env = std::getenv(dir_variable);
     return name == "dir" && env != nullptr && *env != '\0';
@@ -173,7 +182,7 @@ result<std::vector<std::string>> with_configured_flags(CLI::App& app,
             if (!s.section.empty() && s.section != command->get_name()) continue;
             const CLI::Option* o = command->get_option_no_throw("--" + s.name);
             if (o == nullptr || given(args, *o) || given(added, *o) ||
-                dir_from_environment(s.name)) {
+                dir_from_environment(s.name) || excluded(args, *o)) {
                 continue;
             }
             if (o->get_items_expected_max() == 0) {  // a flag: true adds it, false leaves it out
