@@ -328,6 +328,13 @@ TEST_F(Cli, ConfigFileSettingsApplyBelowFlagsAndTheEnvironmentAndConfigShowSaysW
     r = run({"verify", "--file", db.string(), "--config", config.string()});
     EXPECT_EQ(r.exit_code, 0) << r.err;
 
+    // `json = true` in the file is --json typed: a failure prints its error document too.
+    std::ofstream(config) << "json = true\n";
+    r = run({"backup", (tmp / "missing.db").string(), "--dir", dir.string(), "--config",
+             config.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_TRUE(json::parse(r.last_line(), nullptr, false).contains("error")) << r.out;
+
     // A list value reaches the command: a table the database lacks fails the backup.
     std::ofstream(config) << "[backup]\nrequire-table = [\"orders\", \"invoices\"]\n";
     r = run({"backup", db.string(), "--dir", dir.string(), "--config", config.string()});

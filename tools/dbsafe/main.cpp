@@ -284,7 +284,10 @@ int main(int argc, char** argv) {
         return exit_code::usage;
     }
     std::vector<char*> args;
-    for (auto& a : configured.value()) args.push_back(a.data());
+    for (auto& a : configured.value()) {
+        args.push_back(a.data());
+        if (a == "--json") set_json_mode(true);  // `json = true` in the file counts as typed
+    }
     try {
         app.parse(static_cast<int>(args.size()), args.data());
     } catch (const CLI::CallForHelp& e) {
