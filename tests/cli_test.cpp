@@ -416,6 +416,18 @@ TEST_F(Cli, DiffNamesTablesOnlyOneBackupHasAndRowCountsThatDiffer) {
     r = run({"diff", "--dir", dir.string(), first, second});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("checksum"), std::string::npos) << r.err;
+    // The same for the compressed one, whose copy open() decompresses and checks.
+    {
+        const auto file = dir / (second + ".db.zst");
+        std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(static_cast<std::streamoff>(fs::file_size(file) / 2));
+        const int c = f.get();
+        f.seekp(static_cast<std::streamoff>(fs::file_size(file) / 2));
+        f.put(static_cast<char>(c ^ 0x5a));
+    }
+    r = run({"diff", "--dir", dir.string(), second, second});
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.err.find(second), std::string::npos) << r.err;
     EXPECT_EQ(run({"diff", "--dir", dir.string(), first}).exit_code, 2);
 }
 

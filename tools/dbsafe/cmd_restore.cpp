@@ -1,6 +1,6 @@
-// dbsafe restore DB --dir DIR (--id ID|PREFIX|latest | --latest | --before TIME) [--schema
-// user_version|migrations:TABLE|
-//                sql:QUERY] [--require-table NAME]... [--verify full|quick] [--full-check]
+// dbsafe restore DB --dir DIR (--id ID|PREFIX|latest | --latest | --before TIME)
+//                [--schema user_version|migrations:TABLE|sql:QUERY] [--require-table NAME]...
+//                [--verify full|quick] [--full-check]
 //                [--allow-newer-schema] [--allow-other-database] [--replace-damaged] [--json]
 // dbsafe restore [DB] --to NEW_PATH --dir DIR (--id ... | --latest | --before TIME): the backup
 //                as a new file; no live database is touched (DB names whose newest backup

@@ -1,6 +1,5 @@
 // dbsafe verify --dir DIR [ID|PREFIX|latest...] [--check full|quick] [--full-check]
-// [--require-seal]
-//               [--read-data] [--json]
+//               [--require-seal] [--read-data] [--json]
 // dbsafe verify --file PATH [--check full|quick] [--full-check] [--require-seal] [--json]
 // In builds with OpenSSL a manifest's SHA-256 seal is checked whenever it has one.
 #include <iostream>
