@@ -232,7 +232,7 @@ void add_config_command(CLI::App& app, std::function<int()>& run) {
             const bool has_env_dir = env_dir != nullptr && *env_dir != '\0';
             bool dir_listed = false;
             for (const auto& s : settings.value()) {
-                const bool env_wins = has_env_dir && s.name == "dir";
+                const bool env_wins = dir_from_environment(s.name);  // the rule commands apply
                 dir_listed = dir_listed || s.name == "dir";
                 std::string value;
                 for (const auto& v : s.values) value += (value.empty() ? "" : ", ") + v;
