@@ -38,7 +38,10 @@ std::filesystem::path make_demo_database(const std::filesystem::path& dir) {
 void draw(const dbsafe::progress& p) {
     constexpr int width = 40;
     const int filled = static_cast<int>(p.fraction() * width);
-    std::fprintf(stderr, "\r[%s%s] %5.1f%%  %llu / %llu KiB", std::string(filled, '#').c_str(),
+    // The phase: the snapshot, then SQLite's check of it (a share of the file read, not of
+    // the time: see docs/concepts.md, "Progress, phase by phase").
+    std::fprintf(stderr, "\r%-8s [%s%s] %5.1f%%  %llu / %llu KiB",
+                 std::string(dbsafe::to_string(p.phase)).c_str(), std::string(filled, '#').c_str(),
                  std::string(width - filled, ' ').c_str(), p.fraction() * 100.0,
                  static_cast<unsigned long long>(p.bytes_done() / 1024),
                  static_cast<unsigned long long>(p.bytes_total() / 1024));

@@ -87,7 +87,7 @@ TEST_F(BackupAsync, YieldsThePublishedManifest) {
     EXPECT_EQ(&task.wait(), &made);
 }
 
-TEST_F(BackupAsync, ProgressIsObservableWhileTheCopyRuns) {
+TEST_F(BackupAsync, ProgressAndItsPhaseAreObservableWhileTheBackupRuns) {
     gate g;
     std::atomic<int> calls{0};
     auto task = backup_async(v, source, {.on_progress = [&](const progress&) {
@@ -99,10 +99,13 @@ TEST_F(BackupAsync, ProgressIsObservableWhileTheCopyRuns) {
     EXPECT_GT(mid.pages_done, 0U);
     EXPECT_LT(mid.pages_done, mid.pages_total);
     EXPECT_EQ(mid.page_size, 4096U);
+    EXPECT_EQ(mid.phase, progress_phase::snapshot);
     g.open();
     const auto& made = task.wait();
     ASSERT_TRUE(made) << made.error().message;
+    // The last phase is the store of the checked snapshot, at the backup's size.
     const progress end = task.current();
+    EXPECT_EQ(end.phase, progress_phase::store);
     EXPECT_EQ(end.pages_done, end.pages_total);
     EXPECT_EQ(end.bytes_total(), made.value().size_bytes);
 }

@@ -234,15 +234,87 @@ TEST(CliProgress,
     ASSERT_EQ(lines.size(), 1U) << json.screen;
     EXPECT_TRUE(nlohmann::json::parse(lines[0], nullptr, false).is_object()) << lines[0];
 
-    // A backup on a terminal: its snapshot line, once.
+    // A backup on a terminal: its snapshot line, its check's, then its store's, each once.
     const auto backup = dbsafe::test::run_on_terminal(
         {DBSAFE_CLI_PATH, "backup", f.live.string(), "--dir", f.backups.string()});
     ASSERT_EQ(backup.exit_code, 0) << backup.screen;
-    std::size_t snapshot_done = 0;
-    for (const auto& s : dbsafe::test::terminal_segments(backup.screen)) {
-        snapshot_done += std::regex_match(s, phase_done("snapshot")) ? 1 : 0;
+    std::vector<std::size_t> snapshot_done, check_done, store_done;
+    const auto backup_segments = dbsafe::test::terminal_segments(backup.screen);
+    for (std::size_t i = 0; i < backup_segments.size(); ++i) {
+        if (std::regex_match(backup_segments[i], phase_done("snapshot")))
+            snapshot_done.push_back(i);
+        if (std::regex_match(backup_segments[i], phase_done("check"))) check_done.push_back(i);
+        if (std::regex_match(backup_segments[i], phase_done("store"))) store_done.push_back(i);
+        // The check tells how much it has read and the time, never an ETA it cannot know.
+        if (backup_segments[i].starts_with("check ")) {
+            EXPECT_EQ(backup_segments[i].find("ETA"), std::string::npos) << backup_segments[i];
+            EXPECT_LE(backup_segments[i].size(), 80U) << backup_segments[i];
+        }
     }
-    EXPECT_EQ(snapshot_done, 1U) << backup.screen;
+    ASSERT_EQ(snapshot_done.size(), 1U) << backup.screen;
+    ASSERT_EQ(check_done.size(), 1U) << backup.screen;
+    EXPECT_LT(snapshot_done[0], check_done[0]);
+    ASSERT_EQ(store_done.size(), 1U) << backup.screen;
+    EXPECT_LT(check_done[0], store_done[0]);
+}
+
+TEST(CliProgress, OnATerminalRestoreDrawsTheBackupsChecksumBeforeTheSafetyBackup) {
+    cli_fixture f;
+    ASSERT_EQ(dbsafe_cli(f.dir, "backup " + q(f.live) + f.dir_arg).exit_code, 0);
+    const auto r = dbsafe::test::run_on_terminal(
+        {DBSAFE_CLI_PATH, "restore", f.live.string(), "--dir", f.backups.string(), "--latest"});
+    ASSERT_EQ(r.exit_code, 0) << r.screen;
+    std::vector<std::string> finished;
+    for (const auto& s : dbsafe::test::terminal_segments(r.screen)) {
+        for (const char* phase : {"checksum", "safety backup", "copy in"}) {
+            if (std::regex_match(s, phase_done(phase))) finished.emplace_back(phase);
+        }
+    }
+    // Checked at creation, the backup is re-hashed (the trust chain), not re-checked.
+    EXPECT_EQ(finished, (std::vector<std::string>{"checksum", "safety backup", "copy in"}))
+        << r.screen;
+}
+
+TEST(CliProgress, OnATerminalRestoreOfACompressedBackupDrawsItsUnpackFirst) {
+    cli_fixture f;
+    ASSERT_EQ(dbsafe_cli(f.dir, "backup " + q(f.live) + f.dir_arg + " --compress zstd").exit_code,
+              0);
+    const auto r = dbsafe::test::run_on_terminal(
+        {DBSAFE_CLI_PATH, "restore", f.live.string(), "--dir", f.backups.string(), "--latest"});
+    ASSERT_EQ(r.exit_code, 0) << r.screen;
+    std::vector<std::string> finished;
+    for (const auto& s : dbsafe::test::terminal_segments(r.screen)) {
+        for (const char* phase : {"unpack", "checksum", "safety backup", "copy in"}) {
+            if (std::regex_match(s, phase_done(phase))) finished.emplace_back(phase);
+        }
+    }
+    EXPECT_EQ(finished,
+              (std::vector<std::string>{"unpack", "checksum", "safety backup", "copy in"}))
+        << r.screen;
+}
+
+TEST(CliProgress, OnATerminalVerifyDrawsEachBackupsCheckAndErasesItBeforeItsResultLine) {
+    cli_fixture f;
+    ASSERT_EQ(dbsafe_cli(f.dir, "backup " + q(f.live) + f.dir_arg).exit_code, 0);
+    ASSERT_EQ(dbsafe_cli(f.dir, "backup " + q(f.live) + f.dir_arg).exit_code, 0);
+    const auto r = dbsafe::test::run_on_terminal(
+        {DBSAFE_CLI_PATH, "verify", "--dir", f.backups.string(), "--full-check"});
+    ASSERT_EQ(r.exit_code, 0) << r.screen;
+    std::size_t drawn = 0, ok = 0;
+    for (const auto& s : dbsafe::test::terminal_segments(r.screen)) {
+        drawn += s.starts_with("check ") ? 1 : 0;
+        EXPECT_FALSE(std::regex_match(s, phase_done("check"))) << "a check line was kept: " << s;
+        ok += s.starts_with("ok ") ? 1 : 0;
+    }
+    EXPECT_GE(drawn, 2U) << r.screen;  // each backup's check was on screen
+    EXPECT_EQ(ok, 2U) << r.screen;
+    // Each result line starts on a line the progress left empty (erased, not overwritten).
+    std::size_t erased_then_ok = 0;
+    for (auto at = r.screen.find("\r\x1b[Kok "); at != std::string::npos;
+         at = r.screen.find("\r\x1b[Kok ", at + 1)) {
+        ++erased_then_ok;
+    }
+    EXPECT_EQ(erased_then_ok, 2U) << r.screen;
 }
 
 TEST(CliRestore, RefusesNewerMigrationSchema) {

@@ -13,8 +13,10 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "dbsafe/checksum.hpp"
+#include "dbsafe/detail/read_meter.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/snapshot/online_backup.hpp"
 #include "support/concurrent_writer.hpp"
@@ -262,6 +264,50 @@ TEST(FastCopyVfs, WriteErrorOfGatheredPagesFailsTheCopy) {
     ASSERT_EQ(::waitpid(child, &status, 0), child);
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0) << "the copy reported success at a 4 MiB file-size limit";
+}
+
+// ---- read_meter (read_meter.hpp): the pages a check has read, each counted once.
+
+TEST(ReadMeter, CountsEachPageOnceInWhateverPiecesAndHoweverOftenItIsRead) {
+    std::vector<std::uint64_t> told;
+    dbsafe::detail::read_meter meter(
+        10, 8, 4096, [&](const dbsafe::progress& p) { told.push_back(p.pages_done); });
+    meter.saw(0, 4096);
+    meter.saw(0, 4096);      // again: the same page
+    meter.saw(100, 16);      // a piece of page 0 (a header read)
+    meter.saw(4096, 8192);   // pages 1 and 2 in one read
+    meter.saw(40960, 4096);  // page 10: past the file's 10 pages, not counted
+    EXPECT_EQ(meter.pages_read(), 3U);
+    meter.saw(3 * 4096, 6 * 4096);  // pages 3..8: 9 read, one more than the 8 expected
+    EXPECT_EQ(meter.pages_read(), 9U);
+    ASSERT_FALSE(told.empty());
+    for (const auto done : told) EXPECT_LE(done, 8U) << "a report claimed more than the total";
+    meter.finished();
+    EXPECT_EQ(told.back(), 8U);
+}
+
+TEST(ReadMeter, AttachesOnlyToAConnectionThatReadsThroughTheShimAndSeesItsMappedReads) {
+    dbsafe::test::temp_dir tmp;
+    const auto path = tmp / "m.db";
+    dbsafe::test::create_sample_db(path, 2000);
+    const auto pages =
+        static_cast<std::uint64_t>(dbsafe::test::query_int(path, "PRAGMA page_count"));
+    for (const bool mapped : {false, true}) {
+        auto db = dbsafe::detail::open_database(path, dbsafe::detail::open_mode::read_only, 5000,
+                                                dbsafe::detail::fast_read_vfs());
+        ASSERT_TRUE(db);
+        if (mapped) {
+            ASSERT_TRUE(dbsafe::detail::exec(db.value().get(), "PRAGMA mmap_size=1000000000"));
+        }
+        dbsafe::detail::read_meter meter(pages, pages, 4096, {});
+        ASSERT_TRUE(dbsafe::detail::attach_read_meter(db.value().get(), &meter));
+        ASSERT_TRUE(dbsafe::detail::query_column(db.value().get(), "PRAGMA quick_check", 1));
+        dbsafe::detail::detach_read_meter(db.value().get());
+        // quick_check reads every b-tree page; this file has no freelist.
+        EXPECT_EQ(meter.pages_read(), pages) << (mapped ? "memory-mapped" : "read");
+        EXPECT_FALSE(dbsafe::detail::reads_through_shim(
+            dbsafe::test::db_handle(path, SQLITE_OPEN_READONLY).db));
+    }
 }
 
 }  // namespace

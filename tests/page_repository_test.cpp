@@ -120,6 +120,34 @@ TEST(PageRepository, RoundTripEqualsTheSourceRowByRow) {
     }
 }
 
+TEST(PageRepository, RebuildingASnapshotOnTwoThreadsReportsItsBytesOnTheCallersThreadOnly) {
+    test::temp_dir tmp;
+    const auto db = tmp / "app.db";
+    test::create_sample_db(db, 200);
+    // Over 4096 pages: the rebuild splits between two threads (reconstruct.hpp).
+    test::exec(db,
+               "CREATE TABLE blobs(body BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
+               "i + 1 FROM n WHERE i < 5000) INSERT INTO blobs SELECT randomblob(3000) FROM n");
+    auto v = make_vault(tmp / "backups");
+    const auto m = v.backup(db);
+    ASSERT_TRUE(m) << m.error().message;
+    ASSERT_GT(m.value().page_count, 4096);
+    std::vector<progress> seen;
+    std::vector<std::thread::id> threads;
+    auto opened = v.storage.open(m.value().id, [&](const progress& p) {
+        seen.push_back(p);
+        threads.push_back(std::this_thread::get_id());
+    });
+    ASSERT_TRUE(opened) << opened.error().message;
+    ASSERT_GE(seen.size(), 2U);
+    EXPECT_EQ(seen.front().pages_total, 0U);  // announced
+    for (const auto& p : seen) EXPECT_EQ(p.phase, progress_phase::unpack);
+    EXPECT_EQ(seen.back().bytes_done(), m.value().size_bytes);
+    EXPECT_EQ(seen.back().bytes_total(), m.value().size_bytes);
+    for (const auto& id : threads) EXPECT_EQ(id, std::this_thread::get_id());
+    EXPECT_EQ(dump_rows(opened.value().path), dump_rows(db));
+}
+
 TEST(PageRepository, SecondBackupAfterASmallChangeStoresOnlyTheChangedPages) {
     test::temp_dir tmp;
     const auto db = tmp / "app.db";

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dbsafe/dbsafe.hpp"
@@ -517,6 +518,174 @@ TEST(CheckWith, RunsTheLambdaOnTheConnectionAndOnABackupFileAndNamesTheDatabase)
     const auto on_file = all_of(quick_check{}, has_orders).verify(f);
     ASSERT_FALSE(on_file);
     EXPECT_NE(on_file.error().message.find("no orders"), std::string::npos);
+}
+
+// ---- Progress of the checks (detail/read_meter.hpp): what a progress line is drawn from.
+
+// Every report a callback received, with the thread it came on.
+struct recorded_progress {
+    std::vector<progress> reports;
+    std::vector<std::thread::id> threads;
+    progress_callback callback() {
+        return [this](const progress& p) {
+            reports.push_back(p);
+            threads.push_back(std::this_thread::get_id());
+        };
+    }
+    [[nodiscard]] std::vector<progress> of(progress_phase phase) const {
+        std::vector<progress> out;
+        for (const auto& p : reports) {
+            if (p.phase == phase) out.push_back(p);
+        }
+        return out;
+    }
+};
+
+// A check's reports: announced (0 of 0), then pages read, never fewer than before nor more
+// than the total, some of them before the end (so they were measured, not made up), and the
+// total once at the end.
+void expect_measured_check(const std::vector<progress>& check, std::uint64_t pages_total) {
+    ASSERT_GE(check.size(), 3U);
+    EXPECT_EQ(check.front().pages_total, 0U) << "a check is announced before it reads";
+    std::uint64_t before = 0;
+    std::size_t partial = 0;
+    for (std::size_t i = 1; i < check.size(); ++i) {
+        EXPECT_EQ(check[i].pages_total, pages_total);
+        EXPECT_EQ(check[i].page_size, 4096U);
+        EXPECT_GE(check[i].pages_done, before);
+        EXPECT_LE(check[i].pages_done, pages_total);
+        before = check[i].pages_done;
+        if (i + 1 < check.size() && check[i].pages_done < pages_total) ++partial;
+    }
+    EXPECT_GE(partial, 1U) << "no report while the check was reading";
+    EXPECT_EQ(check.back().pages_done, pages_total);
+}
+
+// A source of some 600 pages, so a check's reads are reported on the way (every ~1 %).
+fs::path source_of_some_pages(const dbsafe::test::temp_dir& tmp) {
+    const auto p = tmp / "pages.db";
+    dbsafe::test::create_sample_db(p, 1000);
+    dbsafe::test::exec(p,
+                       "CREATE TABLE blobs(id INTEGER PRIMARY KEY, body BLOB);"
+                       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                       "WHERE i < 500) INSERT INTO blobs(body) SELECT randomblob(4000) FROM n;"
+                       "DELETE FROM blobs WHERE id % 10 = 0");  // a freelist, never read
+    return p;
+}
+
+TEST(CheckProgress, ABackupReportsItsSnapshotThenSqlitesCheckOfItInPagesReadUpToTheTotal) {
+    dbsafe::test::temp_dir tmp;
+    const auto source = source_of_some_pages(tmp);
+    vault v{.storage = local_directory{tmp / "backups"}};
+    recorded_progress seen;
+    auto made = v.backup(source, {.kind = backup_kind::manual, .on_progress = seen.callback()});
+    ASSERT_TRUE(made) << made.error().message;
+    // The check's total: the pages a check reads, the freelist's leaves left out.
+    const auto pages = dbsafe::test::query_int(made.value().data_path, "PRAGMA page_count");
+    const auto free_pages =
+        dbsafe::test::query_int(made.value().data_path, "PRAGMA freelist_count");
+    ASSERT_GT(free_pages, 0);
+    expect_measured_check(seen.of(progress_phase::check),
+                          static_cast<std::uint64_t>(pages - free_pages));
+    // The snapshot first, the check after it, then the store.
+    ASSERT_FALSE(seen.of(progress_phase::snapshot).empty());
+    EXPECT_EQ(seen.reports.front().phase, progress_phase::snapshot);
+    std::vector<progress_phase> order;
+    for (const auto& p : seen.reports) {
+        if (order.empty() || order.back() != p.phase) order.push_back(p.phase);
+    }
+    EXPECT_EQ(order, (std::vector<progress_phase>{progress_phase::snapshot, progress_phase::check,
+                                                  progress_phase::store}));
+}
+
+TEST(CheckProgress, VerifyReportsTheChecksumOfATrustedBackupAndTheCheckOfAFullCheckOnOneThread) {
+    dbsafe::test::temp_dir tmp;
+    const auto source = source_of_some_pages(tmp);
+    vault v{.storage = local_directory{tmp / "backups"}};
+    auto made = v.backup(source);
+    ASSERT_TRUE(made) << made.error().message;
+    const auto file_size = fs::file_size(made.value().data_path);
+
+    // Checked at creation: re-hashed only, reported in bytes of the file.
+    recorded_progress trusted;
+    ASSERT_TRUE(v.verify(made.value().id, trusted.callback()));
+    EXPECT_TRUE(trusted.of(progress_phase::check).empty());
+    const auto hashed = trusted.of(progress_phase::checksum);
+    ASSERT_GE(hashed.size(), 2U);
+    EXPECT_EQ(hashed.front().pages_total, 0U);
+    EXPECT_EQ(hashed.back().bytes_done(), file_size);
+    EXPECT_EQ(hashed.back().bytes_total(), file_size);
+
+    // --full-check: the checksum runs beside the check, on another thread, and only the check
+    // reports, all of it on the caller's thread (one callback is never called concurrently).
+    vault full{.storage = local_directory{tmp / "backups"},
+               .verification = standard_checks{.full_check = true}};
+    recorded_progress checked;
+    ASSERT_TRUE(full.verify(made.value().id, checked.callback()));
+    EXPECT_TRUE(checked.of(progress_phase::checksum).empty());
+    const auto pages = dbsafe::test::query_int(made.value().data_path, "PRAGMA page_count") -
+                       dbsafe::test::query_int(made.value().data_path, "PRAGMA freelist_count");
+    expect_measured_check(checked.of(progress_phase::check), static_cast<std::uint64_t>(pages));
+    for (const auto& id : checked.threads) EXPECT_EQ(id, std::this_thread::get_id());
+}
+
+TEST_F(Verify, ACheckThatFailsNeverReportsItsTotal) {
+    corrupt_btree_page();
+    recorded_progress seen;
+    const auto r = integrity_check{}.verify(
+        backup_file{published.data_path, &published, false, seen.callback()});
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error().is(errc::verification_failed)) << r.error().message;
+    const auto check = seen.of(progress_phase::check);
+    ASSERT_FALSE(check.empty());
+    for (const auto& p : check) {
+        EXPECT_TRUE(p.pages_total == 0 || p.pages_done < p.pages_total)
+            << p.pages_done << " of " << p.pages_total;
+    }
+}
+
+TEST(CheckProgress, OnTheCallersOwnConnectionACheckIsAnnouncedThenFinishedWithNothingBetween) {
+    dbsafe::test::temp_dir tmp;
+    const auto source = source_of_some_pages(tmp);
+    dbsafe::test::db_handle own(source);  // SQLite's default VFS: no meter can attach
+    recorded_progress seen;
+    ASSERT_TRUE(quick_check{}.check(checked_database{own.db, source.string(), check_subject::backup,
+                                                     nullptr, false, seen.callback()}));
+    // No report between: the reads were not measured, so none is claimed.
+    ASSERT_EQ(seen.reports.size(), 2U);
+    EXPECT_EQ(seen.reports[0].pages_total, 0U);
+    EXPECT_EQ(seen.reports[1].pages_done, seen.reports[1].pages_total);
+    const auto read_pages = dbsafe::test::query_int(source, "PRAGMA page_count") -
+                            dbsafe::test::query_int(source, "PRAGMA freelist_count");
+    EXPECT_EQ(seen.reports[1].bytes_total(), static_cast<std::uint64_t>(read_pages) * 4096U);
+}
+
+TEST(ByteProgress, TwoThreadsAddAndOnlyTheCreatingThreadReportsNeverPastTheTotal) {
+    std::vector<progress> seen;
+    std::vector<std::thread::id> threads;
+    {
+        byte_progress written(
+            [&](const progress& p) {
+                seen.push_back(p);
+                threads.push_back(std::this_thread::get_id());
+            },
+            progress_phase::unpack, 1000, 100);
+        std::thread other([&] {
+            for (int i = 0; i < 50; ++i) written.add(10);
+        });
+        for (int i = 0; i < 60; ++i) written.add(10);  // 1100 in all: 100 more than the total
+        other.join();
+        written.finished();
+    }
+    ASSERT_GE(seen.size(), 3U);
+    EXPECT_EQ(seen.front().pages_total, 0U);
+    for (std::size_t i = 1; i < seen.size(); ++i) {
+        EXPECT_LE(seen[i].pages_done, 1000U);
+        EXPECT_GE(seen[i].pages_done, seen[i - 1].pages_done);
+        EXPECT_EQ(seen[i].page_size, 1U);
+    }
+    EXPECT_EQ(seen.back().pages_done, 1000U);
+    for (const auto& id : threads) EXPECT_EQ(id, std::this_thread::get_id());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -125,6 +126,29 @@ TEST(ZstdArchive, RoundTripEqualsSourceRowByRowAndZstdCli) {
     { auto gone = std::move(opened).value(); }
     EXPECT_FALSE(fs::exists(readable)) << "the decompressed temp file outlived its reader";
     EXPECT_EQ(names_in(tmp / "backups").size(), 2U);
+}
+
+TEST(ZstdArchive, VerifyReportsTheDecompressionThenTheChecksumUpToTheDatabaseSize) {
+    test::temp_dir tmp;
+    const auto db = make_db(tmp);
+    auto vault = make_vault(tmp / "backups");
+    auto made = vault.backup(db);
+    ASSERT_TRUE(made) << made.error().message;
+    std::vector<progress> seen;
+    ASSERT_TRUE(vault.verify(made.value().id, [&](const progress& p) { seen.push_back(p); }));
+    // unpack: announced, then bytes written up to the database's size; then the checksum.
+    std::vector<progress_phase> order;
+    for (const auto& p : seen) {
+        if (order.empty() || order.back() != p.phase) order.push_back(p.phase);
+    }
+    ASSERT_EQ(order,
+              (std::vector<progress_phase>{progress_phase::unpack, progress_phase::checksum}));
+    EXPECT_EQ(seen.front().pages_total, 0U);
+    const auto last_unpack = std::find_if(seen.rbegin(), seen.rend(), [](const progress& p) {
+        return p.phase == progress_phase::unpack;
+    });
+    EXPECT_EQ(last_unpack->bytes_done(), made.value().size_bytes);
+    EXPECT_EQ(last_unpack->bytes_total(), made.value().size_bytes);
 }
 
 TEST(ZstdArchive, DatabaseOfExactlyOneDecoderBufferOpensAndVerifies) {

@@ -27,9 +27,12 @@ backup_task backup_async(Vault& vault, database_ref source, backup_options opts 
 
 class backup_task {
   public:
-    // Latest progress the copy reported (zeros until the first step).
+    // Latest progress the backup reported (zeros until the first step), with its phase: the
+    // snapshot, then SQLite's check of it (progress.hpp). The four values are read one by one:
+    // at a phase change they may mix two reports for a moment, which a display redraws over.
     [[nodiscard]] progress current() const noexcept {
-        return progress{state_->done.load(), state_->total.load(), state_->page_size.load()};
+        return progress{state_->done.load(), state_->total.load(), state_->page_size.load(),
+                        state_->phase.load()};
     }
     [[nodiscard]] bool ready() const {
         return outcome_.has_value() ||
@@ -46,6 +49,7 @@ class backup_task {
   private:
     struct shared_state {
         std::atomic<std::uint64_t> done{0}, total{0}, page_size{0};
+        std::atomic<progress_phase> phase{progress_phase::snapshot};
     };
 
     template <class Vault>
@@ -76,6 +80,7 @@ backup_task backup_async(Vault& vault, database_ref source, backup_options opts)
             state->done = p.pages_done;
             state->total = p.pages_total;
             state->page_size = p.page_size;
+            state->phase = p.phase;
             if (user) user(p);
         };
         try {

@@ -8,6 +8,7 @@
 #endif
 #include <xxhash.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +21,7 @@
 
 #include "dbsafe/detail/posix_file.hpp"
 #include "dbsafe/error.hpp"
+#include "dbsafe/progress.hpp"
 
 namespace dbsafe {
 
@@ -74,8 +76,18 @@ class xxh3_128_hasher {
 };
 
 // Hashes a whole file with 1 MiB reads: memory stays flat whatever the file's size.
-inline result<checksum> hash_file(const std::filesystem::path& p) {
+// `on_progress` (may be empty) is told the bytes hashed (progress_phase::checksum) every 64 MiB.
+inline result<checksum> hash_file(const std::filesystem::path& p,
+                                  const progress_callback& on_progress = {}) {
     DBSAFE_TRY(auto fd, detail::open_for_read(p));
+    std::uint64_t total = 0;
+    if (on_progress) {
+        std::error_code ec;
+        total = std::filesystem::file_size(p, ec);
+        if (ec) total = 0;
+    }
+    byte_progress hashed(total > 0 ? on_progress : progress_callback{}, progress_phase::checksum,
+                         total);
     std::vector<std::byte> buf(std::size_t{1} << 20);
     xxh3_128_hasher h;
     std::uint64_t off = 0;
@@ -84,7 +96,9 @@ inline result<checksum> hash_file(const std::filesystem::path& p) {
         if (n == 0) break;
         h.update(std::span(buf).first(n));
         off += n;
+        hashed.add(n);
     }
+    hashed.finished();
     return h.finish();
 }
 

@@ -310,7 +310,7 @@ result<restore_report> restore_new_file(const Verifier& verifier, const readable
     const auto check_new = [&](sqlite3* db) {
         return check_restored(verifier,
                               checked_database{db, database_name(db), check_subject::restored_file,
-                                               &chosen.description},
+                                               &chosen.description, false, opts.on_progress},
                               opts);
     };
     const auto copy_started = std::chrono::steady_clock::now();
@@ -394,14 +394,16 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
 
     // 1. The backup: exists, and passes the vault's verifier. A manifest that cannot be read
     // (a missing id, an I/O error) is reported as a restore that did not start, like the rest.
-    auto opened_backup = vault.storage.open(id);
+    auto opened_backup = open_with_progress(vault.storage, id, opts.on_progress);
     if (!opened_backup) return untouched(opened_backup.error(), "");
     auto chosen = std::move(opened_backup).value();
     report.restored = chosen.description;
     if (!live.file().empty()) {
         DBSAFE_TRYV(require_backup_of(chosen.description, live.file(), opts.allow_other_database));
     }
-    if (auto ok = vault.verification.verify(backup_file{chosen.path, &chosen.description}); !ok) {
+    if (auto ok = vault.verification.verify(
+            backup_file{chosen.path, &chosen.description, false, opts.on_progress});
+        !ok) {
         return untouched(ok.error(), ": it failed verification");
     }
     if (live.connection() == nullptr && !exists_nofollow(live.file())) {
@@ -493,10 +495,11 @@ result<restore_report> run_restore(Vault& vault, const database_ref& live,
     if (outcome) {
         const auto check_started = std::chrono::steady_clock::now();
         report.image_proven = file_holds_backup(dest.db, chosen.path, chosen.description);
-        outcome = check_restored(vault.verification,
-                                 checked_database{dest.db, dest.name, check_subject::restored_live,
-                                                  &chosen.description, report.image_proven},
-                                 opts);
+        outcome = check_restored(
+            vault.verification,
+            checked_database{dest.db, dest.name, check_subject::restored_live, &chosen.description,
+                             report.image_proven, opts.on_progress},
+            opts);
         report.check_seconds = seconds_since(check_started);
     }
     if (outcome) {
@@ -571,9 +574,11 @@ result<restore_report> run_restore_to(Vault& vault, const std::filesystem::path&
                      to.string());
     }
     restore_report report;
-    DBSAFE_TRY(auto chosen, vault.storage.open(opts.id));
+    DBSAFE_TRY(auto chosen, open_with_progress(vault.storage, opts.id, opts.on_progress));
     report.restored = chosen.description;
-    if (auto ok = vault.verification.verify(backup_file{chosen.path, &chosen.description}); !ok) {
+    if (auto ok = vault.verification.verify(
+            backup_file{chosen.path, &chosen.description, false, opts.on_progress});
+        !ok) {
         return ok.error().within("not writing backup " + opts.id + " to " + to.string() +
                                  ": it failed verification");
     }

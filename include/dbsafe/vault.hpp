@@ -147,8 +147,8 @@ struct basic_vault {
                 DBSAFE_TRYV(describe_schema_of(db, m));
                 if (!opts.verify) return success();
                 auto checked = detail::check_if_any(
-                    verification,
-                    checked_database{db, m.source_path, check_subject::fresh_snapshot, &m});
+                    verification, checked_database{db, m.source_path, check_subject::fresh_snapshot,
+                                                   &m, false, opts.on_progress});
                 if (!checked) return failed_check(checked.error());
                 return success();
             };
@@ -162,7 +162,7 @@ struct basic_vault {
             if (info.content_checksum) {
                 m.checksum = *info.content_checksum;
             } else {
-                DBSAFE_TRY(m.checksum, hash_file(staged.path));
+                DBSAFE_TRY(m.checksum, hash_file(staged.path, opts.on_progress));
             }
             // Read from the copy, not the live database: the numbers describe this snapshot.
             DBSAFE_TRYV(describe_schema(staged.path, m));
@@ -172,7 +172,8 @@ struct basic_vault {
                 return recorded.error().within("backup of " + m.source_path + " was not published");
             }
             if (opts.verify) {
-                if (auto checked = verification.verify(backup_file{staged.path, &m, true});
+                if (auto checked =
+                        verification.verify(backup_file{staged.path, &m, true, opts.on_progress});
                     !checked) {
                     return failed_check(checked.error());
                 }
@@ -186,8 +187,16 @@ struct basic_vault {
         }
         m.seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        announce_phase(opts.on_progress, progress_phase::store);
         DBSAFE_TRY(auto published, storage.commit(staged, std::move(m)));
         cleanup.published = true;
+        if (opts.on_progress) {
+            const auto pages = static_cast<std::uint64_t>(published.page_count);
+            opts.on_progress(progress{.pages_done = pages,
+                                      .pages_total = pages,
+                                      .page_size = static_cast<std::uint64_t>(published.page_size),
+                                      .phase = progress_phase::store});
+        }
         if (options.prune_after_backup.enabled) prune_after(published.id);
         return published;
     }
@@ -205,9 +214,13 @@ struct basic_vault {
     }
 
     // Re-checks a published backup with this vault's verifier; returns its manifest.
-    [[nodiscard]] result<manifest> verify(std::string_view id) const {
-        DBSAFE_TRY(auto readable, storage.open(id));
-        DBSAFE_TRYV(verification.verify(backup_file{readable.path, &readable.description}));
+    // `on_progress` is told how its unpacking (a compressed or page backup), checksum and SQLite
+    // check advance (progress_phase).
+    [[nodiscard]] result<manifest> verify(std::string_view id,
+                                          const progress_callback& on_progress = {}) const {
+        DBSAFE_TRY(auto readable, open_with_progress(storage, id, on_progress));
+        DBSAFE_TRYV(verification.verify(
+            backup_file{readable.path, &readable.description, false, on_progress}));
         return readable.description;
     }
 
@@ -236,11 +249,12 @@ struct basic_vault {
     }
 
     // Checks any SQLite file (no manifest: no checksum to compare).
-    [[nodiscard]] result<void> verify_file(const std::filesystem::path& path) const {
+    [[nodiscard]] result<void> verify_file(const std::filesystem::path& path,
+                                           const progress_callback& on_progress = {}) const {
         if (std::error_code ec; !std::filesystem::is_regular_file(path, ec)) {
             return error(errc::not_found, "cannot verify " + path.string() + ": no such file");
         }
-        return verification.verify(backup_file{path, nullptr});
+        return verification.verify(backup_file{path, nullptr, false, on_progress});
     }
 
   private:

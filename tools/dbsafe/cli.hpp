@@ -191,8 +191,11 @@ inline std::string format_seconds(double s) {
 // One line per backup for people.
 std::string manifest_line(const manifest& m);
 
-// Progress bar on stderr, only when stderr is a terminal.
-progress_callback make_progress_bar();
+// Progress on stderr, only when stderr is a terminal (and neither --json nor --quiet): a line
+// per phase, kept with its size, time and rate when the phase ends, or erased (transient: for
+// `verify`, whose result line per backup is what a reader scans).
+enum class progress_display { kept, transient };
+progress_callback make_progress_bar(progress_display display = progress_display::kept);
 
 bool parse_check_level(const std::string& text, check_level& out);
 

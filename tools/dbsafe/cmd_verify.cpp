@@ -58,6 +58,9 @@ int run_verify(const verify_args& a) {
         .verification = make_cli_checks(checks, false, a.require_seal),
         .retention = {},
         .options = {}};
+    // Each backup's checksum and check, drawn while they run and erased once done: the result
+    // lines are what stays.
+    const progress_callback progress_bar = make_progress_bar(progress_display::transient);
     nlohmann::json results = nlohmann::json::array();
     nlohmann::json debris_found = nlohmann::json::array();
     nlohmann::json repository = nullptr;  // the page repository's check, when there is one
@@ -91,17 +94,19 @@ int run_verify(const verify_args& a) {
         if (m && m.value().file == file.filename().string() && m.value().compression) {
             // An archive: verify what it decompresses to (cli_storage reads both formats).
             const cli_storage storage{beside.location()};
-            auto opened = storage.open(stem);
+            auto opened = open_with_progress(storage, stem, progress_bar);
             record(stem, a.file,
-                   opened ? vault.verification.verify(
-                                backup_file{opened.value().path, &opened.value().description})
-                          : result<void>(opened.error()),
+                   opened
+                       ? vault.verification.verify(backup_file{
+                             opened.value().path, &opened.value().description, false, progress_bar})
+                       : result<void>(opened.error()),
                    &m.value());
         } else if (m && m.value().file == file.filename().string()) {
-            record(stem, a.file, vault.verification.verify(backup_file{a.file, &m.value()}),
+            record(stem, a.file,
+                   vault.verification.verify(backup_file{a.file, &m.value(), false, progress_bar}),
                    &m.value());
         } else {
-            record("", a.file, vault.verify_file(a.file));
+            record("", a.file, vault.verify_file(a.file, progress_bar));
         }
     } else {
         if (auto present = require_backup_dir(a.common.dir); !present) {
@@ -191,7 +196,7 @@ int run_verify(const verify_args& a) {
         }
 #endif
         for (const auto& id : ids) {
-            auto r = vault.verify(id);
+            auto r = vault.verify(id, progress_bar);
             const std::string path = r ? r.value().data_path.string()
                                        : (std::filesystem::path(a.common.dir) / id).string();
             record(id, path, r ? result<void>(success()) : result<void>(r.error()),

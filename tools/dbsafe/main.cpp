@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <set>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -94,63 +96,98 @@ std::string manifest_line(const manifest& m) {
                 : std::string());
 }
 
-// The progress line on a terminal: one line per phase (snapshot, safety backup, copy in),
-// redrawn in place, then left on screen with the phase's size, time and rate.
+// The progress line on a terminal: one line per phase (snapshot, check, safety backup, copy
+// in, checksum), redrawn in place, then left on screen with the phase's size, time and rate,
+// or erased (transient: `verify`, whose result lines are what stays).
 namespace {
 struct progress_line {
     bool open = false;      // a phase's line is on screen without its newline
     bool finished = false;  // the current phase printed its final line
+    bool transient = false;
     progress_phase phase = progress_phase::snapshot;
     std::chrono::steady_clock::time_point started{};
 };
 progress_line line_state;
+// Phases whose final line is already drawn and that were not announced again since: a late
+// total of one of them draws nothing (a `pages` backup checks its snapshot inside the
+// snapshot's read transaction, and the snapshot reports its total once that has ended).
+std::set<progress_phase> phases_done;
 
 void close_progress_line() {
-    if (line_state.open && !line_state.finished) std::fputs("\n", stderr);
+    if (line_state.open && !line_state.finished) {
+        std::fputs(line_state.transient ? "\r\x1b[K" : "\n", stderr);
+    }
     line_state.open = false;
+}
+
+// One phase's line, without its leading \r and trailing \x1b[K.
+std::string progress_text(const progress& p, double seconds) {
+    char label[32];
+    std::snprintf(label, sizeof label, "%-14s", std::string(to_string(p.phase)).c_str());
+    const double rate = seconds > 0 ? static_cast<double>(p.bytes_done()) / seconds : 0.0;
+    if (p.pages_total == 0) return std::string(label) + " ...";  // its size comes later
+    if (p.pages_done >= p.pages_total) {
+        if (p.bytes_total() == 0) return std::string(label) + " done in " + format_seconds(seconds);
+        return std::string(label) + " " + format_bytes(p.bytes_total()) + " in " +
+               format_seconds(seconds) + ", " + format_bytes(static_cast<std::uint64_t>(rate)) +
+               "/s";
+    }
+    const std::string percent = std::to_string(static_cast<int>(p.fraction() * 100)) + "%";
+    if (p.phase == progress_phase::check) {
+        // How much of the file SQLite's check has reached, not how much of its time has passed
+        // (detail/read_meter.hpp): no rate, no ETA, the time spent instead.
+        return std::string(label) + " read " + percent + " of " + format_bytes(p.bytes_total()) +
+               "  " + format_seconds(seconds);
+    }
+    // Rate and ETA once there is a rate to tell (not at the phase's first report).
+    std::string pace;
+    if (rate >= 1) {
+        const double left = static_cast<double>(p.bytes_total() - p.bytes_done());
+        pace = "  " + format_bytes(static_cast<std::uint64_t>(rate)) + "/s  ETA " +
+               format_seconds(left / rate);
+    }
+    char head[48];
+    std::snprintf(head, sizeof head, "%s %4s  ", label, percent.c_str());
+    return std::string(head) + format_bytes(p.bytes_done()) + " / " +
+           format_bytes(p.bytes_total()) + pace;
 }
 }  // namespace
 
-progress_callback make_progress_bar() {
+progress_callback make_progress_bar(progress_display display) {
     // Never with --json (one document is all a program gets) nor off a terminal (logs).
     if (::isatty(STDERR_FILENO) == 0 || json_on || quiet_on) return {};
+    const bool transient = display == progress_display::transient;
     // The first phase is timed from here: a backup's copy that reads the file directly
     // reports only when it is done. Later phases announce their start (announce_phase).
     auto first = std::make_shared<bool>(true);
-    return [first, created = std::chrono::steady_clock::now()](const progress& p) {
+    return [first, transient, created = std::chrono::steady_clock::now()](const progress& p) {
         const auto now = std::chrono::steady_clock::now();
-        if (!line_state.open || p.phase != line_state.phase) {
+        const bool announced = p.pages_total == 0;
+        const bool done = !announced && p.pages_done >= p.pages_total;
+        if (announced) phases_done.erase(p.phase);
+        if (done && p.phase != line_state.phase && phases_done.contains(p.phase)) return;
+        // A new line for a new phase, and for the same phase begun again (verify's next backup).
+        const bool begins = announced && line_state.finished;
+        if (!line_state.open || p.phase != line_state.phase || begins) {
             close_progress_line();
             line_state = {.open = true,
                           .finished = false,
+                          .transient = transient,
                           .phase = p.phase,
                           .started = *first ? created : now};
             *first = false;
         }
         if (line_state.finished) return;  // a phase may report its total twice: one line
         const double seconds = std::chrono::duration<double>(now - line_state.started).count();
-        const double rate = seconds > 0 ? static_cast<double>(p.bytes_done()) / seconds : 0.0;
-        const std::string label(to_string(p.phase));
-        if (p.pages_total == 0) {  // the phase begins; its size comes with its first copy
-            std::fprintf(stderr, "\r%-14s ...\x1b[K", label.c_str());
-        } else if (p.pages_done >= p.pages_total) {
-            // \x1b[K clears what a longer progress text left on the line.
-            std::fprintf(stderr, "\r%-14s %s in %s, %s/s\x1b[K\n", label.c_str(),
-                         format_bytes(p.bytes_total()).c_str(), format_seconds(seconds).c_str(),
-                         format_bytes(static_cast<std::uint64_t>(rate)).c_str());
-            line_state.finished = true;
+        if (done) phases_done.insert(p.phase);
+        if (done && transient) {
+            std::fputs("\r\x1b[K", stderr);
         } else {
-            // Rate and ETA once there is a rate to tell (not at the phase's first report).
-            std::string pace;
-            if (rate >= 1) {
-                const double left = static_cast<double>(p.bytes_total() - p.bytes_done());
-                pace = "  " + format_bytes(static_cast<std::uint64_t>(rate)) + "/s  ETA " +
-                       format_seconds(left / rate);
-            }
-            std::fprintf(stderr, "\r%-14s %3d%%  %s / %s%s\x1b[K", label.c_str(),
-                         static_cast<int>(p.fraction() * 100), format_bytes(p.bytes_done()).c_str(),
-                         format_bytes(p.bytes_total()).c_str(), pace.c_str());
+            // \x1b[K clears what a longer progress text left on the line.
+            std::fprintf(stderr, "\r%s\x1b[K%s", progress_text(p, seconds).c_str(),
+                         done ? "\n" : "");
         }
+        line_state.finished = done;
         std::fflush(stderr);
     };
 }

@@ -28,6 +28,9 @@
 //    and before any write that does not continue the buffered run. Never use it for a live
 //    database: with synchronous=OFF a crash could lose buffered pages after the journal is gone.
 //
+// The reader also carries an optional read_meter (read_meter.hpp): a SQLite check on a connection
+// opened with it reports how far it has read, and reads without read-ahead while it does.
+//
 // Only main-database files are wrapped; journals and WAL files are opened by the real VFS as
 // they are. Both shims are registered once per process under private names (never the default).
 #pragma once
@@ -38,6 +41,8 @@
 #include <cstddef>
 #include <cstring>
 #include <mutex>
+
+#include "dbsafe/detail/read_meter.hpp"
 
 namespace dbsafe::detail {
 
@@ -67,6 +72,7 @@ struct shim_file {
     sqlite3_int64 last_read_end;  // reader: where the previous read ended, -1 before any
     int deferred_error;           // writer: a failed flush that no caller could be told about
     unsigned shm_shared;          // reader: wal-index locks held shared, one bit per lock slot
+    read_meter* meter;            // reader: told of every read while a check runs, or nullptr
 };
 
 inline constexpr std::size_t file_header_size =
@@ -131,6 +137,13 @@ inline int x_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) 
     sqlite3_file* real = p->real;
     if (p->kind == role::writer) {
         if (const int rc = flush(p); rc != SQLITE_OK) return rc;
+        return real->pMethods->xRead(real, out, amount, offset);
+    }
+    if (p->meter != nullptr) {
+        // A check: counted, and never read ahead. Its reads jump around the file (b-tree order,
+        // lookups), and reading ahead for them made a 512 MiB quick_check take 0.8-1.0 s
+        // instead of 0.5 s (measured). The buffer stays valid for after the check.
+        p->meter->saw(offset, amount);
         return real->pMethods->xRead(real, out, amount, offset);
     }
     const sqlite3_int64 end = offset + amount;
@@ -262,6 +275,7 @@ inline int x_shm_unmap(sqlite3_file* f, int delete_flag) noexcept {
 
 inline int x_fetch(sqlite3_file* f, sqlite3_int64 offset, int amount, void** out) noexcept {
     if (const int rc = flush(as_shim(f)); rc != SQLITE_OK) return rc;
+    if (as_shim(f)->meter != nullptr) as_shim(f)->meter->saw(offset, amount);
     return real_of(f)->pMethods->xFetch(real_of(f), offset, amount, out);
 }
 
@@ -444,6 +458,26 @@ inline bool reads_only_database_file(sqlite3* db) noexcept {
     const fast_copy::shim_file* p = fast_copy::reader_shim(f);
     constexpr unsigned wal_read_lock_zero = 1U << 3U;
     return p != nullptr && (p->shm_shared & wal_read_lock_zero) != 0;
+}
+
+// Tells `meter` of every read of `db`'s main database file until detach_read_meter; false (and
+// nothing measured) when `db` was not opened with fast_read_vfs().
+inline bool attach_read_meter(sqlite3* db, read_meter* meter) noexcept {
+    sqlite3_file* f = nullptr;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK) return false;
+    fast_copy::shim_file* p = fast_copy::reader_shim(f);
+    if (p == nullptr) return false;
+    p->meter = meter;
+    return true;
+}
+
+inline void detach_read_meter(sqlite3* db) noexcept { (void)attach_read_meter(db, nullptr); }
+
+// Whether `db`'s main database file is read through fast_read_vfs() (a meter can attach).
+inline bool reads_through_shim(sqlite3* db) noexcept {
+    sqlite3_file* f = nullptr;
+    return sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) == SQLITE_OK &&
+           fast_copy::reader_shim(f) != nullptr;
 }
 
 // VFS name for a connection that reads a database front to back (the source of a copy), or

@@ -14,6 +14,7 @@
 
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/progress.hpp"
 #include "dbsafe/snapshot_sink.hpp"
 
 namespace dbsafe {
@@ -102,5 +103,26 @@ concept storage_target = requires(S& s, const S& cs, const staged_backup& staged
     { s.remove(id) } -> std::same_as<result<void>>;
     { s.remove_debris(std::declval<const debris&>()) } -> std::same_as<result<void>>;
 };
+
+// Optional: a target whose open() writes a temporary copy (zstd_archive decompresses,
+// page_repository rebuilds from pages) may also take a progress callback and report that work
+// as progress_phase::unpack, in bytes of the database written. The vault's verify and restore
+// use it when it is there.
+template <class S>
+concept reports_unpacking = requires(const S& cs, std::string_view id,
+                                     const progress_callback& cb) {
+    { cs.open(id, cb) } -> std::same_as<result<readable_backup>>;
+};
+
+// open(id, on_progress) where the target reports its unpacking, open(id) elsewhere.
+template <class S>
+result<readable_backup> open_with_progress(const S& storage, std::string_view id,
+                                           const progress_callback& on_progress) {
+    if constexpr (reports_unpacking<S>) {
+        return storage.open(id, on_progress);
+    } else {
+        return storage.open(id);
+    }
+}
 
 }  // namespace dbsafe

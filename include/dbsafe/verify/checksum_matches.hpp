@@ -22,7 +22,7 @@ struct checksum_matches {
                                                 m.checksum.algorithm +
                                                 "', which this dbsafe cannot check");
         }
-        DBSAFE_TRY(const checksum actual, hash_file(f.path));
+        DBSAFE_TRY(const checksum actual, hash_file(f.path, f.on_progress));
         if (actual.hex == m.checksum.hex) return success();
         return error(errc::checksum_mismatch,
                      "checksum mismatch for backup " + m.id + " (" + f.path.string() +

@@ -14,9 +14,11 @@
 #include <type_traits>
 #include <utility>
 
+#include "dbsafe/detail/fast_copy_vfs.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/progress.hpp"
 #include "dbsafe/verify/verifier.hpp"
 
 namespace dbsafe {
@@ -40,6 +42,8 @@ struct checked_database {
     // verified backup's image (verify/same_image.hpp): its content is proven byte for byte, so
     // SQLite's checks of it can add nothing the backup's own check did not already say.
     bool same_image_as_backup = false;
+    // Told how SQLite's check of this database advances (progress_phase::check; may be empty).
+    progress_callback on_progress{};
 };
 
 template <class V>
@@ -65,8 +69,10 @@ concept has_unusable_check = has_check_member<V> && !database_verifier<V>;
 // verifier of your own writes `verify` as `return check_backup_file(*this, f);`.
 template <database_verifier V>
 [[nodiscard]] result<void> check_backup_file(const V& v, const backup_file& f) {
-    DBSAFE_TRY(auto db, detail::open_database(f.path, detail::open_mode::read_only));
-    return v.check(checked_database{db.get(), f.path.string(), subject_of(f), f.description});
+    DBSAFE_TRY(auto db, detail::open_database(f.path, detail::open_mode::read_only, 5000,
+                                              detail::fast_read_vfs()));
+    return v.check(checked_database{db.get(), f.path.string(), subject_of(f), f.description, false,
+                                    f.on_progress});
 }
 
 namespace detail {

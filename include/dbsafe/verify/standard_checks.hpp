@@ -104,9 +104,13 @@ struct standard_checks {
         const bool hash = checksum && f.description != nullptr && !f.checksum_fresh;
         std::future<result<void>> hashed;
         if (hash && level != check_level::none) {
+            // Progress is the check's alone: one callback, never called from two threads.
+            backup_file unreported = f;
+            unreported.on_progress = {};
             try {
-                hashed =
-                    std::async(std::launch::async, [&f] { return checksum_matches{}.verify(f); });
+                hashed = std::async(std::launch::async, [unreported = std::move(unreported)] {
+                    return checksum_matches{}.verify(unreported);
+                });
             } catch (const std::system_error&) {  // no thread to be had: hash inline instead
                 DBSAFE_TRYV(checksum_matches{}.verify(f));
             }
@@ -138,7 +142,8 @@ struct standard_checks {
     // The backup opened read-only for check(): one connection serves the SQLite check and the
     // tables. A file SQLite cannot open fails the SQLite check, as that check says it.
     [[nodiscard]] result<void> check_opened(const backup_file& f) const {
-        auto db = detail::open_database(f.path, detail::open_mode::read_only);
+        auto db = detail::open_database(f.path, detail::open_mode::read_only, 5000,
+                                        detail::fast_read_vfs());
         if (!db) {
             if (db.error().is(errc::not_found) || level == check_level::none) {
                 return db.as_failure();
@@ -147,8 +152,8 @@ struct standard_checks {
                 level == check_level::full ? "integrity_check" : "quick_check", f.path.string(),
                 subject_of(f), db.error().message);
         }
-        return check(
-            checked_database{db.value().get(), f.path.string(), subject_of(f), f.description});
+        return check(checked_database{db.value().get(), f.path.string(), subject_of(f),
+                                      f.description, false, f.on_progress});
     }
 };
 

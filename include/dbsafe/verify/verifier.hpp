@@ -10,6 +10,7 @@
 
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/progress.hpp"
 
 namespace dbsafe {
 
@@ -21,6 +22,9 @@ struct backup_file {
     // Set by the vault at backup time, when the manifest's checksum was computed from this very
     // file moments ago: hashing it again would only re-read the page cache and prove nothing.
     bool checksum_fresh = false;
+    // Told how the checks advance (progress_phase::checksum, progress_phase::check); may be
+    // empty. A verifier of your own may ignore it.
+    progress_callback on_progress{};
 };
 
 template <class V>

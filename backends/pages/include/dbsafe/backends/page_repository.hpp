@@ -294,10 +294,12 @@ class page_repository {
     [[nodiscard]] result<listing> list() const { return dir_.list(); }
 
     // A page snapshot is reconstructed into a temp file (removed with the returned
-    // readable_backup); plain and zstd backups are zstd_archive's.
-    [[nodiscard]] result<readable_backup> open(std::string_view id) const {
+    // readable_backup); plain and zstd backups are zstd_archive's. `on_progress` (may be
+    // empty) hears the rebuild or the decompression (progress_phase::unpack).
+    [[nodiscard]] result<readable_backup> open(std::string_view id,
+                                               const progress_callback& on_progress = {}) const {
         DBSAFE_TRY(manifest m, dir_.load_manifest(id));
-        if (!m.pages) return files_.open(id);
+        if (!m.pages) return files_.open(id, on_progress);
         DBSAFE_TRYV(pages_detail::load_repository_config(layout_.root()));  // refuse a newer one
         // Held while packs are read: a garbage collection running meanwhile is waited for.
         DBSAFE_TRY(const auto reading,
@@ -322,8 +324,9 @@ class page_repository {
         DBSAFE_TRYV(file_ops::ensure_directory(scratch));
         DBSAFE_TRY(auto made, file_ops::create_scratch_file(scratch, m.id));
         auto& [tmp, fd] = made;
-        auto rebuilt = pages_detail::reconstruct_pages(
-            layout_, index, chain.value().pages, object.page_size, fd.get(), tmp, m.id, m.checksum);
+        auto rebuilt =
+            pages_detail::reconstruct_pages(layout_, index, chain.value().pages, object.page_size,
+                                            fd.get(), tmp, m.id, m.checksum, on_progress);
         fd.reset();
         if (!rebuilt) {
             (void)file_ops::remove_file(tmp);
@@ -568,6 +571,7 @@ class page_repository {
 };
 
 static_assert(storage_target<page_repository>);
+static_assert(reports_unpacking<page_repository>);
 static_assert(collects_garbage<page_repository>);
 static_assert(checks_repository<page_repository>);
 

@@ -36,6 +36,7 @@
 #include "dbsafe/backends/zstd/stream.hpp"
 #include "dbsafe/checksum.hpp"
 #include "dbsafe/error.hpp"
+#include "dbsafe/progress.hpp"
 #include "dbsafe/storage/file_operations.hpp"
 
 namespace dbsafe::pages_detail {
@@ -169,7 +170,7 @@ inline result<void> reconstruct_range(const repository_layout& layout, const pag
                                       std::span<const page_digest> pages, std::size_t begin,
                                       std::size_t end, std::uint32_t page_size, int out,
                                       const std::filesystem::path& out_path, const std::string& id,
-                                      page_check check) {
+                                      page_check check, byte_progress& written_progress) {
     frame_reader reader(layout, index, check);
     std::vector<std::byte> run;
     const std::size_t run_bytes = std::max<std::size_t>(page_size, std::size_t{1} << 20);
@@ -179,6 +180,7 @@ inline result<void> reconstruct_range(const repository_layout& layout, const pag
         if (run.empty()) return success();
         DBSAFE_TRYV(file_ops::write_at(out, run, written, out_path));
         written += run.size();
+        written_progress.add(run.size());
         run.clear();
         return success();
     };
@@ -221,7 +223,8 @@ inline result<void> reconstruct_range(const repository_layout& layout, const pag
 inline result<void> write_all_pages(const repository_layout& layout, const page_index& index,
                                     std::span<const page_digest> pages, std::uint32_t page_size,
                                     int out, const std::filesystem::path& out_path,
-                                    const std::string& id, page_check check) {
+                                    const std::string& id, page_check check,
+                                    byte_progress& written_progress) {
     const std::size_t n = pages.size();
     const bool split = n >= 4096 && std::thread::hardware_concurrency() > 1;
     const std::size_t middle = split ? n / 2 : n;
@@ -231,7 +234,7 @@ inline result<void> write_all_pages(const repository_layout& layout, const page_
         second = std::thread([&]() noexcept {
             try {
                 auto done = reconstruct_range(layout, index, pages, middle, n, page_size, out,
-                                              out_path, id, check);
+                                              out_path, id, check, written_progress);
                 if (!done) second_failed = std::move(done).error();
             } catch (const std::exception& e) {  // bad_alloc: report, never terminate
                 second_failed =
@@ -239,8 +242,8 @@ inline result<void> write_all_pages(const repository_layout& layout, const page_
             }
         });
     }
-    auto first =
-        reconstruct_range(layout, index, pages, 0, middle, page_size, out, out_path, id, check);
+    auto first = reconstruct_range(layout, index, pages, 0, middle, page_size, out, out_path, id,
+                                   check, written_progress);
     if (second.joinable()) second.join();
     if (!first) return first;
     if (second_failed) return *second_failed;
@@ -252,22 +255,35 @@ inline result<void> write_all_pages(const repository_layout& layout, const page_
 inline result<void> reconstruct_pages(const repository_layout& layout, const page_index& index,
                                       std::span<const page_digest> pages, std::uint32_t page_size,
                                       int out, const std::filesystem::path& out_path,
-                                      const std::string& id, const checksum& expected) {
+                                      const std::string& id, const checksum& expected,
+                                      const progress_callback& on_progress = {}) {
+    // The bytes written, from both threads, reported on this one (progress_phase::unpack).
+    byte_progress written(on_progress, progress_phase::unpack,
+                          std::uint64_t{page_size} * pages.size());
     // An image checksum this dbsafe cannot compute proves nothing: check every page instead.
     const bool image_provable = expected.algorithm == "xxh3-128";
     DBSAFE_TRYV(write_all_pages(layout, index, pages, page_size, out, out_path, id,
-                                image_provable ? page_check::none : page_check::digest));
-    if (!image_provable) return success();
+                                image_provable ? page_check::none : page_check::digest, written));
+    if (!image_provable) {
+        written.finished();
+        return success();
+    }
     // Just written: read back from the page cache.
     DBSAFE_TRY(checksum actual, hash_file(out_path));
-    if (actual == expected) return success();
+    if (actual == expected) {
+        written.finished();
+        return success();
+    }
     // Which page? Every page again, each checked against its address: a damaged one is named
     // with its pack, or passed over for another stored copy of it (two backups at once may
     // both have stored it), and the image is then hashed again.
-    DBSAFE_TRYV(
-        write_all_pages(layout, index, pages, page_size, out, out_path, id, page_check::digest));
+    DBSAFE_TRYV(write_all_pages(layout, index, pages, page_size, out, out_path, id,
+                                page_check::digest, written));
     DBSAFE_TRY(actual, hash_file(out_path));
-    if (actual == expected) return success();
+    if (actual == expected) {
+        written.finished();
+        return success();
+    }
     return error(errc::checksum_mismatch,
                  "snapshot " + id + " reconstructs to " + actual.hex + ", but its manifest " +
                      "records " + expected.hex +

@@ -140,8 +140,10 @@ class zstd_archive {
     [[nodiscard]] result<listing> list() const { return dir_.list(); }
 
     // A plain backup is local_directory's; a compressed one is decompressed into a temp file
-    // that is removed when the returned readable_backup is destroyed.
-    [[nodiscard]] result<readable_backup> open(std::string_view id) const {
+    // that is removed when the returned readable_backup is destroyed. `on_progress` (may be
+    // empty) hears the decompression (progress_phase::unpack).
+    [[nodiscard]] result<readable_backup> open(std::string_view id,
+                                               const progress_callback& on_progress = {}) const {
         DBSAFE_TRY(manifest m, dir_.load_manifest(id));
         if (!m.compression) return dir_.open(id);
         if (m.compression->algorithm != "zstd") {
@@ -158,7 +160,7 @@ class zstd_archive {
         DBSAFE_TRYV(file_ops::ensure_directory(scratch));
         DBSAFE_TRY(auto made, file_ops::create_scratch_file(scratch, m.id));
         auto& [tmp, fd] = made;
-        auto unpacked = zstd_detail::unpack_zstd(archive, fd.get(), tmp, m);
+        auto unpacked = zstd_detail::unpack_zstd(archive, fd.get(), tmp, m, on_progress);
         fd.reset();
         if (!unpacked) {
             (void)file_ops::remove_file(tmp);
@@ -212,5 +214,6 @@ class zstd_archive {
 };
 
 static_assert(storage_target<zstd_archive>);
+static_assert(reports_unpacking<zstd_archive>);
 
 }  // namespace dbsafe

@@ -24,6 +24,7 @@
 #include "dbsafe/checksum.hpp"
 #include "dbsafe/error.hpp"
 #include "dbsafe/manifest.hpp"
+#include "dbsafe/progress.hpp"
 #include "dbsafe/storage/file_operations.hpp"
 
 namespace dbsafe::zstd_detail {
@@ -33,8 +34,11 @@ inline constexpr std::array<char, 16> sqlite_header_magic{'S', 'Q', 'L', 'i', 't
 
 // Decompresses `archive` into `out`, checking it against manifest `m` on the way: stops at the
 // first byte past the manifest's size (a damaged or hostile archive cannot fill the disk).
+// `on_progress` (may be empty) hears the bytes written, as progress_phase::unpack.
 inline result<void> unpack_zstd(const std::filesystem::path& archive, int out,
-                                const std::filesystem::path& out_path, const manifest& m) {
+                                const std::filesystem::path& out_path, const manifest& m,
+                                const progress_callback& on_progress = {}) {
+    byte_progress unpacked(on_progress, progress_phase::unpack, m.size_bytes);
     const std::string what = "archive " + archive.string() + " of backup " + m.id;
     const std::string advice = " (the archive is damaged: do not restore it; use another backup)";
     DBSAFE_TRY(auto in, file_ops::open_for_read(archive));
@@ -88,6 +92,7 @@ inline result<void> unpack_zstd(const std::filesystem::path& archive, int out,
             }
             hash.update(produced);
             DBSAFE_TRYV(file_ops::write_all(out, produced, out_path));
+            unpacked.add(produced.size());
         }
     }
     if (last != 0) {
@@ -112,6 +117,7 @@ inline result<void> unpack_zstd(const std::filesystem::path& archive, int out,
                              ", the decompressed data hashes to " + actual.hex + advice);
         }
     }
+    unpacked.finished();
     return success();
 }
 
