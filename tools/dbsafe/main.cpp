@@ -128,6 +128,11 @@ std::string progress_text(const progress& p, double seconds) {
     if (p.pages_total == 0) return std::string(label) + " ...";  // its size comes later
     if (p.pages_done >= p.pages_total) {
         if (p.bytes_total() == 0) return std::string(label) + " done in " + format_seconds(seconds);
+        // The store's bytes were not measured as they went (progress.hpp): no rate to claim.
+        if (p.phase == progress_phase::store) {
+            return std::string(label) + " " + format_bytes(p.bytes_total()) + " in " +
+                   format_seconds(seconds);
+        }
         return std::string(label) + " " + format_bytes(p.bytes_total()) + " in " +
                format_seconds(seconds) + ", " + format_bytes(static_cast<std::uint64_t>(rate)) +
                "/s";
