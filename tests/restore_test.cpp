@@ -225,6 +225,40 @@ TEST(Restore,
     EXPECT_TRUE(v.verify(m.id)) << "restore must never change the backup it reads";
 }
 
+TEST(Restore, ANewFileReportsTheChecksumThenSqlitesCheckOfTheFileItWrote) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 3000);  // some 200 pages: the check reports on its way
+    auto v = make_vault(dir);
+    const auto m = v.backup(live).value();
+    std::vector<progress> seen;
+    const auto target = dir / "copy.db";
+    const auto done = v.restore_to(
+        target, {.id = m.id, .on_progress = [&](const progress& p) { seen.push_back(p); }});
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(test::dump_rows(target), test::dump_rows(live));
+    std::vector<progress_phase> order;
+    for (const auto& p : seen) {
+        if (order.empty() || order.back() != p.phase) order.push_back(p.phase);
+    }
+    // The new file is checked before restore_to says it succeeded: its check is reported, in
+    // pages read of the written file, and ends at its total.
+    ASSERT_EQ(order,
+              (std::vector<progress_phase>{progress_phase::checksum, progress_phase::check}));
+    std::size_t partial = 0;
+    for (const auto& p : seen) {
+        if (p.phase == progress_phase::check && p.pages_total > 0) {
+            EXPECT_LE(p.pages_done, p.pages_total);
+            partial += p.pages_done < p.pages_total ? 1 : 0;
+        }
+    }
+    EXPECT_GE(partial, 1U) << "the check of the new file was not measured";
+    EXPECT_EQ(seen.back().pages_done, seen.back().pages_total);
+    EXPECT_EQ(seen.back().pages_total,
+              static_cast<std::uint64_t>(test::query_int(target, "PRAGMA page_count") -
+                                         test::query_int(target, "PRAGMA freelist_count")));
+}
+
 TEST(Restore, UnknownIdIsNotFoundAndTouchesNothing) {
     temp_dir dir;
     const auto live = dir / "live.db";

@@ -38,6 +38,7 @@
 #include "dbsafe/backup_id.hpp"
 #include "dbsafe/backup_kind.hpp"
 #include "dbsafe/checksum.hpp"
+#include "dbsafe/detail/fast_copy_vfs.hpp"
 #include "dbsafe/detail/posix_file.hpp"
 #include "dbsafe/detail/sqlite.hpp"
 #include "dbsafe/error.hpp"
@@ -245,7 +246,9 @@ inline result<void> write_database_file(const std::filesystem::path& image,
             }
         }
         {
-            DBSAFE_TRY(auto db, open_database(tmp, open_mode::read_write));
+            // Through the reading shim, so the check can be measured (detail/read_meter.hpp);
+            // the file is private to this restore until the rename.
+            DBSAFE_TRY(auto db, open_database(tmp, open_mode::read_write, 5000, fast_read_vfs()));
             DBSAFE_TRYV(checks.check(db.get()));
             if (checks.wal_mode) DBSAFE_TRYV(exec(db.get(), "PRAGMA journal_mode=WAL"));
         }
