@@ -97,7 +97,8 @@ class byte_progress {
 
     void add(std::uint64_t bytes) noexcept {
         const auto done = done_.fetch_add(bytes) + bytes;
-        if (!callback_ || std::this_thread::get_id() != reporter_ || done < next_) return;
+        // Only the reporting thread reads the callback and next_ (no race with tell()).
+        if (std::this_thread::get_id() != reporter_ || !callback_ || done < next_) return;
         next_ = done + every_;
         tell(std::min(done, total_), total_);
     }

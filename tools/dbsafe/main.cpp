@@ -96,9 +96,9 @@ std::string manifest_line(const manifest& m) {
                 : std::string());
 }
 
-// The progress line on a terminal: one line per phase (snapshot, check, safety backup, copy
-// in, checksum), redrawn in place, then left on screen with the phase's size, time and rate,
-// or erased (transient: `verify`, whose result lines are what stays).
+// The progress line on a terminal: one line per phase (progress.hpp: snapshot, check, store,
+// unpack, checksum, safety backup, copy in), redrawn in place, then left on screen with the phase's
+// size, time and rate, or erased (transient: `verify`, whose result lines are what stays).
 namespace {
 struct progress_line {
     bool open = false;      // a phase's line is on screen without its newline
