@@ -136,10 +136,16 @@ inline result<live_database> open_live(const database_ref& ref, int busy_timeout
     } else {
         const auto path = ref.file();
         live.name = path.string();
-        auto opened = open_and_probe(path, open_mode::read_write, busy_timeout_ms);
+        // Writes gathered into large ones, in SQLite's order (detail/fast_copy_vfs.hpp): the
+        // copy's journal or WAL frames and pages take 64 KiB system calls, not 4 KiB ones.
+        auto opened =
+            open_and_probe(path, open_mode::read_write, busy_timeout_ms, live_write_vfs());
         if (!opened) return opened.error().within("cannot restore into " + live.name);
         live.owned = std::move(opened).value();
         live.db = live.owned.get();
+        // The gathering VFS relies on it (a WAL commit's xSync writes its frames out, and can
+        // fail, before they are published); a restore is durable when it returns anyway.
+        DBSAFE_TRYV(exec(live.db, "PRAGMA synchronous=FULL"));
     }
     if (sqlite3_db_readonly(live.db, "main") == 1) {
         return error(std::error_code(SQLITE_READONLY, sqlite_category()),

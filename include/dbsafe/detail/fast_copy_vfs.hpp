@@ -27,12 +27,30 @@
 //    sync hints arrive here, so write errors surface from the commit), xShm*, xFetch, xClose,
 //    and before any write that does not continue the buffered run. Never use it for a live
 //    database: with synchronous=OFF a crash could lose buffered pages after the journal is gone.
+//  - "dbsafe-live-write" (restore's own connection to the LIVE database): the same gathering,
+//    for the database file, its rollback journal and its WAL, under one rule that keeps every
+//    crash and every other connection's view exactly as without the shim: SQLite's writes reach
+//    the OS in SQLite's own order. At most one run of consecutive writes to one file is held
+//    back (one process-wide run, under a mutex), and it is written out before any other call on
+//    any file of this VFS that changes or shows state: a write to another place or file, xSync,
+//    xTruncate, xLock, xUnlock, xFileControl, every xShm* call, xFetch, xClose, and the VFS's
+//    xOpen, xDelete and xAccess. (A read or xFileSize of a file writes out that file's run only:
+//    reading changes nothing.) So a kill -9 at any moment leaves the files as SQLite would have
+//    left them had it been killed at an earlier moment (after the last write that left us),
+//    which SQLite is built to recover from; a power loss keeps only what an xSync made durable,
+//    and each xSync writes the run out first. Other processes see a change only after a lock or
+//    wal-index call of ours (a WAL commit publishes its frames with xShmBarrier, a checkpoint
+//    lets readers at the file with xShmLock), which write the run out first. A flush error
+//    surfaces from the call that triggered it; the connection runs synchronous=FULL while it is
+//    used this way, so a WAL commit's frames are written out by its xSync, which can report an
+//    error, before xShmBarrier (which cannot) publishes them.
 //
 // The reader also carries an optional read_meter (read_meter.hpp): a SQLite check on a connection
 // opened with it reports how far it has read, and reads without read-ahead while it does.
 //
-// Only main-database files are wrapped; journals and WAL files are opened by the real VFS as
-// they are. Both shims are registered once per process under private names (never the default).
+// The reader and the writer wrap main-database files only; journals and WAL files are opened by
+// the real VFS as they are (the live writer wraps those too). The shims are registered once per
+// process under private names (never the default).
 #pragma once
 
 #include <sqlite3.h>
@@ -52,7 +70,7 @@ inline constexpr int read_ahead_bytes = 4 << 20;    // 1024 pages of 4 KiB: 1 pr
 inline constexpr int write_buffer_bytes = 1 << 20;  // gathered before writing
 inline constexpr int write_piece_bytes = 64 << 10;  // < 128 KiB, see above
 
-enum class role { reader, writer };
+enum class role { reader, writer, live };
 
 // A shim VFS: sqlite3_vfs first, so the sqlite3_vfs* SQLite hands back is one of these.
 struct shim_vfs {
@@ -70,7 +88,7 @@ struct shim_file {
     sqlite3_int64 buffer_offset;
     sqlite3_int64 buffer_length;  // reader: valid bytes; writer: bytes not yet written
     sqlite3_int64 last_read_end;  // reader: where the previous read ended, -1 before any
-    int deferred_error;           // writer: a failed flush that no caller could be told about
+    int deferred_error;           // writer, live: a failed flush no caller could be told about
     unsigned shm_shared;          // reader: wal-index locks held shared, one bit per lock slot
     read_meter* meter;            // reader: told of every read while a check runs, or nullptr
 };
@@ -83,6 +101,31 @@ inline shim_file* as_shim(sqlite3_file* f) noexcept { return reinterpret_cast<sh
 inline sqlite3_file* real_of(sqlite3_file* f) noexcept { return as_shim(f)->real; }
 
 inline void drop_read_ahead(shim_file* p) noexcept { p->buffer_length = 0; }
+
+// The one run a "dbsafe-live-write" file may hold back, process-wide (see the top).
+struct live_run {
+    std::recursive_mutex mutex;  // every call on a live file; recursive for unwrap() inside one
+    shim_file* pending = nullptr;
+};
+inline live_run& live() noexcept {
+    static live_run run;
+    return run;
+}
+// Held for the whole of each call on a live file; does nothing for the other roles.
+class live_guard {
+  public:
+    explicit live_guard(const shim_file* p) noexcept : locked_(p->kind == role::live) {
+        if (locked_) live().mutex.lock();
+    }
+    live_guard(const live_guard&) = delete;
+    live_guard& operator=(const live_guard&) = delete;
+    ~live_guard() {
+        if (locked_) live().mutex.unlock();
+    }
+
+  private:
+    bool locked_;
+};
 
 inline bool ensure_buffer(shim_file* p, int bytes) noexcept {
     if (p->buffer == nullptr) p->buffer = static_cast<unsigned char*>(sqlite3_malloc(bytes));
@@ -102,29 +145,43 @@ inline int write_in_pieces(sqlite3_file* real, const unsigned char* data, sqlite
     return SQLITE_OK;
 }
 
-// Writer: puts the gathered bytes into the file. A reader has nothing to flush.
+// Writer, live: puts the gathered bytes into the file. A reader has nothing to flush.
 inline int flush(shim_file* p) noexcept {
-    if (p->kind != role::writer || p->buffer_length == 0) return SQLITE_OK;
+    if (p->kind == role::reader || p->buffer_length == 0) return SQLITE_OK;
     const int rc = write_in_pieces(p->real, p->buffer, p->buffer_length, p->buffer_offset);
     p->buffer_length = 0;
+    if (p->kind == role::live && live().pending == p) live().pending = nullptr;
     if (rc != SQLITE_OK) p->deferred_error = rc;
     return rc;
 }
 
+// Live: writes out the run held back, whichever file it belongs to (the caller holds the mutex).
+inline int flush_live_run() noexcept {
+    shim_file* held = live().pending;
+    return held == nullptr ? SQLITE_OK : flush(held);
+}
+
 // Before any call that may observe or change the file: the reader forgets what it read ahead,
-// the writer writes what it gathered.
+// the writer writes what it gathered, a live file writes out the run held back on any file.
 inline int settle(sqlite3_file* f) noexcept {
     shim_file* p = as_shim(f);
     if (p->kind == role::reader) {
         drop_read_ahead(p);
         return SQLITE_OK;
     }
-    return flush(p);
+    return p->kind == role::live ? flush_live_run() : flush(p);
+}
+
+// Like settle, but a reader keeps what it read ahead (the call does not change the file).
+inline int settle_writes(sqlite3_file* f) noexcept {
+    shim_file* p = as_shim(f);
+    return p->kind == role::live ? flush_live_run() : flush(p);
 }
 
 inline int x_close(sqlite3_file* f) noexcept {
     shim_file* p = as_shim(f);
-    const int flushed = flush(p);
+    const live_guard guard(p);
+    const int flushed = settle(f);
     const int rc = p->real->pMethods->xClose(p->real);
     sqlite3_free(p->buffer);
     p->buffer = nullptr;
@@ -135,7 +192,8 @@ inline int x_close(sqlite3_file* f) noexcept {
 inline int x_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) noexcept {
     shim_file* p = as_shim(f);
     sqlite3_file* real = p->real;
-    if (p->kind == role::writer) {
+    const live_guard guard(p);
+    if (p->kind != role::reader) {
         if (const int rc = flush(p); rc != SQLITE_OK) return rc;
         return real->pMethods->xRead(real, out, amount, offset);
     }
@@ -184,6 +242,11 @@ inline int x_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 
         drop_read_ahead(p);
         return real->pMethods->xWrite(real, data, amount, offset);
     }
+    const live_guard guard(p);
+    if (p->kind == role::live && live().pending != p) {
+        // Another file's run first: the OS sees the writes in SQLite's order.
+        if (const int rc = flush_live_run(); rc != SQLITE_OK) return rc;
+    }
     const bool continues = p->buffer_length > 0 && offset == p->buffer_offset + p->buffer_length;
     if (p->buffer_length > 0 && (!continues || p->buffer_length + amount > write_buffer_bytes)) {
         if (const int rc = flush(p); rc != SQLITE_OK) return rc;
@@ -195,40 +258,52 @@ inline int x_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 
     if (p->buffer_length == 0) p->buffer_offset = offset;
     std::memcpy(p->buffer + p->buffer_length, bytes, static_cast<std::size_t>(amount));
     p->buffer_length += amount;
+    if (p->kind == role::live) live().pending = p;
     return SQLITE_OK;
 }
 
 inline int x_truncate(sqlite3_file* f, sqlite3_int64 size) noexcept {
+    const live_guard guard(as_shim(f));
     if (const int rc = settle(f); rc != SQLITE_OK) return rc;
     return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
 
 inline int x_sync(sqlite3_file* f, int flags) noexcept {
+    const live_guard guard(as_shim(f));
     if (const int rc = settle(f); rc != SQLITE_OK) return rc;
+    // Live: a run written out by xShmBarrier, which cannot report, failed; say so here.
+    if (as_shim(f)->kind == role::live && as_shim(f)->deferred_error != SQLITE_OK) {
+        return as_shim(f)->deferred_error;
+    }
     return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
 
 inline int x_file_size(sqlite3_file* f, sqlite3_int64* size) noexcept {
     // A reader keeps its buffer: the size does not change what it read under the same lock.
+    const live_guard guard(as_shim(f));
     if (const int rc = flush(as_shim(f)); rc != SQLITE_OK) return rc;
     return real_of(f)->pMethods->xFileSize(real_of(f), size);
 }
 
 inline int x_lock(sqlite3_file* f, int level) noexcept {
+    const live_guard guard(as_shim(f));
     if (const int rc = settle(f); rc != SQLITE_OK) return rc;
     return real_of(f)->pMethods->xLock(real_of(f), level);
 }
 
 inline int x_unlock(sqlite3_file* f, int level) noexcept {
+    const live_guard guard(as_shim(f));
     if (const int rc = settle(f); rc != SQLITE_OK) return rc;
     return real_of(f)->pMethods->xUnlock(real_of(f), level);
 }
 
 inline int x_check_reserved_lock(sqlite3_file* f, int* out) noexcept {
+    const live_guard guard(as_shim(f));  // a live file may be written out by another thread
     return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out);
 }
 
 inline int x_file_control(sqlite3_file* f, int op, void* arg) noexcept {
+    const live_guard guard(as_shim(f));
     if (const int rc = settle(f); rc != SQLITE_OK) return rc;
     return real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
 }
@@ -243,13 +318,15 @@ inline int x_device_characteristics(sqlite3_file* f) noexcept {
 
 inline int x_shm_map(sqlite3_file* f, int region, int size, int extend,
                      void volatile** out) noexcept {
-    if (const int rc = flush(as_shim(f)); rc != SQLITE_OK) return rc;
+    const live_guard guard(as_shim(f));
+    if (const int rc = settle_writes(f); rc != SQLITE_OK) return rc;
     return real_of(f)->pMethods->xShmMap(real_of(f), region, size, extend, out);
 }
 
 // WAL read transactions begin and end here (read-mark locks): the reader's buffer goes.
 // The reader also remembers which wal-index locks it holds shared, for reads_only_database_file.
 inline int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) noexcept {
+    const live_guard guard(as_shim(f));
     if (const int rc = settle(f); rc != SQLITE_OK) return rc;
     const int rc = real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
     shim_file* p = as_shim(f);
@@ -265,21 +342,27 @@ inline int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) noexcept {
 }
 
 inline void x_shm_barrier(sqlite3_file* f) noexcept {
+    const live_guard guard(as_shim(f));
+    // A WAL commit publishes its frames here (live); an error is kept for the next xSync.
+    if (as_shim(f)->kind == role::live) (void)flush_live_run();
     real_of(f)->pMethods->xShmBarrier(real_of(f));
 }
 
 inline int x_shm_unmap(sqlite3_file* f, int delete_flag) noexcept {
+    const live_guard guard(as_shim(f));
     if (const int rc = settle(f); rc != SQLITE_OK) return rc;
     return real_of(f)->pMethods->xShmUnmap(real_of(f), delete_flag);
 }
 
 inline int x_fetch(sqlite3_file* f, sqlite3_int64 offset, int amount, void** out) noexcept {
-    if (const int rc = flush(as_shim(f)); rc != SQLITE_OK) return rc;
+    const live_guard guard(as_shim(f));
+    if (const int rc = settle_writes(f); rc != SQLITE_OK) return rc;
     if (as_shim(f)->meter != nullptr) as_shim(f)->meter->saw(offset, amount);
     return real_of(f)->pMethods->xFetch(real_of(f), offset, amount, out);
 }
 
 inline int x_unfetch(sqlite3_file* f, sqlite3_int64 offset, void* page) noexcept {
+    const live_guard guard(as_shim(f));
     return real_of(f)->pMethods->xUnfetch(real_of(f), offset, page);
 }
 
@@ -326,12 +409,21 @@ inline sqlite3_vfs* root_of(sqlite3_vfs* vfs) noexcept {
 inline int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags,
                   int* out_flags) noexcept {
     sqlite3_vfs* root = root_of(vfs);
-    if ((flags & SQLITE_OPEN_MAIN_DB) == 0) return root->xOpen(root, name, f, flags, out_flags);
+    const role kind = reinterpret_cast<shim_vfs*>(vfs)->kind;
+    // Live: the journal and the WAL are written too, and their order against the file matters.
+    const int wrapped = kind == role::live
+                            ? SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_WAL
+                            : SQLITE_OPEN_MAIN_DB;
+    if (kind == role::live) {
+        const std::lock_guard<std::recursive_mutex> guard(live().mutex);
+        if (const int rc = flush_live_run(); rc != SQLITE_OK) return rc;
+    }
+    if ((flags & wrapped) == 0) return root->xOpen(root, name, f, flags, out_flags);
     shim_file* p = as_shim(f);
     std::memset(p, 0, sizeof(shim_file));
     p->real =
         reinterpret_cast<sqlite3_file*>(reinterpret_cast<unsigned char*>(f) + file_header_size);
-    p->kind = reinterpret_cast<shim_vfs*>(vfs)->kind;
+    p->kind = kind;
     p->last_read_end = -1;
     const int rc = root->xOpen(root, name, p->real, flags, out_flags);
     // SQLite calls xClose whenever pMethods is set, even after a failed open: mirror the real.
@@ -340,11 +432,20 @@ inline int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags
     return rc;
 }
 
+// Live: deleting a journal commits a rollback-journal transaction, so the run goes first.
+inline int settle_live_vfs(sqlite3_vfs* v) noexcept {
+    if (reinterpret_cast<shim_vfs*>(v)->kind != role::live) return SQLITE_OK;
+    const std::lock_guard<std::recursive_mutex> guard(live().mutex);
+    return flush_live_run();
+}
+
 // Everything that is not about one open file goes straight to the real VFS.
 inline int x_delete(sqlite3_vfs* v, const char* n, int sync_dir) noexcept {
+    if (const int rc = settle_live_vfs(v); rc != SQLITE_OK) return rc;
     return root_of(v)->xDelete(root_of(v), n, sync_dir);
 }
 inline int x_access(sqlite3_vfs* v, const char* n, int flags, int* out) noexcept {
+    if (const int rc = settle_live_vfs(v); rc != SQLITE_OK) return rc;
     return root_of(v)->xAccess(root_of(v), n, flags, out);
 }
 inline int x_full_pathname(sqlite3_vfs* v, const char* n, int size, char* out) noexcept {
@@ -416,6 +517,7 @@ inline void fill(shim_vfs& shim, sqlite3_vfs* root, role kind, const char* name)
 inline bool ensure_registered() noexcept {
     static shim_vfs reader{};
     static shim_vfs writer{};
+    static shim_vfs live_writer{};
     static std::once_flag once;
     static bool ok = false;
     std::call_once(once, [] {
@@ -423,17 +525,25 @@ inline bool ensure_registered() noexcept {
         if (root == nullptr) return;
         fill(reader, root, role::reader, "dbsafe-fast-read");
         fill(writer, root, role::writer, "dbsafe-fast-write");
+        fill(live_writer, root, role::live, "dbsafe-live-write");
         ok = sqlite3_vfs_register(&reader.base, 0) == SQLITE_OK &&
-             sqlite3_vfs_register(&writer.base, 0) == SQLITE_OK;
+             sqlite3_vfs_register(&writer.base, 0) == SQLITE_OK &&
+             sqlite3_vfs_register(&live_writer.base, 0) == SQLITE_OK;
     });
     return ok;
 }
 
-// The file object under one of our shims, or `f` itself when it is not ours.
+// The file object under one of our shims, or `f` itself when it is not ours. Under a live
+// file, what it held back is written out first, so the real file shows every write.
 inline sqlite3_file* unwrap(sqlite3_file* f) noexcept {
     if (f == nullptr || f->pMethods == nullptr) return f;
     for (const int v : {1, 2, 3}) {
-        if (f->pMethods == methods_for(v)) return real_of(f);
+        if (f->pMethods != methods_for(v)) continue;
+        if (as_shim(f)->kind == role::live) {
+            const std::lock_guard<std::recursive_mutex> guard(live().mutex);
+            (void)flush_live_run();
+        }
+        return real_of(f);
     }
     return f;
 }
@@ -484,6 +594,13 @@ inline bool reads_through_shim(sqlite3* db) noexcept {
 // nullptr (SQLite's default VFS) if the shim could not be registered.
 inline const char* fast_read_vfs() noexcept {
     return fast_copy::ensure_registered() ? "dbsafe-fast-read" : nullptr;
+}
+
+// VFS name for dbsafe's own connection to a LIVE database that it writes a whole copy into
+// (restore): writes gathered in SQLite's order (see the top); the caller sets
+// synchronous=FULL on the connection. nullptr means the default VFS.
+inline const char* live_write_vfs() noexcept {
+    return fast_copy::ensure_registered() ? "dbsafe-live-write" : nullptr;
 }
 
 // VFS name for a private file that is written front to back and published only after its own
