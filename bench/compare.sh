@@ -195,6 +195,11 @@ row() {  # key label [note]
 }
 ratio() { echo "$(median "$1") / $(median "$2")" | bc -l | cut -c1-4; }
 
+# What follows this marker in OUT was written by other scripts (bench/pages.sh) or by hand: a
+# new run keeps it, after its own sections.
+KEEP_MARKER='<!-- Below: sections written by other scripts (bench/pages.sh) or by hand; bench/compare.sh keeps them. -->'
+KEPT=""
+[[ -f $OUT ]] && KEPT=$(awk -v m="$KEEP_MARKER" 'index($0, m) == 1 { on = 1 } on' "$OUT")
 mkdir -p "$(dirname "$OUT")"
 {
 cat <<EOF
@@ -305,5 +310,6 @@ Raw timings of this run:
 $(cat "$LOG")
 \`\`\`
 EOF
+[[ -z $KEPT ]] || printf '\n%s\n' "$KEPT"
 } > "$OUT"
 echo "wrote $OUT" >&2

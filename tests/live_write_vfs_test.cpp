@@ -1,6 +1,7 @@
 // The live-database write shim ("dbsafe-live-write", detail/fast_copy_vfs.hpp), through which
 // restore's own connection copies a backup into the live database: it gathers the writes of
-// the database file, its journal and its WAL into large ones, and must change nothing else.
+// the database file, its journal and its WAL into large ones, writes them all out before each
+// sync, lock, wal-index or commit call, and must change nothing else.
 // Pinned here on a large write transaction (a small page cache, so it spills mid-transaction,
 // as a restore's copy does), in both journal modes:
 //  - the files end byte for byte as without the shim;

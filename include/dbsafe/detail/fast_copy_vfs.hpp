@@ -27,23 +27,31 @@
 //    sync hints arrive here, so write errors surface from the commit), xShm*, xFetch, xClose,
 //    and before any write that does not continue the buffered run. Never use it for a live
 //    database: with synchronous=OFF a crash could lose buffered pages after the journal is gone.
-//  - "dbsafe-live-write" (restore's own connection to the LIVE database): the same gathering,
-//    for the database file, its rollback journal and its WAL, under one rule that keeps every
-//    crash and every other connection's view exactly as without the shim: SQLite's writes reach
-//    the OS in SQLite's own order. At most one run of consecutive writes to one file is held
-//    back (one process-wide run, under a mutex), and it is written out before any other call on
-//    any file of this VFS that changes or shows state: a write to another place or file, xSync,
-//    xTruncate, xLock, xUnlock, xFileControl, every xShm* call, xFetch, xClose, and the VFS's
-//    xOpen, xDelete and xAccess. (A read or xFileSize of a file writes out that file's run only:
-//    reading changes nothing.) So a kill -9 at any moment leaves the files as SQLite would have
-//    left them had it been killed at an earlier moment (after the last write that left us),
-//    which SQLite is built to recover from; a power loss keeps only what an xSync made durable,
-//    and each xSync writes the run out first. Other processes see a change only after a lock or
-//    wal-index call of ours (a WAL commit publishes its frames with xShmBarrier, a checkpoint
-//    lets readers at the file with xShmLock), which write the run out first. A flush error
-//    surfaces from the call that triggered it; the connection runs synchronous=FULL while it is
-//    used this way, so a WAL commit's frames are written out by its xSync, which can report an
-//    error, before xShmBarrier (which cannot) publishes them.
+//  - "dbsafe-live-write" (restore's own connection to the LIVE database, with synchronous=FULL):
+//    the same gathering for the database file, its rollback journal and its WAL, each file
+//    holding back at most one run of consecutive writes (process-wide, under a mutex). Every
+//    run is written out before any call on any file of this VFS that makes data durable or
+//    shows it to another connection: xSync, xTruncate, xLock, xUnlock, xFileControl (SQLite's
+//    commit hints), every xShm* call, xFetch, xClose, and the VFS's xOpen, xDelete (a rollback
+//    journal's deletion commits) and xAccess; xFileSize of a file, or a read that does not
+//    start past the end of its run, first writes out that file's own run. Why that is safe:
+//      * kill -9: what reached the OS is every write before the last xSync plus a subset of
+//        the writes since (the runs not yet written are lost). A power failure can leave
+//        exactly such a state without us (the OS writes unsynced pages back in any order), and
+//        recovering from every such state is what SQLite guarantees at synchronous=FULL (each
+//        page is overwritten in the file only after its original reached the synced journal;
+//        WAL frames count only up to a commit frame with a valid checksum chain, and a
+//        checkpoint syncs the WAL before writing the file). The same holds for a power failure
+//        with us, since each xSync writes every run out first.
+//      * other connections: they learn of a change only through locks or the wal-index (a WAL
+//        commit is published with xShmBarrier, a rollback commit by xUnlock after the journal's
+//        xDelete, a checkpoint lets readers at the file through xShmLock), each of which
+//        writes every run out first.
+//      * device claims: a live file reports no ordering capability (SEQUENTIAL, SAFE_APPEND,
+//        BATCH_ATOMIC masked out), so SQLite never skips a sync counting on write order.
+//      * errors: a failed write surfaces from the call that triggered it. xShmBarrier cannot
+//        report one, hence synchronous=FULL: a WAL commit's xSync writes its frames out (and
+//        can fail the commit) before xShmBarrier publishes them.
 //
 // The reader also carries an optional read_meter (read_meter.hpp): a SQLite check on a connection
 // opened with it reports how far it has read, and reads without read-ahead while it does.
@@ -56,6 +64,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstring>
 #include <mutex>
@@ -102,13 +111,13 @@ inline sqlite3_file* real_of(sqlite3_file* f) noexcept { return as_shim(f)->real
 
 inline void drop_read_ahead(shim_file* p) noexcept { p->buffer_length = 0; }
 
-// The one run a "dbsafe-live-write" file may hold back, process-wide (see the top).
-struct live_run {
+// The runs "dbsafe-live-write" files hold back, process-wide (see the top).
+struct live_runs {
     std::recursive_mutex mutex;  // every call on a live file; recursive for unwrap() inside one
-    shim_file* pending = nullptr;
+    std::array<shim_file*, 4> held{};  // files holding a run (a connection writes three)
 };
-inline live_run& live() noexcept {
-    static live_run run;
+inline live_runs& live() noexcept {
+    static live_runs run;
     return run;
 }
 // Held for the whole of each call on a live file; does nothing for the other roles.
@@ -150,15 +159,33 @@ inline int flush(shim_file* p) noexcept {
     if (p->kind == role::reader || p->buffer_length == 0) return SQLITE_OK;
     const int rc = write_in_pieces(p->real, p->buffer, p->buffer_length, p->buffer_offset);
     p->buffer_length = 0;
-    if (p->kind == role::live && live().pending == p) live().pending = nullptr;
+    if (p->kind == role::live)
+        std::replace(live().held.begin(), live().held.end(), p, static_cast<shim_file*>(nullptr));
     if (rc != SQLITE_OK) p->deferred_error = rc;
     return rc;
 }
 
 // Live: writes out the run held back, whichever file it belongs to (the caller holds the mutex).
-inline int flush_live_run() noexcept {
-    shim_file* held = live().pending;
-    return held == nullptr ? SQLITE_OK : flush(held);
+inline int flush_live_runs() noexcept {
+    int first_error = SQLITE_OK;
+    for (shim_file* held : live().held) {
+        const int rc = held == nullptr ? SQLITE_OK : flush(held);
+        if (first_error == SQLITE_OK) first_error = rc;
+    }
+    return first_error;
+}
+
+// Live: remembers that `p` holds a run; with no free slot, the others' runs are written first.
+inline int hold_live_run(shim_file* p) noexcept {
+    auto& held = live().held;
+    if (std::find(held.begin(), held.end(), p) != held.end()) return SQLITE_OK;
+    auto slot = std::find(held.begin(), held.end(), nullptr);
+    if (slot == held.end()) {
+        if (const int rc = flush_live_runs(); rc != SQLITE_OK) return rc;
+        slot = held.begin();
+    }
+    *slot = p;
+    return SQLITE_OK;
 }
 
 // Before any call that may observe or change the file: the reader forgets what it read ahead,
@@ -169,13 +196,13 @@ inline int settle(sqlite3_file* f) noexcept {
         drop_read_ahead(p);
         return SQLITE_OK;
     }
-    return p->kind == role::live ? flush_live_run() : flush(p);
+    return p->kind == role::live ? flush_live_runs() : flush(p);
 }
 
 // Like settle, but a reader keeps what it read ahead (the call does not change the file).
 inline int settle_writes(sqlite3_file* f) noexcept {
     shim_file* p = as_shim(f);
-    return p->kind == role::live ? flush_live_run() : flush(p);
+    return p->kind == role::live ? flush_live_runs() : flush(p);
 }
 
 inline int x_close(sqlite3_file* f) noexcept {
@@ -194,7 +221,14 @@ inline int x_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) 
     sqlite3_file* real = p->real;
     const live_guard guard(p);
     if (p->kind != role::reader) {
-        if (const int rc = flush(p); rc != SQLITE_OK) return rc;
+        // A live file's read that starts at or past the end of its run sees the same bytes
+        // (and the same short read at the end) with the run written or not: the rollback
+        // journal's reads of original pages run ahead of the pages a cache spill writes.
+        const bool past_run = p->kind == role::live && p->buffer_length > 0 &&
+                              offset >= p->buffer_offset + p->buffer_length;
+        if (!past_run) {
+            if (const int rc = flush(p); rc != SQLITE_OK) return rc;
+        }
         return real->pMethods->xRead(real, out, amount, offset);
     }
     if (p->meter != nullptr) {
@@ -243,10 +277,6 @@ inline int x_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 
         return real->pMethods->xWrite(real, data, amount, offset);
     }
     const live_guard guard(p);
-    if (p->kind == role::live && live().pending != p) {
-        // Another file's run first: the OS sees the writes in SQLite's order.
-        if (const int rc = flush_live_run(); rc != SQLITE_OK) return rc;
-    }
     const bool continues = p->buffer_length > 0 && offset == p->buffer_offset + p->buffer_length;
     if (p->buffer_length > 0 && (!continues || p->buffer_length + amount > write_buffer_bytes)) {
         if (const int rc = flush(p); rc != SQLITE_OK) return rc;
@@ -258,8 +288,7 @@ inline int x_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 
     if (p->buffer_length == 0) p->buffer_offset = offset;
     std::memcpy(p->buffer + p->buffer_length, bytes, static_cast<std::size_t>(amount));
     p->buffer_length += amount;
-    if (p->kind == role::live) live().pending = p;
-    return SQLITE_OK;
+    return p->kind == role::live ? hold_live_run(p) : SQLITE_OK;
 }
 
 inline int x_truncate(sqlite3_file* f, sqlite3_int64 size) noexcept {
@@ -313,7 +342,13 @@ inline int x_sector_size(sqlite3_file* f) noexcept {
 }
 
 inline int x_device_characteristics(sqlite3_file* f) noexcept {
-    return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f));
+    const int real = real_of(f)->pMethods->xDeviceCharacteristics(real_of(f));
+    // Live: writes between two syncs do not reach the OS in SQLite's order, so SQLite must not
+    // skip a sync on the strength of a device that keeps that order (SEQUENTIAL, SAFE_APPEND)
+    // or of atomic batches (BATCH_ATOMIC). The unix VFS claims none of them on common systems.
+    constexpr int ordering =
+        SQLITE_IOCAP_SEQUENTIAL | SQLITE_IOCAP_SAFE_APPEND | SQLITE_IOCAP_BATCH_ATOMIC;
+    return as_shim(f)->kind == role::live ? real & ~ordering : real;
 }
 
 inline int x_shm_map(sqlite3_file* f, int region, int size, int extend,
@@ -344,7 +379,7 @@ inline int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) noexcept {
 inline void x_shm_barrier(sqlite3_file* f) noexcept {
     const live_guard guard(as_shim(f));
     // A WAL commit publishes its frames here (live); an error is kept for the next xSync.
-    if (as_shim(f)->kind == role::live) (void)flush_live_run();
+    if (as_shim(f)->kind == role::live) (void)flush_live_runs();
     real_of(f)->pMethods->xShmBarrier(real_of(f));
 }
 
@@ -416,7 +451,7 @@ inline int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags
                             : SQLITE_OPEN_MAIN_DB;
     if (kind == role::live) {
         const std::lock_guard<std::recursive_mutex> guard(live().mutex);
-        if (const int rc = flush_live_run(); rc != SQLITE_OK) return rc;
+        if (const int rc = flush_live_runs(); rc != SQLITE_OK) return rc;
     }
     if ((flags & wrapped) == 0) return root->xOpen(root, name, f, flags, out_flags);
     shim_file* p = as_shim(f);
@@ -436,7 +471,7 @@ inline int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags
 inline int settle_live_vfs(sqlite3_vfs* v) noexcept {
     if (reinterpret_cast<shim_vfs*>(v)->kind != role::live) return SQLITE_OK;
     const std::lock_guard<std::recursive_mutex> guard(live().mutex);
-    return flush_live_run();
+    return flush_live_runs();
 }
 
 // Everything that is not about one open file goes straight to the real VFS.
@@ -541,7 +576,7 @@ inline sqlite3_file* unwrap(sqlite3_file* f) noexcept {
         if (f->pMethods != methods_for(v)) continue;
         if (as_shim(f)->kind == role::live) {
             const std::lock_guard<std::recursive_mutex> guard(live().mutex);
-            (void)flush_live_run();
+            (void)flush_live_runs();
         }
         return real_of(f);
     }
