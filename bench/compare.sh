@@ -179,10 +179,17 @@ if command -v strace > /dev/null; then
                    c["write"]+0, c["fsync"]+c["fdatasync"]+0}' "$WORK/strace.txt"
     }
     rm -rf "$WORK/st" "$WORK/out.db"
+    # Restore's copy into the live database goes through dbsafe-live-write (64 KiB writes).
+    reset_live wal && sync
+    ST_RESTORE_WAL=$(syscalls "$DBSAFE" restore "$WORK/live_wal.db" --dir "$WORK/t_wal" --id "$T_WAL_ID")
+    reset_live rj && sync
+    ST_RESTORE_RJ=$(syscalls "$DBSAFE" restore "$WORK/live_rj.db" --dir "$WORK/t_rj" --id "$T_RJ_ID")
     STRACE_TABLE="| command | pread64 | pwrite64 | read | write | fsync |
 |---|---:|---:|---:|---:|---:|
 | \`sqlite3 .backup\` | $(syscalls sqlite3 "$DB" ".backup $WORK/out.db") |
-| \`dbsafe backup --verify none\` | $(syscalls "$DBSAFE" backup "$DB" --dir "$WORK/st" --verify none) |"
+| \`dbsafe backup --verify none\` | $(syscalls "$DBSAFE" backup "$DB" --dir "$WORK/st" --verify none) |
+| \`dbsafe restore\`, WAL database | $ST_RESTORE_WAL |
+| \`dbsafe restore\`, rollback-journal database | $ST_RESTORE_RJ |"
     rm -rf "$WORK/st" "$WORK/out.db"
 fi
 
@@ -291,7 +298,7 @@ With memory-mapped checks, max RSS includes the database pages the map touched (
 SQLite's mapping limit). Those are shared, clean page-cache pages the kernel reclaims at will,
 not memory dbsafe allocates; the \`DBSAFE_NO_MMAP=1\` row is dbsafe's own memory.
 
-## System calls of one copy (\`strace -f -c\`)
+## System calls of one copy or restore (\`strace -f -c\`)
 
 $STRACE_TABLE
 
