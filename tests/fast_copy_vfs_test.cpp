@@ -63,13 +63,14 @@ result<snapshot_info> copy(const fs::path& source, const fs::path& target, bool 
     return strategy.copy(db.get(), target, snapshot_context{.private_source = private_source});
 }
 
-TEST(FastCopyVfs, RegistersBothShimsUnderPrivateNames) {
+TEST(FastCopyVfs, RegistersEveryShimUnderAPrivateName) {
     ASSERT_STREQ(detail::fast_read_vfs(), "dbsafe-fast-read");
     ASSERT_STREQ(detail::fast_write_vfs(), "dbsafe-fast-write");
-    EXPECT_NE(sqlite3_vfs_find("dbsafe-fast-read"), nullptr);
-    EXPECT_NE(sqlite3_vfs_find("dbsafe-fast-write"), nullptr);
-    EXPECT_STRNE(sqlite3_vfs_find(nullptr)->zName, "dbsafe-fast-read");  // never the default
-    EXPECT_STRNE(sqlite3_vfs_find(nullptr)->zName, "dbsafe-fast-write");
+    ASSERT_STREQ(detail::live_write_vfs(), "dbsafe-live-write");
+    for (const char* name : {"dbsafe-fast-read", "dbsafe-fast-write", "dbsafe-live-write"}) {
+        EXPECT_NE(sqlite3_vfs_find(name), nullptr) << name;
+        EXPECT_STRNE(sqlite3_vfs_find(nullptr)->zName, name);  // never the default
+    }
 }
 
 // The backup API path (a caller's connection to a rollback-journal source, copied in steps,
