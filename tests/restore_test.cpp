@@ -760,6 +760,70 @@ TEST(RestoreImage, AReaderKeepingWalFramesFromTheCheckpointFallsBackToQuickCheck
     EXPECT_EQ(dump_rows(live), wanted);
 }
 
+// local_directory whose commit of a safety backup first runs `at_safety_commit`, which may
+// fail it.
+struct watched_directory : local_directory {
+    using local_directory::local_directory;
+    std::function<result<void>()> at_safety_commit;
+    result<manifest> commit(const staged_backup& staged, manifest m) {
+        if (m.kind == backup_kind::safety && at_safety_commit) {
+            DBSAFE_TRYV(at_safety_commit());
+        }
+        return local_directory::commit(staged, std::move(m));
+    }
+};
+using watched_vault =
+    basic_vault<online_backup, standard_checks, default_retention, watched_directory>;
+
+watched_vault make_watched_vault(const temp_dir& dir) {
+    return watched_vault{.storage = watched_directory{dir / "backups"},
+                         .snapshot = {},
+                         .verification = {.level = check_level::quick, .required = {}},
+                         .retention = {},
+                         .options = {}};
+}
+
+// A safety backup that cannot be published (its commit fails: a full or broken backup disk)
+// ends the restore before the copy: nothing changed in the live database, which keeps its
+// journal mode, no safety backup and no staged file left, and the message says why.
+class SafetyBackupFailure : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SafetyBackupFailure, ASafetyBackupThatCannotBePublishedLeavesTheLiveDatabaseUnchanged) {
+    temp_dir dir;
+    const auto live = dir / "live.db";
+    test::create_sample_db(live, 300, GetParam());
+    auto v = make_watched_vault(dir);
+    const auto taken = v.backup(live).value();
+    change_content(live);
+    const auto old_rows = dump_rows(live);
+    v.storage.at_safety_commit = []() -> result<void> {
+        return error(errc::io_error, "no space left on the backup disk");
+    };
+    const auto r = v.restore(live, {.id = taken.id});
+    ASSERT_FALSE(r);
+    for (const char* says :
+         {"the safety backup could not be taken", "no space left on the backup disk",
+          "the live database was not changed"}) {
+        EXPECT_NE(r.error().message.find(says), std::string::npos) << r.error().message;
+    }
+    EXPECT_EQ(dump_rows(live), old_rows);
+    {
+        db_handle h(live);
+        EXPECT_EQ(query_text(h.db, "PRAGMA journal_mode"), GetParam());
+    }
+    const auto listed = v.list().value();
+    ASSERT_EQ(listed.backups.size(), 1U);  // the one restored; no safety backup
+    EXPECT_TRUE(listed.leftovers.empty());
+    std::vector<std::string> files;  // nothing staged is left either
+    for (const auto& e : fs::directory_iterator(dir / "backups")) {
+        files.push_back(e.path().filename().string());
+    }
+    std::sort(files.begin(), files.end());
+    EXPECT_EQ(files, (std::vector<std::string>{taken.id + ".db", taken.id + ".json"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Restore, SafetyBackupFailure, ::testing::Values("wal", "delete"));
+
 TEST(RestoreImage, OnlyTheHeaderFieldsACopyRewritesMayDiffer) {
     temp_dir dir;
     const auto live = dir / "live.db";

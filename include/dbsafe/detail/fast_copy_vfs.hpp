@@ -97,7 +97,9 @@ struct shim_file {
     sqlite3_int64 buffer_offset;
     sqlite3_int64 buffer_length;  // reader: valid bytes; writer: bytes not yet written
     sqlite3_int64 last_read_end;  // reader: where the previous read ended, -1 before any
-    int deferred_error;           // writer, live: a failed flush no caller could be told about
+    int deferred_error;           // writer, live: the first failed write-out, returned by
+                                  // every later sync and close: it sticks, since the file's
+                                  // bytes are unknown after it
     unsigned shm_shared;          // reader: wal-index locks held shared, one bit per lock slot
     read_meter* meter;            // reader: told of every read while a check runs, or nullptr
 };
@@ -441,6 +443,14 @@ inline sqlite3_vfs* root_of(sqlite3_vfs* vfs) noexcept {
     return reinterpret_cast<shim_vfs*>(vfs)->root;
 }
 
+// Live: a VFS call may observe the files (xAccess, xOpen of a hot journal) or change them
+// (deleting a journal commits a rollback-journal transaction), so every held run goes first.
+inline int settle_live_vfs(sqlite3_vfs* v) noexcept {
+    if (reinterpret_cast<shim_vfs*>(v)->kind != role::live) return SQLITE_OK;
+    const std::lock_guard<std::recursive_mutex> guard(live().mutex);
+    return flush_live_runs();
+}
+
 inline int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags,
                   int* out_flags) noexcept {
     sqlite3_vfs* root = root_of(vfs);
@@ -449,10 +459,7 @@ inline int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags
     const int wrapped = kind == role::live
                             ? SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_WAL
                             : SQLITE_OPEN_MAIN_DB;
-    if (kind == role::live) {
-        const std::lock_guard<std::recursive_mutex> guard(live().mutex);
-        if (const int rc = flush_live_runs(); rc != SQLITE_OK) return rc;
-    }
+    if (const int rc = settle_live_vfs(vfs); rc != SQLITE_OK) return rc;
     if ((flags & wrapped) == 0) return root->xOpen(root, name, f, flags, out_flags);
     shim_file* p = as_shim(f);
     std::memset(p, 0, sizeof(shim_file));
@@ -465,13 +472,6 @@ inline int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags
     p->base.pMethods =
         p->real->pMethods != nullptr ? methods_for(p->real->pMethods->iVersion) : nullptr;
     return rc;
-}
-
-// Live: deleting a journal commits a rollback-journal transaction, so the run goes first.
-inline int settle_live_vfs(sqlite3_vfs* v) noexcept {
-    if (reinterpret_cast<shim_vfs*>(v)->kind != role::live) return SQLITE_OK;
-    const std::lock_guard<std::recursive_mutex> guard(live().mutex);
-    return flush_live_runs();
 }
 
 // Everything that is not about one open file goes straight to the real VFS.
