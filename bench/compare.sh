@@ -138,13 +138,15 @@ reset_live() {  # wal|rj
 # some restores (bench/notes.md); a median of 3 then too often reads a stall.
 REPS_SAVED=$REPS
 REPS=$((REPS < 5 ? 5 : REPS))
-# The two alternate run by run, in both orders: the run right after the recipe's pays for its
-# unsynced 512 MiB `.backup` copy, written back and deleted meanwhile (3.0-5.5 s against
-# 1.2-2.1 s for the same binary in the other slot, bench/notes.md), so neither may always
-# follow the other.
+# The recipe's safety copies are kept until the end of this block: deleting one (512 MiB,
+# fsynced by SQLite's commit) before the next run made that run pay for it on this disk (a
+# dbsafe restore took 2.1-4.4 s after the deletion, 2.0-2.1 s with the copy kept;
+# bench/notes.md). The two also alternate run by run, in both orders.
+RECIPE_COPIES=$WORK/recipe-copies
+mkdir -p "$RECIPE_COPIES"
 restore_pair() {  # mode id first(recipe|dbsafe)
     local mode=$1 id=$2
-    local recipe=(run shell_restore_$mode sh -c 'sqlite3 "$1" ".backup $3" && [ "$(sqlite3 "$2" "PRAGMA integrity_check")" = ok ] && cp "$2" "$1" && sync "$1"' _ "$WORK/live_$mode.db" "$WORK/t_$mode/$id.db" "$WORK/safety.db")
+    local recipe=(run shell_restore_$mode sh -c 'sqlite3 "$1" ".backup $(mktemp -p "$3")" && [ "$(sqlite3 "$2" "PRAGMA integrity_check")" = ok ] && cp "$2" "$1" && sync "$1"' _ "$WORK/live_$mode.db" "$WORK/t_$mode/$id.db" "$RECIPE_COPIES")
     local ours=(run dbsafe_restore_$mode "$DBSAFE" restore "$WORK/live_$mode.db" --dir "$WORK/t_$mode" --id "$id")
     if [[ $3 == recipe ]]; then "${recipe[@]}"; "${ours[@]}"; else "${ours[@]}"; "${recipe[@]}"; fi
 }
@@ -161,6 +163,7 @@ for mode in wal rj; do
     reset_live $mode
     printf -v "PHASES_${mode^^}" '%s' "$("$DBSAFE" restore "$WORK/live_$mode.db" --dir "$WORK/t_$mode" --id "$id" --json | sed -n 's/.*"image_proven":\([a-z]*\).*"seconds":{\(.*\)}}$/image_proven \1; \2/p')"
 done
+rm -rf "$RECIPE_COPIES"
 REPS=$REPS_SAVED
 unset PREPARE
 # --- [end issue 15: restore and verify] ---------------------------------------------------------
@@ -219,7 +222,7 @@ row() {  # key label [note]
     m=$(median "$1")
     printf '| %s | %.2f | %.2f× | %s |\n' "$2" "$m" "$(echo "$m / $FLOOR" | bc -l)" "${3:-}"
 }
-ratio() { echo "$(median "$1") / $(median "$2")" | bc -l | cut -c1-4; }
+ratio() { printf "%.3g" "$(echo "$(median "$1") / $(median "$2")" | bc -l)"; }
 
 # What follows this marker in OUT was written by other scripts (bench/pages.sh) or by hand: a
 # new run keeps it, after its own sections.
@@ -282,7 +285,7 @@ $(row dbsafe_restore_full '`dbsafe restore`' 'same with integrity_check of the b
 
 ### Restore and verify, both journal modes (issue 15)
 
-Restores: median of $((REPS < 5 ? 5 : REPS)) runs, the recipe's and dbsafe's alternating in both orders (on this machine the run after the recipe's pays for its unsynced copy, and the safety backup's fsync stalls for seconds in some runs; bench/notes.md).
+Restores: median of $((REPS < 5 ? 5 : REPS)) runs, the recipe's and dbsafe's alternating in both orders, the recipe's safety copies deleted only after the last run (on this machine a run right after such a deletion pays for it; bench/notes.md).
 
 | operation | median (s) | vs \`cp\` + sync | note |
 |---|---:|---:|---|
