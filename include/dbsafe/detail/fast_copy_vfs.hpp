@@ -302,7 +302,8 @@ inline int x_truncate(sqlite3_file* f, sqlite3_int64 size) noexcept {
 inline int x_sync(sqlite3_file* f, int flags) noexcept {
     const live_guard guard(as_shim(f));
     if (const int rc = settle(f); rc != SQLITE_OK) return rc;
-    // Live: a run written out by xShmBarrier, which cannot report, failed; say so here.
+    // Live: an earlier write-out failed (one by xShmBarrier, which cannot report, or one that
+    // was reported): the file's bytes are unknown, so no sync may claim them durable.
     if (as_shim(f)->kind == role::live && as_shim(f)->deferred_error != SQLITE_OK) {
         return as_shim(f)->deferred_error;
     }
