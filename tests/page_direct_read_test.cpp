@@ -397,6 +397,9 @@ TEST(DirectRead, AChangeCacheWhoseSnapshotListIsDamagedStillGivesAWholeBackup) {
     const auto second = v.backup(db);
     ASSERT_TRUE(second) << second.error().message;
     EXPECT_GT(v.storage.last_commit().pages_from_cache, 0U);
+    // The damage is found where the list is walked beside the new one (at its end): the new
+    // snapshot is a full base of its own, not a delta on the damaged chain.
+    EXPECT_FALSE(v.storage.last_commit().reused_chain);
     EXPECT_EQ(rows_of_backup(v, second.value().id), dump_rows(db));
     const auto verified = v.verify(second.value().id);
     EXPECT_TRUE(verified) << verified.error().message;

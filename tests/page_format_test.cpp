@@ -9,8 +9,10 @@
 #include <dbsafe/backends/pages/content_file.hpp>
 #include <dbsafe/backends/pages/index_file.hpp>
 #include <dbsafe/backends/pages/pack_file.hpp>
+#include <dbsafe/backends/pages/page_chain_stream.hpp>
 #include <dbsafe/backends/pages/page_digest.hpp>
 #include <dbsafe/backends/pages/page_list.hpp>
+#include <dbsafe/backends/pages/page_spool.hpp>
 #include <dbsafe/backends/pages/repository_config.hpp>
 #include <dbsafe/backends/pages/repository_lock.hpp>
 #include <dbsafe/backends/pages/snapshot_object.hpp>
@@ -244,6 +246,187 @@ TEST(PageList, ALargeFullListIsReadInPiecesAndRefusesWhatAWholeReadRefuses) {
     const auto small_limit = pages_detail::read_page_list(stored.path, stored.digest, 1 << 20, 0);
     ASSERT_FALSE(small_limit);
     EXPECT_NE(small_limit.error().message.find("more than"), std::string::npos);
+}
+
+// Digests that differ in every byte from page to page, `salt` apart from another list's.
+std::vector<page_digest> numbered_digests(std::size_t n, std::uint8_t salt = 0) {
+    std::vector<page_digest> out(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t k = 0; k < 32; ++k) {
+            out[i].bytes[k] = static_cast<std::uint8_t>(i * 31 + k * 7 + i / 251 + salt);
+        }
+    }
+    return out;
+}
+
+// Flips one bit of the byte at `at`: never a no-op, whatever the byte held.
+void flip_bit_at(const std::filesystem::path& p, std::streamoff at) {
+    std::fstream f(p, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekg(at);
+    const char c = static_cast<char>(f.get());
+    f.seekp(at);
+    f.put(static_cast<char>(c ^ 0x10));
+}
+
+std::size_t entries_in(const std::filesystem::path& dir) {
+    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(dir),
+                                                  std::filesystem::directory_iterator()));
+}
+
+// The digest list of the snapshot being stored lives in an unlinked file, not in memory: what
+// goes in comes back in order, whether it was still buffered or already written, and a page
+// replaced afterwards (page 1 of a followed backup) reads back replaced.
+TEST(PageSpool, HandsBackWhatWasAppendedInOrderWithReplacedPagesAndLeavesNoName) {
+    temp_dir dir;
+    auto spool = pages_detail::page_spool::create(dir.path(), "20261203T000000.000Z-x");
+    ASSERT_TRUE(spool) << spool.error().message;
+    EXPECT_EQ(entries_in(dir.path()), 0U) << "the spool's file must be unlinked at once";
+    auto pages = numbered_digests(5000);
+    auto& s = spool.value();
+    ASSERT_TRUE(s.append(pages[0]));
+    ASSERT_TRUE(s.append(std::span(pages).subspan(1, 3000)));
+    ASSERT_TRUE(s.append(std::span(pages).subspan(3001)));
+    ASSERT_EQ(s.size(), pages.size());
+    // Page 1 is in the file by now, the last page still in the buffer.
+    pages.front() = digest_of(1);
+    pages.back() = digest_of(2);
+    ASSERT_TRUE(s.set(0, pages.front()));
+    ASSERT_TRUE(s.set(pages.size() - 1, pages.back()));
+    EXPECT_FALSE(s.set(pages.size(), digest_of(3))) << "past the end is a bug, not a write";
+    EXPECT_EQ(s.all().value(), pages);
+    // Cleared and written again, shorter: only the new digests come back.
+    s.clear();
+    const auto fewer = numbered_digests(100, 5);
+    ASSERT_TRUE(s.append(fewer));
+    EXPECT_EQ(s.all().value(), fewer);
+}
+
+// A full list too large to hold is written from the spool as it is read: the same bytes as the
+// list encoded in memory, so the same name, and no temp file left.
+TEST(PageList, AFullListWrittenFromASpoolIsByteForByteTheEncodedOne) {
+    temp_dir dir;
+    for (const std::size_t n : {std::size_t{1}, std::size_t{2048}, std::size_t{70001}}) {
+        const auto pages = numbered_digests(n);
+        auto spool = pages_detail::page_spool::create(dir.path(), "x").value();
+        ASSERT_TRUE(spool.append(pages));
+        const auto written = pages_detail::store_full_page_list(dir.path() / "lists", spool);
+        ASSERT_FALSE(written) << "a missing directory is an error, not a success";
+        std::filesystem::create_directory(dir.path() / "lists");
+        const auto streamed = pages_detail::store_full_page_list(dir.path() / "lists", spool);
+        ASSERT_TRUE(streamed) << streamed.error().message;
+        const auto encoded = encode_full_page_list(pages);
+        const auto expected = sha256_of(encoded).value();
+        EXPECT_EQ(streamed.value().digest, expected) << n << " pages";
+        EXPECT_TRUE(streamed.value().created);
+        std::ifstream in(streamed.value().path, std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), encoded.begin(), encoded.end(),
+                               [](char a, std::byte b) { return static_cast<std::byte>(a) == b; }));
+        // Stored again: the name stands, nothing else is left.
+        const auto again = pages_detail::store_full_page_list(dir.path() / "lists", spool);
+        ASSERT_TRUE(again);
+        EXPECT_FALSE(again.value().created);
+        EXPECT_EQ(entries_in(dir.path() / "lists"), 1U);
+        std::filesystem::remove_all(dir.path() / "lists");
+    }
+}
+
+// A commit walks the previous snapshot's chain in page order instead of loading it: the walk
+// must give exactly what load_page_chain gives, through changes, a truncation and a regrowth,
+// with the same counts.
+TEST(PageChainStream, WalksAChainExactlyAsLoadPageChainAppliesIt) {
+    temp_dir dir;
+    const auto store = [&](const page_list& l) {
+        return pages_detail::store_content_file(dir.path(), ".list", encode_page_list(l))
+            .value()
+            .digest;
+    };
+    const auto base = numbered_digests(70000);
+    std::vector<page_digest> now = base;
+    snapshot_object s{4096, 0, {store({page_list_kind::full, now.size(), now, {}})}};
+    const auto add_delta = [&](std::vector<page_digest> after) {
+        s.lists.push_back(store(make_delta(now, after)));
+        now = std::move(after);
+    };
+    auto changed = now;
+    for (std::size_t i = 0; i < changed.size(); i += 977) changed[i] = digest_of(int(i % 200));
+    add_delta(changed);
+    add_delta(std::vector<page_digest>(now.begin(), now.begin() + 50000));  // truncated
+    auto regrown = now;
+    const auto extra = numbered_digests(25000, 99);
+    regrown.insert(regrown.end(), extra.begin(), extra.end());  // grown past the base
+    regrown[977] = digest_of(7);  // changed by the first delta too: the newest wins
+    add_delta(regrown);
+    s.page_count = now.size();
+
+    const auto loaded = load_page_chain(dir.path(), s, "s");
+    ASSERT_TRUE(loaded) << loaded.error().message;
+    ASSERT_EQ(loaded.value().pages, now);
+    auto stream = pages_detail::page_chain_stream::open(dir.path(), s, "s");
+    ASSERT_TRUE(stream) << stream.error().message;
+    EXPECT_EQ(stream.value().page_count, now.size());
+    EXPECT_EQ(stream.value().delta_entries, loaded.value().delta_entries);
+    EXPECT_EQ(stream.value().largest_count, loaded.value().largest_count);
+    std::vector<page_digest> walked;
+    for (;;) {
+        auto piece = stream.value().next();
+        ASSERT_TRUE(piece) << piece.error().message;
+        if (piece.value().empty()) break;
+        walked.insert(walked.end(), piece.value().begin(), piece.value().end());
+    }
+    EXPECT_TRUE(stream.value().finish());
+    EXPECT_EQ(walked, now);
+}
+
+// Damage in the base is found by finish() (what was read before counts for nothing), damage
+// in a delta and a delta that grows the list without naming the new pages at open().
+TEST(PageChainStream, ADamagedBaseFailsAtFinishADamagedOrUnnamingDeltaAtOpen) {
+    temp_dir dir;
+    const auto base = numbered_digests(40000);
+    const auto base_file =
+        pages_detail::store_content_file(dir.path(), ".list", encode_full_page_list(base)).value();
+    const auto delta_file =
+        pages_detail::store_content_file(
+            dir.path(), ".list", encode_page_list(make_delta(base, numbered_digests(40000, 1))))
+            .value();
+    const snapshot_object s{4096, 40000, {base_file.digest, delta_file.digest}};
+    ASSERT_TRUE(pages_detail::page_chain_stream::open(dir.path(), s, "s"));
+
+    // A flipped byte late in the base: every piece reads, finish() refuses, naming the file.
+    flip_bit_at(base_file.path, 30000 * 32);
+    auto stream = pages_detail::page_chain_stream::open(dir.path(), s, "s");
+    ASSERT_TRUE(stream) << stream.error().message;
+    for (;;) {
+        auto piece = stream.value().next();
+        ASSERT_TRUE(piece) << piece.error().message;
+        if (piece.value().empty()) break;
+    }
+    const auto finished = stream.value().finish();
+    ASSERT_FALSE(finished);
+    EXPECT_TRUE(finished.error().is(errc::checksum_mismatch));
+    EXPECT_NE(finished.error().message.find(base_file.path.string()), std::string::npos)
+        << finished.error().message;
+
+    // A delta whose bytes no longer hash to its name.
+    flip_bit_at(delta_file.path, 30);
+    auto bad_delta = pages_detail::page_chain_stream::open(dir.path(), s, "s");
+    ASSERT_FALSE(bad_delta);
+    EXPECT_NE(bad_delta.error().message.find(delta_file.path.string()), std::string::npos)
+        << bad_delta.error().message;
+
+    // A delta that grows 40000 pages to 40002 naming only one of the two.
+    const auto small_base = pages_detail::store_content_file(
+                                dir.path(), ".list", encode_full_page_list(numbered_digests(3)))
+                                .value();
+    const auto grows = pages_detail::store_content_file(
+                           dir.path(), ".list",
+                           encode_page_list({page_list_kind::delta, 5, {}, {{4, digest_of(4)}}}))
+                           .value();
+    const auto unnamed = pages_detail::page_chain_stream::open(
+        dir.path(), snapshot_object{4096, 5, {small_base.digest, grows.digest}}, "s");
+    ASSERT_FALSE(unnamed);
+    EXPECT_NE(unnamed.error().message.find("without naming every new one"), std::string::npos)
+        << unnamed.error().message;
 }
 
 TEST(SnapshotObject, ParsesBackAndRefusesDamage) {

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -645,7 +646,8 @@ class PageFollower : public ::testing::Test {
         const auto staged = tmp / "staged.db";
         std::ofstream(staged, std::ios::binary).close();
         pages_detail::page_follower f(
-            staged, pages_detail::page_store(repository_layout{tmp / "d"}.packs(), {}, {}));
+            staged, pages_detail::page_store(repository_layout{tmp / "d"}.packs(), {},
+                                             repository_layout{tmp / "d"}.index()));
         f.start();
         {
             std::ofstream out(staged, std::ios::binary);
@@ -667,7 +669,8 @@ class PageFollower : public ::testing::Test {
             expected.push_back(
                 sha256_of(std::as_bytes(std::span(final_image).subspan(at, page_size))).value());
         }
-        return followed && followed.value() ? *followed.value() : pages_detail::followed_pages{};
+        if (!followed || !followed.value()) return pages_detail::followed_pages{};
+        return std::move(*followed.value());
     }
     test::temp_dir tmp;
     std::string image;
@@ -678,13 +681,126 @@ class PageFollower : public ::testing::Test {
 TEST_F(PageFollower, UsesItsStreamedViewWhenOnlyPageOneChanged) {
     const auto got = follow([](std::string& f) { f[100] ^= 1; });
     EXPECT_TRUE(got.streamed);
-    EXPECT_EQ(got.pages, expected);
+    EXPECT_EQ(got.pages.all().value(), expected);
 }
 
 TEST_F(PageFollower, ScansTheFinalFileWhenAPageChangedBehindIt) {
     const auto got = follow([&](std::string& f) { f[3 * page_size + 10] ^= 1; });
     EXPECT_FALSE(got.streamed);
-    EXPECT_EQ(got.pages, expected);
+    EXPECT_EQ(got.pages.all().value(), expected);
+}
+
+// The page store asked through the Bloom filter (an incremental backup with the change cache):
+// pages the repository holds are not stored again, new ones are, and a "maybe" the index
+// files do not confirm is stored: the filter can cost a pass over the index, never a page.
+class PageStoreFilter : public ::testing::Test {
+  protected:
+    void SetUp() override { ASSERT_TRUE(layout.create()); }
+
+    static std::vector<std::byte> page_of(std::uint64_t n) {
+        std::vector<std::byte> p(4096);
+        for (std::size_t i = 0; i < p.size(); i += 8) {
+            const std::uint64_t v = n * 0x9e3779b97f4a7c15ULL + i;
+            std::memcpy(p.data() + i, &v, 8);
+        }
+        return p;
+    }
+    // Adds pages `from`..`to` (numbered as pages `first`.. of a database), then flushes;
+    // returns the store (its index file written into the repository).
+    pages_detail::page_store add_pages(pages_detail::page_store store, std::uint64_t from,
+                                       std::uint64_t to) {
+        for (std::uint64_t n = from; n < to; ++n) {
+            const auto p = page_of(n);
+            EXPECT_TRUE(store.add(n - from + 1, p, sha256_of(p).value()));
+        }
+        EXPECT_TRUE(store.flush());
+        if (store.packs_written() > 0) {
+            EXPECT_TRUE(
+                pages_detail::store_content_file(layout.index(), ".idx", store.index_file()));
+        }
+        return store;
+    }
+    pages_detail::page_store filtered_store(pages_detail::digest_filter filter,
+                                            pages_detail::page_store_settings settings = {}) {
+        pages_detail::page_store s(layout.packs(), settings, layout.index(), std::move(filter));
+        s.use_filter();
+        return s;
+    }
+    pages_detail::digest_filter filter_of_index() {
+        std::vector<damaged_index_file> damaged;
+        auto f = pages_detail::digest_filter::of_index(layout.index(), &damaged);
+        EXPECT_TRUE(f && damaged.empty());
+        return std::move(f).value();
+    }
+    // Every digest the repository's index files list, and how many entries they hold.
+    std::pair<std::size_t, std::size_t> index_counts() {
+        auto index = load_page_index(layout.index());
+        EXPECT_TRUE(index);
+        std::size_t unique = 0;
+        const auto& pages = index.value().pages;
+        for (std::size_t i = 0; i < pages.size(); ++i) {
+            if (i == 0 || pages[i].digest != pages[i - 1].digest) ++unique;
+        }
+        return {unique, pages.size()};
+    }
+    test::temp_dir tmp;
+    repository_layout layout{tmp / "d"};
+};
+
+TEST_F(PageStoreFilter, HeldPagesTheIndexListsAreNotStoredAgainAndNewOnesAre) {
+    add_pages(pages_detail::page_store(layout.packs(), {}, layout.index()), 0, 200);
+    // 100 old pages (all "maybe", held, found by the pass) and 150 new ones.
+    const auto second = add_pages(filtered_store(filter_of_index()), 100, 350);
+    EXPECT_EQ(second.pages_new(), 150U);
+    EXPECT_GE(second.pages_held(), 100U);
+    EXPECT_LT(second.pages_held(), 110U) << "a filter of 10 bits per page says maybe to ~1 %";
+    EXPECT_EQ(second.pages_held_found(), 100U);
+    EXPECT_TRUE(second.filtered()) << "fewer than 256 held: no reason to go exact";
+    EXPECT_EQ(index_counts(), (std::pair<std::size_t, std::size_t>{350, 350}));
+}
+
+TEST_F(PageStoreFilter, AMaybeTheIndexDoesNotConfirmIsStored) {
+    add_pages(pages_detail::page_store(layout.packs(), {}, layout.index()), 0, 200);
+    // A filter with room for 64 digests holding 2000: it says "maybe" to nearly everything.
+    pages_detail::digest_filter saturated(0);
+    for (std::uint64_t n = 0; n < 2000; ++n) saturated.insert(sha256_of(page_of(n + 5000)).value());
+    const auto second = add_pages(filtered_store(std::move(saturated)), 1000, 1100);
+    EXPECT_EQ(second.pages_new(), 100U);
+    EXPECT_GT(second.pages_held(), 90U);
+    EXPECT_EQ(second.pages_held_found(), 0U);
+    EXPECT_EQ(index_counts(), (std::pair<std::size_t, std::size_t>{300, 300}));
+}
+
+TEST_F(PageStoreFilter, ManyHeldPagesTheRepositoryHoldsTurnTheStoreExact) {
+    add_pages(pages_detail::page_store(layout.packs(), {}, layout.index()), 0, 600);
+    // Held pages are settled every 1 MiB (256 pages): the first pass finds them all stored.
+    auto store = filtered_store(filter_of_index(), {.pending_bytes = std::uint64_t{1} << 20});
+    for (std::uint64_t n = 0; n < 600; ++n) {
+        const auto p = page_of(n);
+        ASSERT_TRUE(store.add(n + 1, p, sha256_of(p).value()));
+    }
+    EXPECT_FALSE(store.filtered()) << "a pass found 256 held pages all stored";
+    for (std::uint64_t n = 600; n < 650; ++n) {
+        const auto p = page_of(n);
+        ASSERT_TRUE(store.add(n + 1, p, sha256_of(p).value()));
+    }
+    ASSERT_TRUE(store.flush());
+    EXPECT_EQ(store.pages_new(), 50U);
+    EXPECT_EQ(store.pages_held_found(), store.pages_held());
+}
+
+TEST_F(PageStoreFilter,
+       AnIndexFileDamagedDuringTheBackupCountsForNothingAndItsPagesAreStoredAgain) {
+    add_pages(pages_detail::page_store(layout.packs(), {}, layout.index()), 0, 100);
+    auto store = filtered_store(filter_of_index());
+    for (const auto& e : fs::directory_iterator(layout.index())) flip_byte(e.path(), 40);
+    for (std::uint64_t n = 0; n < 100; ++n) {
+        const auto p = page_of(n);
+        ASSERT_TRUE(store.add(n + 1, p, sha256_of(p).value()));
+    }
+    ASSERT_TRUE(store.flush());
+    EXPECT_EQ(store.pages_new(), 100U);
+    EXPECT_EQ(store.pages_held_found(), 0U);
 }
 
 }  // namespace

@@ -42,8 +42,10 @@
 #include "dbsafe/backends/pages/content_file.hpp"
 #include "dbsafe/backends/pages/garbage_collection.hpp"
 #include "dbsafe/backends/pages/index_file.hpp"
+#include "dbsafe/backends/pages/page_chain_stream.hpp"
 #include "dbsafe/backends/pages/page_intake.hpp"
 #include "dbsafe/backends/pages/page_list.hpp"
+#include "dbsafe/backends/pages/page_spool.hpp"
 #include "dbsafe/backends/pages/page_store.hpp"
 #include "dbsafe/backends/pages/page_writer.hpp"
 #include "dbsafe/backends/pages/reconstruct.hpp"
@@ -159,9 +161,10 @@ class page_repository {
         DBSAFE_TRY(const repository_config config, ensure_config());
         DBSAFE_TRY(auto lock, repository_lock::acquire(layout_.root(), repository_lock_mode::shared,
                                                        settings_.lock_timeout));
-        // A damaged index file is skipped: the pages only it located are stored again.
+        // A damaged index file is skipped: the pages only it located are stored again. The
+        // filter of what the index files hold serves an incremental backup (page_store.hpp).
         std::vector<damaged_index_file> damaged;
-        DBSAFE_TRY(auto stored, load_stored_digests(layout_.index(), &damaged));
+        DBSAFE_TRY(auto filter, pages_detail::digest_filter::of_index(layout_.index(), &damaged));
         DBSAFE_TRY(staged_backup staged, dir_.stage(id));
         staged.fsynced = false;  // hashed and stored from the page cache, then removed
         // The change cache (pages/change_cache.hpp) is trusted only while its snapshot exists
@@ -176,8 +179,10 @@ class page_repository {
         auto intake = std::make_shared<pages_detail::page_intake>(
             staged.path,
             pages_detail::page_store(layout_.packs(),
-                                     {settings_.level, config.frame_pages, config.pack_bytes},
-                                     std::move(stored)),
+                                     {.level = settings_.level,
+                                      .frame_pages = config.frame_pages,
+                                      .pack_bytes = config.pack_bytes},
+                                     layout_.index(), std::move(filter)),
             settings_.change_cache ? std::optional(std::move(cache)) : std::nullopt);
         intake->start();
         staged.sink = intake;
@@ -203,11 +208,12 @@ class page_repository {
             return dir_.commit(staged, std::move(m));
         }
         const pages_detail::page_store& store = running.intake->store();
-        page_commit_stats stats{.pages_total = followed->pages.size(),
+        const std::uint64_t count = followed->pages.size();
+        page_commit_stats stats{.pages_total = count,
                                 .pages_new = store.pages_new(),
                                 .bytes_added = store.bytes_added(),
                                 .read_directly = followed->fed};
-        auto base = newest_chain(m.source_path, followed->page_size);
+        const auto base = newest_base(m.source_path, followed->page_size);
         if (!followed->cached_from.empty()) {
             auto vouched = check_cached_addresses(*followed, base);
             if (!vouched) {
@@ -223,26 +229,22 @@ class page_repository {
             if (idx.created) stats.bytes_added += file_ops::file_size_or_zero(idx.path);
         }
         // A delta on the newest snapshot of the same database, or a new full base.
-        snapshot_object object{followed->page_size, followed->pages.size(), {}};
-        page_list list;  // the delta, when the chain is reused
+        snapshot_object object{followed->page_size, count, {}};
+        std::optional<page_list> delta;
         if (base) {
-            auto delta = make_delta(base->chain.pages, followed->pages);
-            const std::uint64_t count = followed->pages.size();
-            if (base->object.lists.size() + 1 <= pages_detail::max_chain_lists &&
-                base->chain.delta_entries + delta.changes.size() <= count / 8 &&
-                base->chain.largest_count <= 2 * count) {
-                object.lists = base->object.lists;
-                list = std::move(delta);
-                stats.reused_chain = true;
-            }
+            DBSAFE_TRY(delta, delta_on(*base, followed->pages));
         }
-        auto list_bytes =
-            stats.reused_chain ? encode_page_list(list) : encode_full_page_list(followed->pages);
-        std::vector<page_digest>().swap(followed->pages);  // memory: the encoded list only
-        list = {};
-        base.reset();
-        DBSAFE_TRY(const auto stored_list,
-                   pages_detail::store_content_file(layout_.lists(), ".list", list_bytes));
+        pages_detail::stored_file stored_list;
+        if (delta) {
+            object.lists = base->object.lists;
+            stats.reused_chain = true;
+            DBSAFE_TRY(stored_list, pages_detail::store_content_file(layout_.lists(), ".list",
+                                                                     encode_page_list(*delta)));
+        } else {
+            DBSAFE_TRY(stored_list,
+                       pages_detail::store_full_page_list(layout_.lists(), followed->pages));
+        }
+        delta.reset();
         if (stored_list.created) stats.bytes_added += file_ops::file_size_or_zero(stored_list.path);
         object.lists.push_back(stored_list.digest);
         for (const auto& d : {layout_.packs(), layout_.index(), layout_.lists()}) {
@@ -398,10 +400,10 @@ class page_repository {
         std::map<std::string, session> running;
         page_commit_stats last;
     };
-    struct base_chain {
+    // A snapshot the new one may build on, and the one whose pages the change cache reused.
+    struct base_snapshot {
         std::string id;
         snapshot_object object;
-        page_chain chain;
     };
 
     static zstd_settings with_scratch(zstd_settings files, const std::filesystem::path& scratch) {
@@ -467,10 +469,11 @@ class page_repository {
         return object;
     }
 
-    // The chain of the newest readable page snapshot of `source` with pages of `page_size`;
-    // nullopt when there is none (or it cannot be read: the new snapshot then starts afresh
-    // rather than build on a damaged chain).
-    std::optional<base_chain> newest_chain(const std::string& source, std::uint32_t page_size) {
+    // The newest page snapshot of `source` with pages of `page_size` whose object can be read;
+    // nullopt when there is none (or its object is damaged: the new snapshot then starts
+    // afresh rather than build on a damaged chain).
+    std::optional<base_snapshot> newest_base(const std::string& source,
+                                             std::uint32_t page_size) const {
         auto l = dir_.list();
         if (!l) return std::nullopt;
         for (const auto& m : l.value().backups) {
@@ -478,17 +481,49 @@ class page_repository {
                 m.page_size != static_cast<std::int64_t>(page_size)) {
                 continue;
             }
-            auto chain = chain_of(m);
-            if (!chain) return std::nullopt;
-            return std::move(chain).value();
+            auto object = load_object(m);
+            if (!object) return std::nullopt;
+            return base_snapshot{m.id, std::move(object).value()};
         }
         return std::nullopt;
     }
 
-    result<base_chain> chain_of(const manifest& m) const {
-        DBSAFE_TRY(auto object, load_object(m));
-        DBSAFE_TRY(auto chain, load_page_chain(layout_.lists(), object, m.id));
-        return base_chain{m.id, std::move(object), std::move(chain)};
+    [[nodiscard]] result<pages_detail::page_chain_stream> chain_stream(
+        const base_snapshot& b) const {
+        return pages_detail::page_chain_stream::open(layout_.lists(), b.object, b.id);
+    }
+
+    // The delta that turns `base`'s pages into `pages`, when the chain may grow by it (at most
+    // max_chain_lists lists, deltas of at most page_count / 8 entries in all, no list of more
+    // than twice the pages): the two lists are walked side by side, so only the changes are
+    // held, and the walk stops once they are too many. nullopt: store a full list (also when
+    // the base's lists cannot be read).
+    [[nodiscard]] result<std::optional<page_list>> delta_on(
+        const base_snapshot& base, const pages_detail::page_spool& pages) const {
+        const std::uint64_t count = pages.size();
+        if (base.object.lists.size() + 1 > pages_detail::max_chain_lists) return std::nullopt;
+        auto before = chain_stream(base);
+        if (!before || before.value().largest_count > 2 * count ||
+            before.value().delta_entries > count / 8) {
+            return std::nullopt;
+        }
+        const std::uint64_t room = count / 8 - before.value().delta_entries;
+        page_list delta{
+            .kind = page_list_kind::delta, .page_count = count, .pages = {}, .changes = {}};
+        auto after_reader = pages.read();
+        pages_detail::digest_cursor after(after_reader);
+        pages_detail::digest_cursor was(before.value());
+        for (std::uint64_t number = 1;; ++number) {
+            DBSAFE_TRY(const page_digest* now, after.next());
+            if (now == nullptr) break;
+            auto old = was.next();
+            if (!old) return std::nullopt;  // the base is damaged: start afresh
+            if (old.value() != nullptr && *old.value() == *now) continue;
+            if (delta.changes.size() == room) return std::nullopt;
+            delta.changes.push_back({number, *now});
+        }
+        if (!before.value().finish()) return std::nullopt;
+        return std::optional(std::move(delta));
     }
 
     // The snapshot the change cache describes cannot be read back (its object or a list is
@@ -508,12 +543,16 @@ class page_repository {
         auto stored = load_stored_digests(layout_.index());
         if (!stored) return advice("the index cannot be read: " + stored.error().message);
         std::uint64_t vouched = 0;
+        auto reader = f.pages.read();
+        pages_detail::digest_cursor pages(reader);
         for (std::size_t i = 0; i < f.cached.size(); ++i) {
+            DBSAFE_TRY(const page_digest* d, pages.next());
+            if (d == nullptr) break;
             if (!f.cached[i]) continue;
             ++vouched;
-            if (!std::binary_search(stored.value().begin(), stored.value().end(), f.pages[i])) {
+            if (!std::binary_search(stored.value().begin(), stored.value().end(), *d)) {
                 return advice("page " + std::to_string(i + 1) + "'s cached address " +
-                              f.pages[i].short_hex() + " is not in the repository");
+                              d->short_hex() + " is not in the repository");
             }
         }
         return vouched;
@@ -521,36 +560,44 @@ class page_repository {
 
     // Every address the change cache vouched for must be the page list's of the snapshot the
     // cache describes, at the same page number (pages/change_cache.hpp): the cache is a hint,
-    // never the record. Returns how many pages it vouched for.
+    // never the record. Both lists are walked side by side. Returns how many pages it vouched
+    // for.
     result<std::uint64_t> check_cached_addresses(const pages_detail::followed_pages& f,
-                                                 const std::optional<base_chain>& newest) const {
-        std::optional<base_chain> other;
-        const base_chain* described = nullptr;
-        if (newest && newest->id == f.cached_from) {
-            described = &*newest;
-        } else {
-            auto chain = [&]() -> result<base_chain> {
-                DBSAFE_TRY(const manifest m, dir_.load_manifest(f.cached_from));
-                return chain_of(m);
-            }();
-            if (!chain) return cached_addresses_stored(f, chain.error());
-            other = std::move(chain).value();
-            described = &*other;
-        }
-        const auto& listed = described->chain.pages;
+                                                 const std::optional<base_snapshot>& newest) const {
+        auto described = [&]() -> result<pages_detail::page_chain_stream> {
+            if (newest && newest->id == f.cached_from) return chain_stream(*newest);
+            DBSAFE_TRY(const manifest m, dir_.load_manifest(f.cached_from));
+            DBSAFE_TRY(auto object, load_object(m));
+            return chain_stream(base_snapshot{m.id, std::move(object)});
+        }();
+        if (!described) return cached_addresses_stored(f, described.error());
+        auto reader = f.pages.read();
+        pages_detail::digest_cursor pages(reader);
+        pages_detail::digest_cursor listed(described.value());
         std::uint64_t vouched = 0;
-        for (std::size_t i = 0; i < f.cached.size(); ++i) {
+        std::optional<error> wrong;
+        for (std::size_t i = 0; i < f.cached.size() && !wrong; ++i) {
+            DBSAFE_TRY(const page_digest* d, pages.next());
+            if (d == nullptr) break;
+            auto there = listed.next();
+            if (!there) return cached_addresses_stored(f, there.error());
             if (!f.cached[i]) continue;
             ++vouched;
-            if (i < listed.size() && listed[i] == f.pages[i]) continue;
-            return error(errc::checksum_mismatch,
-                         "the change cache of " + layout_.caches().string() + " gave page " +
-                             std::to_string(i + 1) + " the address " + f.pages[i].short_hex() +
-                             ", but snapshot " + f.cached_from + " lists " +
-                             (i < listed.size() ? listed[i].short_hex() : std::string("no page")) +
-                             " there; the cache was removed: run the backup again (every page "
-                             "will be hashed)");
+            if (there.value() != nullptr && *there.value() == *d) continue;
+            wrong = error(errc::checksum_mismatch,
+                          "the change cache of " + layout_.caches().string() + " gave page " +
+                              std::to_string(i + 1) + " the address " + d->short_hex() +
+                              ", but snapshot " + f.cached_from + " lists " +
+                              (there.value() != nullptr ? there.value()->short_hex()
+                                                        : std::string("no page")) +
+                              " there; the cache was removed: run the backup again (every page "
+                              "will be hashed)");
         }
+        // What was read from the list counts only once the list proved whole.
+        if (auto whole = described.value().finish(); !whole) {
+            return cached_addresses_stored(f, whole.error());
+        }
+        if (wrong) return *wrong;
         return vouched;
     }
 

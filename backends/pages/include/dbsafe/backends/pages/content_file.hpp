@@ -69,6 +69,92 @@ inline result<stored_file> store_content_file(const std::filesystem::path& dir,
     return out;
 }
 
+// The same, for content too large to hold (a full page list at 2 GiB is 16 MiB): written as it
+// comes to `incoming.<pid>-<n>.tmp` and hashed on the way, ended by the xxh3-128 trailer of
+// everything before it (byte_writer::finish's), fsynced, then renamed to its name. Dropped
+// unfinished, the temp file is removed.
+class content_file_writer {
+  public:
+    static constexpr std::size_t buffer_bytes = std::size_t{1} << 16;
+
+    static result<content_file_writer> create(const std::filesystem::path& dir,
+                                              std::string_view extension) {
+        static std::atomic<unsigned> counter{0};
+        auto tmp = dir / ("incoming." + std::to_string(::getpid()) + "-" +
+                          std::to_string(counter.fetch_add(1)) + ".tmp");
+        DBSAFE_TRY(auto fd, file_ops::create_exclusive(tmp));
+        content_file_writer w(std::move(fd), dir, tmp, extension);
+        if (!w.xxh_ || XXH3_128bits_reset(w.xxh_.get()) != XXH_OK) throw std::bad_alloc();
+        DBSAFE_TRYV(w.sha_.begin());
+        return w;
+    }
+    content_file_writer(content_file_writer&&) noexcept = default;
+    content_file_writer& operator=(content_file_writer&&) = delete;
+    content_file_writer(const content_file_writer&) = delete;
+    content_file_writer& operator=(const content_file_writer&) = delete;
+    ~content_file_writer() {
+        if (fd_) {
+            fd_.reset();
+            (void)file_ops::remove_file(tmp_);
+        }
+    }
+
+    result<void> write(std::span<const std::byte> bytes) {
+        XXH3_128bits_update(xxh_.get(), bytes.data(), bytes.size());
+        while (!bytes.empty()) {
+            const std::size_t n = std::min(bytes.size(), buffer_bytes - buffer_.size());
+            buffer_.insert(buffer_.end(), bytes.begin(), bytes.begin() + n);
+            bytes = bytes.subspan(n);
+            if (buffer_.size() == buffer_bytes) DBSAFE_TRYV(flush());
+        }
+        return success();
+    }
+
+    // The trailer, fsync, the name: the file stored (or found already stored).
+    result<stored_file> finish() {
+        XXH128_canonical_t canon;
+        XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(xxh_.get()));
+        const auto trailer = std::as_bytes(std::span(canon.digest));
+        buffer_.insert(buffer_.end(), trailer.begin(), trailer.end());
+        DBSAFE_TRYV(flush());
+        DBSAFE_TRY(const page_digest d, sha_.end());
+        stored_file out{d, content_path(dir_, d, extension_), false};
+        auto written = file_ops::sync_fd(fd_.get(), tmp_);
+        fd_.reset();
+        if (written && !file_ops::is_regular_no_follow(out.path)) {
+            written = file_ops::rename_no_replace(tmp_, out.path);
+            out.created = static_cast<bool>(written);
+        }
+        if (!out.created) (void)file_ops::remove_file(tmp_);
+        // Another writer stored the same content in between: same name, same bytes.
+        if (!written && !file_ops::is_regular_no_follow(out.path)) return written.as_failure();
+        return out;
+    }
+
+  private:
+    content_file_writer(file_ops::unique_fd fd, std::filesystem::path dir,
+                        std::filesystem::path tmp, std::string_view extension)
+        : fd_(std::move(fd)), dir_(std::move(dir)), tmp_(std::move(tmp)), extension_(extension) {
+        buffer_.reserve(buffer_bytes + trailer_bytes);
+    }
+
+    result<void> flush() {
+        DBSAFE_TRYV(file_ops::write_all(fd_.get(), buffer_, tmp_));
+        DBSAFE_TRYV(sha_.update(buffer_));
+        buffer_.clear();
+        return success();
+    }
+
+    file_ops::unique_fd fd_;
+    std::filesystem::path dir_;
+    std::filesystem::path tmp_;
+    std::string extension_;
+    std::vector<std::byte> buffer_;
+    sha256_hasher sha_;
+    std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> xxh_{XXH3_createState(),
+                                                                  &XXH3_freeState};
+};
+
 // A repository file's size, refusing anything larger than `limit`: a planted or damaged file
 // cannot make dbsafe allocate gigabytes.
 inline result<std::uint64_t> size_within(int fd, const std::filesystem::path& p,

@@ -34,6 +34,7 @@
 #include "dbsafe/backends/pages/change_cache.hpp"
 #include "dbsafe/backends/pages/page_digest.hpp"
 #include "dbsafe/backends/pages/page_list.hpp"
+#include "dbsafe/backends/pages/page_spool.hpp"
 #include "dbsafe/backends/pages/page_store.hpp"
 #include "dbsafe/backends/pages/page_writer.hpp"
 #include "dbsafe/backends/pages/snapshot_object.hpp"
@@ -88,12 +89,19 @@ class page_intake final : public snapshot_sink {
         }
         DBSAFE_TRYV(hashers_[0].ready());
         DBSAFE_TRYV(hashers_[1].ready());
+        if (pages_.created()) {
+            pages_.clear();
+        } else {
+            DBSAFE_TRY(pages_,
+                       page_spool::create(staged_.parent_path(), page_spool::id_of(staged_)));
+        }
         page_size_ = page_size;
         expected_pages_ = page_count;
-        pages_.clear();
-        pages_.reserve(static_cast<std::size_t>(page_count));
         image_.reset();
         open_change_cache();
+        // Only the pages the cache does not vouch for reach the store, nearly all of them new:
+        // a filter answers for those (page_store.hpp).
+        if (cache_reader_) follower_.store().use_filter();
         return success();
     }
 
@@ -105,9 +113,9 @@ class page_intake final : public snapshot_sink {
                              " do not fit the image begun (whole pages, at most the page count)");
         }
         const std::size_t n = bytes.size() / page_size_;
-        const std::size_t first = pages_.size();
-        pages_.resize(first + n);
-        const std::span<page_digest> out(pages_.data() + first, n);
+        const auto first = static_cast<std::size_t>(pages_.size());
+        chunk_.resize(n);
+        const std::span<page_digest> out(chunk_);
         // Which pages need their SHA-256: those the cache does not vouch for (all without one).
         changed_.clear();
         const bool fingerprinting = cache_reader_ || cache_writer_;
@@ -132,6 +140,7 @@ class page_intake final : public snapshot_sink {
             DBSAFE_TRYV(
                 store.add(first + i + 1, bytes.subspan(i * page_size_, page_size_), out[i]));
         }
+        DBSAFE_TRYV(pages_.append(out));
         if (cache_writer_) {
             for (std::size_t i = 0; i < n; ++i) {
                 // A cache that cannot be written is no loss: the next backup hashes everything.
@@ -246,7 +255,8 @@ class page_intake final : public snapshot_sink {
     std::array<sha256_hasher, 2> hashers_{};
     std::uint32_t page_size_ = 0;
     std::uint64_t expected_pages_ = 0;
-    std::vector<page_digest> pages_;
+    page_spool pages_;                // the image's digests so far
+    std::vector<page_digest> chunk_;  // those of the chunk being fed
     std::optional<checksum> image_;
     // The change cache (change_cache.hpp), when the repository offered one.
     std::optional<change_cache_setup> cache_;

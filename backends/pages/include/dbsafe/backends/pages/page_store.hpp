@@ -8,8 +8,16 @@
 // and fsynced at once (content-addressed, content_file.hpp), so commit() waits only for the
 // last one; the index file of the packs written is the caller's, at commit.
 //
-// Memory: the digests the repository holds are one sorted vector (32 bytes each), the pages
-// stored by this backup an open-addressing set (about 43 bytes each), one frame and one pack.
+// Whether the repository holds a page is asked one of two ways. Exactly: every digest it holds,
+// one sorted vector (32 bytes each), loaded at the first page. Or, once use_filter() was called
+// (an incremental backup whose change cache offers only the changed pages, page_intake.hpp),
+// through a Bloom filter (digest_filter.hpp, 10 bits each): a page it answers "maybe" for is
+// held, and one pass over the index files settles every page held (when they reach
+// `pending_bytes`, and at flush()). A pass that finds most held pages stored means the pages
+// are mostly old ones (a snapshot the cache did not describe): the store then goes exact.
+//
+// Memory: the filter or the sorted digests, the pages stored by this backup as an
+// open-addressing set (about 43 bytes each), the held pages, one frame and one pack.
 #pragma once
 
 #include <zstd.h>
@@ -18,12 +26,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "dbsafe/backends/pages/content_file.hpp"
+#include "dbsafe/backends/pages/digest_filter.hpp"
 #include "dbsafe/backends/pages/index_file.hpp"
 #include "dbsafe/backends/pages/pack_file.hpp"
 #include "dbsafe/backends/pages/page_digest.hpp"
@@ -80,46 +90,56 @@ struct page_store_settings {
     int level = 3;
     std::uint32_t frame_pages = 16;
     std::uint64_t pack_bytes = std::uint64_t{4} << 20;
+    std::uint64_t pending_bytes = std::uint64_t{4} << 20;  // pages held for the filter's "maybe"
 };
 
 class page_store {
   public:
-    // `known`: the digests the repository holds, sorted and unique (load_stored_digests).
+    // `index_dir`: the repository's index files (empty: a repository with none); `filter`:
+    // what they held when the backup began (digest_filter::of_index), for use_filter().
     page_store(std::filesystem::path packs_dir, page_store_settings settings,
-               std::vector<page_digest> known)
-        : packs_dir_(std::move(packs_dir)), settings_(settings), known_(std::move(known)) {}
+               std::filesystem::path index_dir, digest_filter filter = {})
+        : packs_dir_(std::move(packs_dir)),
+          settings_(settings),
+          index_dir_(std::move(index_dir)),
+          filter_(std::move(filter)) {}
 
-    [[nodiscard]] bool stored(const page_digest& d) const {
-        return fresh_.contains(d) || std::binary_search(known_.begin(), known_.end(), d);
-    }
+    // Asks the filter instead of every digest (see above); before the first add().
+    void use_filter() noexcept { filtered_ = true; }
+    [[nodiscard]] bool filtered() const noexcept { return filtered_; }
 
-    // Stores page `page_number` (1-based) unless its digest is already stored.
+    // Stores page `page_number` (1-based) unless its digest is already stored (or held).
     result<void> add(std::uint64_t page_number, std::span<const std::byte> page,
                      const page_digest& d) {
-        if (stored(d)) return success();
-        if (!frame_entries_.empty() &&
-            (page_number != last_page_ + 1 || frame_entries_.size() >= settings_.frame_pages ||
-             page.size() != frame_entries_.front().page_length)) {
-            DBSAFE_TRYV(close_frame());
+        if (fresh_.contains(d)) return success();
+        if (!filtered_) {
+            if (!known_) DBSAFE_TRYV(load_known());
+            if (std::binary_search(known_->begin(), known_->end(), d)) return success();
+            fresh_.insert(d);
+            return store(page_number, page, d);
         }
-        frame_entries_.push_back({d, 0, 0, static_cast<std::uint32_t>(raw_.size()),
-                                  static_cast<std::uint32_t>(page.size())});
-        raw_.insert(raw_.end(), page.begin(), page.end());
-        last_page_ = page_number;
         fresh_.insert(d);
-        ++pages_new_;
+        if (!filter_.may_contain(d)) return store(page_number, page, d);
+        pending_.push_back({page_number, d, pending_raw_.size(), page.size()});
+        pending_raw_.insert(pending_raw_.end(), page.begin(), page.end());
+        if (pending_raw_.size() >= settings_.pending_bytes) return settle_pending();
         return success();
     }
+
+    // How many pages the filter answered "maybe" for, and how many of those were stored.
+    [[nodiscard]] std::uint64_t pages_held() const noexcept { return pages_held_; }
+    [[nodiscard]] std::uint64_t pages_held_found() const noexcept { return pages_held_found_; }
 
     // Closes the open frame and pack: everything added is then in fsynced pack files. Nothing
     // more is added after it, so the digests the repository held are let go.
     result<void> flush() {
+        DBSAFE_TRYV(settle_pending());
         DBSAFE_TRYV(close_frame());
         DBSAFE_TRYV(close_pack());
-        // Swapped out, not `= {}`: that assigns an empty initializer list and keeps the
-        // capacity (16 MiB at 2 GiB, still held through the commit).
-        std::vector<page_digest>().swap(known_);
+        known_.reset();
+        filter_ = digest_filter{};
         fresh_ = digest_set{};
+        std::vector<std::byte>().swap(pending_raw_);
         return success();
     }
 
@@ -137,6 +157,91 @@ class page_store {
     [[nodiscard]] std::uint64_t bytes_added() const noexcept { return bytes_added_; }
 
   private:
+    struct held_page {
+        std::uint64_t page_number;
+        page_digest digest;
+        std::size_t at;  // in pending_raw_
+        std::size_t length;
+    };
+
+    result<void> load_known() {
+        filter_ = digest_filter{};                // exact from here on
+        std::vector<damaged_index_file> damaged;  // skipped: their pages are stored again
+        if (index_dir_.empty()) {
+            known_.emplace();
+            return success();
+        }
+        DBSAFE_TRY(known_, load_stored_digests(index_dir_, &damaged));
+        return success();
+    }
+
+    // One pass over the index files answers for every held page: those listed are stored
+    // already, the others are stored now. A damaged file's entries are not taken (as
+    // load_stored_digests skips it): its pages are stored again.
+    result<void> settle_pending() {
+        if (pending_.empty()) return success();
+        std::vector<page_digest> wanted;
+        wanted.reserve(pending_.size());
+        for (const auto& p : pending_) wanted.push_back(p.digest);
+        std::sort(wanted.begin(), wanted.end());
+        std::vector<bool> found(wanted.size(), false);
+        if (!index_dir_.empty()) {
+            DBSAFE_TRY(const auto files, index_files(index_dir_));
+            std::vector<std::size_t> in_file;
+            for (const auto& f : files) {
+                in_file.clear();
+                auto read = read_index_file(
+                    f, [](const page_digest&, std::uint32_t) {},
+                    [&](const pack_entry& e) {
+                        const auto it = std::lower_bound(wanted.begin(), wanted.end(), e.digest);
+                        if (it != wanted.end() && *it == e.digest) {
+                            in_file.push_back(static_cast<std::size_t>(it - wanted.begin()));
+                        }
+                    });
+                if (!read) {
+                    if (!read.error().is(errc::checksum_mismatch)) return read.as_failure();
+                    continue;
+                }
+                for (const std::size_t i : in_file) found[i] = true;
+            }
+        }
+        std::uint64_t stored_already = 0;
+        for (const auto& p : pending_) {
+            const auto i = static_cast<std::size_t>(
+                std::lower_bound(wanted.begin(), wanted.end(), p.digest) - wanted.begin());
+            if (found[i]) {
+                ++stored_already;
+                continue;
+            }
+            DBSAFE_TRYV(store(p.page_number,
+                              std::span<const std::byte>(pending_raw_).subspan(p.at, p.length),
+                              p.digest));
+        }
+        pages_held_ += pending_.size();
+        pages_held_found_ += stored_already;
+        // Mostly pages the repository holds: the cache did not describe this snapshot's
+        // source, and a pass per few MiB of them would cost more than every digest loaded.
+        if (pending_.size() >= 256 && 2 * stored_already > pending_.size()) filtered_ = false;
+        pending_.clear();
+        pending_raw_.clear();
+        return success();
+    }
+
+    result<void> store(std::uint64_t page_number, std::span<const std::byte> page,
+                       const page_digest& d) {
+        if (!frame_entries_.empty() &&
+            (page_number != last_page_ + 1 || frame_entries_.size() >= settings_.frame_pages ||
+             page.size() != frame_entries_.front().page_length)) {
+            DBSAFE_TRYV(close_frame());
+        }
+        frame_entries_.push_back({d, 0, 0, static_cast<std::uint32_t>(raw_.size()),
+                                  static_cast<std::uint32_t>(page.size())});
+        raw_.insert(raw_.end(), page.begin(), page.end());
+        last_page_ = page_number;
+        ++pages_new_;
+        return success();
+    }
+
     result<void> close_frame() {
         if (frame_entries_.empty()) return success();
         if (!cctx_) {
@@ -182,8 +287,15 @@ class page_store {
 
     std::filesystem::path packs_dir_;
     page_store_settings settings_;
-    std::vector<page_digest> known_;
-    digest_set fresh_;
+    std::filesystem::path index_dir_;
+    digest_filter filter_;
+    bool filtered_ = false;
+    std::optional<std::vector<page_digest>> known_;  // exact: loaded at the first page
+    digest_set fresh_;                               // stored or held by this backup
+    std::vector<held_page> pending_;
+    std::vector<std::byte> pending_raw_;
+    std::uint64_t pages_held_ = 0;
+    std::uint64_t pages_held_found_ = 0;
     zstd_detail::zstd_cctx cctx_;
     std::vector<pack_entry> frame_entries_;
     std::vector<std::byte> raw_;

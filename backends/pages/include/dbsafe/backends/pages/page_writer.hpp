@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "dbsafe/backends/pages/page_digest.hpp"
+#include "dbsafe/backends/pages/page_spool.hpp"
 #include "dbsafe/backends/pages/page_store.hpp"
 #include "dbsafe/backends/pages/snapshot_object.hpp"
 #include "dbsafe/checksum.hpp"
@@ -56,9 +57,9 @@ inline std::uint32_t header_page_size(std::span<const std::byte> header) {
 // What the follower made of the final file.
 struct followed_pages {
     std::uint32_t page_size = 0;
-    std::vector<page_digest> pages{};  // page 1 first
-    bool streamed = false;             // false: the final file was scanned again at commit
-    bool fed = false;                  // read from the database file, never staged (page_intake)
+    page_spool pages{};     // page 1 first
+    bool streamed = false;  // false: the final file was scanned again at commit
+    bool fed = false;       // read from the database file, never staged (page_intake)
     // The snapshot whose change cache vouched for some pages, and which ones (page_intake):
     // commit checks those addresses against that snapshot's page list.
     std::string cached_from{};
@@ -122,12 +123,13 @@ class page_follower {
         DBSAFE_TRY(const page_digest first, hasher_.digest(page));
         if (seen_final) {
             out.pages = std::move(pages_);
-            out.pages[0] = first;
+            DBSAFE_TRYV(out.pages.set(0, first));
             out.streamed = true;
         } else {
-            DBSAFE_TRYV(scan(in.get(), ps, out.pages));
+            DBSAFE_TRYV(scan(in.get(), ps, first));
+            out.pages = std::move(pages_);
         }
-        DBSAFE_TRYV(store_.add(1, page, out.pages[0]));
+        DBSAFE_TRYV(store_.add(1, page, first));
         DBSAFE_TRYV(store_.flush());
         return std::optional<followed_pages>{std::move(out)};
     }
@@ -183,10 +185,11 @@ class page_follower {
             }
             if (!wait_for_more(final)) return success();
         }
+        DBSAFE_TRY(pages_, page_spool::create(staged_.parent_path(), page_spool::id_of(staged_)));
         page_size_ = ps;
         first_page_.assign(buf.begin(), buf.begin() + ps);
         whole_hash_.update(first_page_);
-        pages_.emplace_back();  // page 1: taken from the final file at commit
+        DBSAFE_TRYV(pages_.append(page_digest{}));  // page 1: taken from the final file at commit
         const std::size_t per_read = follow_chunk / ps * ps;
         for (std::uint64_t off = ps;;) {
             {
@@ -202,7 +205,7 @@ class page_follower {
                 for (std::size_t at = 0; at < whole; at += ps) {
                     const auto page = chunk.subspan(at, ps);
                     DBSAFE_TRY(const page_digest d, hasher_.digest(page));
-                    pages_.push_back(d);
+                    DBSAFE_TRYV(pages_.append(d));
                     DBSAFE_TRYV(store_.add(pages_.size(), page, d));
                 }
                 off += whole;
@@ -227,10 +230,15 @@ class page_follower {
         return h.finish();
     }
 
-    // Every page of the final file, hashed and stored again (the follower's view was stale).
-    result<void> scan(int fd, std::uint32_t ps, std::vector<page_digest>& pages) {
-        pages_.clear();
-        pages_.shrink_to_fit();
+    // Every page of the final file into pages_, hashed and stored again (the follower's view
+    // was stale); page 1, whose digest is `first`, is the caller's to store.
+    result<void> scan(int fd, std::uint32_t ps, const page_digest& first) {
+        if (pages_.created()) {
+            pages_.clear();
+        } else {
+            DBSAFE_TRY(pages_,
+                       page_spool::create(staged_.parent_path(), page_spool::id_of(staged_)));
+        }
         std::vector<std::byte> buf(follow_chunk / ps * ps);
         for (std::uint64_t off = 0;;) {
             DBSAFE_TRY(const std::size_t n, file_ops::read_at(fd, buf, off, staged_));
@@ -238,9 +246,13 @@ class page_follower {
             if (n % ps != 0) return file_ops::os_error(EIO, "short read of", staged_);
             for (std::size_t at = 0; at < n; at += ps) {
                 const auto page = std::span<const std::byte>(buf).subspan(at, ps);
+                if (pages_.empty()) {
+                    DBSAFE_TRYV(pages_.append(first));
+                    continue;
+                }
                 DBSAFE_TRY(const page_digest d, hasher_.digest(page));
-                pages.push_back(d);
-                if (pages.size() > 1) DBSAFE_TRYV(store_.add(pages.size(), page, d));
+                DBSAFE_TRYV(pages_.append(d));
+                DBSAFE_TRYV(store_.add(pages_.size(), page, d));
             }
             off += n;
         }
@@ -257,7 +269,7 @@ class page_follower {
     // Written by the follower, read after join().
     std::optional<error> failure_;
     std::uint32_t page_size_ = 0;
-    std::vector<page_digest> pages_;
+    page_spool pages_;
     std::vector<std::byte> first_page_;  // page 1 as first seen
     xxh3_128_hasher whole_hash_;         // page 1 as first seen, then the body as streamed
     std::uint64_t streamed_bytes_ = 0;
