@@ -287,7 +287,8 @@ TEST_F(PageGcTest, DebrisOfAKilledBackupGoesOnlyAfterTheGracePeriod) {
     ASSERT_TRUE(store.add(1, page, d));
     ASSERT_TRUE(store.flush());
     ASSERT_EQ(store.packs_written(), 1U);
-    const auto orphan = layout.pack(parse_index(store.index_file(), "new").value().front().pack);
+    const auto orphan =
+        layout.pack(parse_index(store.index_file().value(), "new").value().front().pack);
     ASSERT_TRUE(fs::exists(orphan));
     const auto old_tmp = layout.packs() / "abc.pack.123-0.tmp";
     const auto new_tmp = layout.lists() / "def.list.123-1.tmp";

@@ -715,8 +715,7 @@ class PageStoreFilter : public ::testing::Test {
         }
         EXPECT_TRUE(store.flush());
         if (store.packs_written() > 0) {
-            EXPECT_TRUE(
-                pages_detail::store_content_file(layout.index(), ".idx", store.index_file()));
+            EXPECT_TRUE(store.store_index_file(layout.index()));
         }
         return store;
     }
@@ -787,6 +786,32 @@ TEST_F(PageStoreFilter, ManyHeldPagesTheRepositoryHoldsTurnTheStoreExact) {
     ASSERT_TRUE(store.flush());
     EXPECT_EQ(store.pages_new(), 50U);
     EXPECT_EQ(store.pages_held_found(), store.pages_held());
+}
+
+// The entries of the packs a backup writes wait in an unlinked scratch file until the commit
+// writes the index file from it: the file is the one built in memory (same bytes, same name),
+// lists every page once, and nothing but packs is left beside them.
+TEST_F(PageStoreFilter, TheIndexFileWrittenFromItsScratchFileListsEveryPackAndPage) {
+    pages_detail::page_store store(layout.packs(), {.pack_bytes = std::uint64_t{1} << 16},
+                                   layout.index());
+    for (std::uint64_t n = 0; n < 3000; ++n) {
+        const auto p = page_of(n);
+        ASSERT_TRUE(store.add(n + 1, p, sha256_of(p).value()));
+    }
+    ASSERT_TRUE(store.flush());
+    ASSERT_GT(store.packs_written(), 20U);
+    const auto in_memory = store.index_file();
+    ASSERT_TRUE(in_memory) << in_memory.error().message;
+    const auto stored = store.store_index_file(layout.index());
+    ASSERT_TRUE(stored) << stored.error().message;
+    EXPECT_EQ(stored.value().digest, sha256_of(in_memory.value()).value());
+    const auto packs = parse_index(in_memory.value(), "index");
+    ASSERT_TRUE(packs) << packs.error().message;
+    EXPECT_EQ(packs.value().size(), store.packs_written());
+    EXPECT_EQ(index_counts(), (std::pair<std::size_t, std::size_t>{3000, 3000}));
+    for (const auto& e : fs::directory_iterator(layout.packs())) {
+        EXPECT_EQ(e.path().extension(), ".pack") << e.path();
+    }
 }
 
 TEST_F(PageStoreFilter,

@@ -224,8 +224,7 @@ class page_repository {
             std::vector<bool>().swap(followed->cached);
         }
         if (store.packs_written() > 0) {
-            DBSAFE_TRY(const auto idx, pages_detail::store_content_file(layout_.index(), ".idx",
-                                                                        store.index_file()));
+            DBSAFE_TRY(const auto idx, store.store_index_file(layout_.index()));
             if (idx.created) stats.bytes_added += file_ops::file_size_or_zero(idx.path);
         }
         // A delta on the newest snapshot of the same database, or a new full base.

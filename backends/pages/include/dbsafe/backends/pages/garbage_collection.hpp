@@ -380,7 +380,8 @@ inline result<gc_report> collect_garbage(const repository_layout& layout, const 
         }
         DBSAFE_TRYV(store.flush());
         if (store.packs_written() > 0) {
-            DBSAFE_TRY(written, parse_index(store.index_file(), "the new packs' index"));
+            DBSAFE_TRY(const auto bytes, store.index_file());
+            DBSAFE_TRY(written, parse_index(bytes, "the new packs' index"));
         }
         report.packs_written = written.size();
         report.bytes_written += store.bytes_added();

@@ -9,6 +9,10 @@
 // dbsafe's memory holds one buffer, and a killed backup leaves nothing behind (the name is the
 // scratch files', storage/backup_file_names.hpp, for the instant between create and unlink).
 // Nothing in it is ever fsynced: it lives as long as the backup that writes it.
+//
+// The same kind of file, of bytes, holds the index entries of the packs a backup writes until
+// the commit writes its index file (page_store.hpp): 48 bytes per new page, all of a first
+// backup's.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +22,7 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "dbsafe/backends/pages/byte_codec.hpp"
@@ -31,13 +36,17 @@ namespace dbsafe::pages_detail {
 
 static_assert(sizeof(page_digest) == 32, "a digest is stored as its 32 bytes");
 
-class page_spool {
+// Items of T (plain bytes: std::byte, page_digest) appended to an unlinked scratch file.
+template <class T>
+class scratch_spool {
+    static_assert(std::is_trivially_copyable_v<T>);
+
   public:
-    // Digests buffered before a write and handed out per read: 64 KiB.
-    static constexpr std::size_t buffer_digests = 2048;
+    // Items buffered before a write and handed out per read: 64 KiB.
+    static constexpr std::size_t buffer_items = (std::size_t{1} << 16) / sizeof(T);
 
     // A spool in `dir` for the backup `id` (the scratch file's name while it has one).
-    static result<page_spool> create(const std::filesystem::path& dir, const std::string& id) {
+    static result<scratch_spool> create(const std::filesystem::path& dir, const std::string& id) {
         DBSAFE_TRY(auto created, file_ops::create_scratch_file(dir, id));
         auto& [path, write_only] = created;
         write_only.reset();
@@ -47,10 +56,10 @@ class page_spool {
         const auto removed = file_ops::remove_file(path);
         DBSAFE_TRYV(fd);
         DBSAFE_TRYV(removed);
-        return page_spool(std::move(fd).value(), std::move(path));
+        return scratch_spool(std::move(fd).value(), std::move(path));
     }
 
-    page_spool() = default;
+    scratch_spool() = default;
 
     // The id a spool is created for: the staged file's name without `.db.tmp`.
     static std::string id_of(const std::filesystem::path& staged) {
@@ -65,80 +74,81 @@ class page_spool {
     [[nodiscard]] std::uint64_t size() const noexcept { return written_ + buffer_.size(); }
     [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
-    result<void> append(std::span<const page_digest> digests) {
-        while (!digests.empty()) {
-            const std::size_t n = std::min(digests.size(), buffer_digests - buffer_.size());
-            buffer_.insert(buffer_.end(), digests.begin(), digests.begin() + n);
-            digests = digests.subspan(n);
-            if (buffer_.size() == buffer_digests) DBSAFE_TRYV(flush());
+    result<void> append(std::span<const T> items) {
+        while (!items.empty()) {
+            const std::size_t n = std::min(items.size(), buffer_items - buffer_.size());
+            buffer_.insert(buffer_.end(), items.begin(), items.begin() + n);
+            items = items.subspan(n);
+            if (buffer_.size() == buffer_items) DBSAFE_TRYV(flush());
         }
         return success();
     }
-    result<void> append(const page_digest& d) { return append(std::span(&d, 1)); }
+    result<void> append(const T& item) { return append(std::span(&item, 1)); }
 
-    // Replaces the digest of page `index + 1` (page 1's is only known at the end of a followed
-    // backup, page_writer.hpp).
-    result<void> set(std::uint64_t index, const page_digest& d) {
+    // Replaces item `index` (page 1's digest is only known at the end of a followed backup,
+    // page_writer.hpp).
+    result<void> set(std::uint64_t index, const T& item) {
         if (index >= size()) {
-            return error(errc::invalid_argument, "page " + std::to_string(index + 1) +
+            return error(errc::invalid_argument, "item " + std::to_string(index + 1) +
                                                      " is past the " + std::to_string(size()) +
-                                                     " pages spooled (a dbsafe bug)");
+                                                     " spooled (a dbsafe bug)");
         }
         if (index >= written_) {
-            buffer_[static_cast<std::size_t>(index - written_)] = d;
+            buffer_[static_cast<std::size_t>(index - written_)] = item;
             return success();
         }
-        return file_ops::write_at(fd_.get(), std::as_bytes(std::span(&d, 1)), 32 * index, path_);
+        return file_ops::write_at(fd_.get(), std::as_bytes(std::span(&item, 1)), sizeof(T) * index,
+                                  path_);
     }
 
-    // Forgets every digest (the file is written again from the start).
+    // Forgets every item (the file is written again from the start).
     void clear() noexcept {
         written_ = 0;
         buffer_.clear();
     }
 
-    // Hands the digests out front to back, `buffer_digests` at a time. The spool must not be
+    // Hands the items out front to back, `buffer_items` at a time. The spool must not be
     // appended to while a reader is in use.
     class reader {
       public:
-        // The next digests (empty at the end), valid until the next call.
-        result<std::span<const page_digest>> next() {
+        // The next items (empty at the end), valid until the next call.
+        result<std::span<const T>> next() {
             if (at_ < spool_->written_) {
                 const auto n = static_cast<std::size_t>(
-                    std::min<std::uint64_t>(buffer_digests, spool_->written_ - at_));
+                    std::min<std::uint64_t>(buffer_items, spool_->written_ - at_));
                 piece_.resize(n);
                 DBSAFE_TRY(
                     const std::size_t got,
                     file_ops::read_at(spool_->fd_.get(), std::as_writable_bytes(std::span(piece_)),
-                                      32 * at_, spool_->path_));
-                if (got != 32 * n) {
-                    return error(errc::io_error, "the page list of the backup being stored (" +
+                                      sizeof(T) * at_, spool_->path_));
+                if (got != sizeof(T) * n) {
+                    return error(errc::io_error, "the scratch file of the backup being stored (" +
                                                      spool_->path_.string() +
                                                      ", unlinked) read back short");
                 }
                 at_ += n;
-                return std::span<const page_digest>(piece_);
+                return std::span<const T>(piece_);
             }
             if (!tail_done_) {
                 tail_done_ = true;
-                return std::span<const page_digest>(spool_->buffer_);
+                return std::span<const T>(spool_->buffer_);
             }
-            return std::span<const page_digest>{};
+            return std::span<const T>{};
         }
 
       private:
-        friend class page_spool;
-        explicit reader(const page_spool& s) : spool_(&s) {}
-        const page_spool* spool_;
+        friend class scratch_spool;
+        explicit reader(const scratch_spool& s) : spool_(&s) {}
+        const scratch_spool* spool_;
         std::uint64_t at_ = 0;
         bool tail_done_ = false;
-        std::vector<page_digest> piece_;
+        std::vector<T> piece_;
     };
     [[nodiscard]] reader read() const { return reader(*this); }
 
-    // Every digest, in memory: for tests and small lists only.
-    result<std::vector<page_digest>> all() const {
-        std::vector<page_digest> out;
+    // Every item, in memory: for tests, garbage collection's repacking and small lists only.
+    result<std::vector<T>> all() const {
+        std::vector<T> out;
         auto r = read();
         for (;;) {
             DBSAFE_TRY(const auto piece, r.next());
@@ -148,15 +158,15 @@ class page_spool {
     }
 
   private:
-    page_spool(file_ops::unique_fd fd, std::filesystem::path path)
+    scratch_spool(file_ops::unique_fd fd, std::filesystem::path path)
         : fd_(std::move(fd)), path_(std::move(path)) {
-        buffer_.reserve(buffer_digests);
+        buffer_.reserve(buffer_items);
     }
 
     result<void> flush() {
         if (buffer_.empty()) return success();
-        DBSAFE_TRYV(
-            file_ops::write_at(fd_.get(), std::as_bytes(std::span(buffer_)), 32 * written_, path_));
+        DBSAFE_TRYV(file_ops::write_at(fd_.get(), std::as_bytes(std::span(buffer_)),
+                                       sizeof(T) * written_, path_));
         written_ += buffer_.size();
         buffer_.clear();
         return success();
@@ -164,9 +174,12 @@ class page_spool {
 
     file_ops::unique_fd fd_;
     std::filesystem::path path_;  // unlinked: for messages
-    std::uint64_t written_ = 0;   // digests in the file; the rest are in buffer_
-    std::vector<page_digest> buffer_;
+    std::uint64_t written_ = 0;   // items in the file; the rest are in buffer_
+    std::vector<T> buffer_;
 };
+
+// A snapshot's page digests, page 1 first.
+using page_spool = scratch_spool<page_digest>;
 
 // One digest at a time from a source that hands them out in pieces (page_spool::reader,
 // page_chain_stream), so two sources with pieces of different sizes walk side by side.

@@ -6,7 +6,8 @@
 // compress well together, and a restore reading page by page finds the next one in the frame
 // it just decompressed), frames into packs closed near `pack_bytes`. A closed pack is written
 // and fsynced at once (content-addressed, content_file.hpp), so commit() waits only for the
-// last one; the index file of the packs written is the caller's, at commit.
+// last one; the index file of the packs written is the caller's, at commit (its entries wait
+// in a scratch file meanwhile, page_spool.hpp).
 //
 // Whether the repository holds a page is asked one of two ways. Exactly: every digest it holds,
 // one sorted vector (32 bytes each), loaded at the first page. Or, once use_filter() was called
@@ -17,7 +18,8 @@
 // are mostly old ones (a snapshot the cache did not describe): the store then goes exact.
 //
 // Memory: the filter or the sorted digests, the pages stored by this backup as an
-// open-addressing set (about 43 bytes each), the held pages, one frame and one pack.
+// open-addressing set (about 43 bytes each), the held pages, one frame and one pack. The
+// index entries of the packs written wait on disk.
 #pragma once
 
 #include <zstd.h>
@@ -37,6 +39,7 @@
 #include "dbsafe/backends/pages/index_file.hpp"
 #include "dbsafe/backends/pages/pack_file.hpp"
 #include "dbsafe/backends/pages/page_digest.hpp"
+#include "dbsafe/backends/pages/page_spool.hpp"
 #include "dbsafe/backends/zstd/stream.hpp"
 #include "dbsafe/error.hpp"
 
@@ -143,13 +146,32 @@ class page_store {
         return success();
     }
 
-    // The packs written, as the index file that lists them (built as each pack closes, so the
-    // entries are held once); empty when no pack was written.
-    [[nodiscard]] std::vector<std::byte> index_file() const {
-        if (packs_written_ == 0) return {};
-        pages_detail::byte_writer w;
-        w.bytes(index_);
-        w.patch_u32(pages_detail::index_magic.size(), packs_written_);  // the pack count
+    // The packs written, as the index file that lists them, stored in `index_dir` as it is
+    // read from the scratch file their entries went to as each pack closed (a first backup's
+    // are 48 bytes per page). Only when packs_written() > 0.
+    result<stored_file> store_index_file(const std::filesystem::path& index_dir) const {
+        DBSAFE_TRY(auto out, content_file_writer::create(index_dir, ".idx"));
+        byte_writer header;
+        header.magic(index_magic);
+        header.u32(packs_written_);
+        DBSAFE_TRYV(out.write(header.buffer()));
+        auto in = index_body_.read();
+        for (;;) {
+            DBSAFE_TRY(const auto piece, in.next());
+            if (piece.empty()) break;
+            DBSAFE_TRYV(out.write(piece));
+        }
+        return out.finish();
+    }
+    // The same index file in memory (garbage collection's repacking, tests); empty when no
+    // pack was written.
+    [[nodiscard]] result<std::vector<std::byte>> index_file() const {
+        if (packs_written_ == 0) return std::vector<std::byte>{};
+        byte_writer w;
+        w.magic(index_magic);
+        w.u32(packs_written_);
+        DBSAFE_TRY(const auto body, index_body_.all());
+        w.bytes(body);
         return std::move(w).finish();
     }
     [[nodiscard]] std::uint32_t packs_written() const noexcept { return packs_written_; }
@@ -274,13 +296,14 @@ class page_store {
         const auto bytes = std::exchange(pack_, pack_builder{}).finish();
         DBSAFE_TRY(const stored_file f, store_content_file(packs_dir_, ".pack", bytes));
         if (f.created) bytes_added_ += bytes.size();
-        if (packs_written_ == 0) {
-            index_.magic(pages_detail::index_magic);
-            index_.u32(0);  // the pack count, set by index_file()
+        if (!index_body_.created()) {
+            DBSAFE_TRY(index_body_, scratch_spool<std::byte>::create(packs_dir_, "index"));
         }
-        index_.digest(f.digest);
-        index_.u32(static_cast<std::uint32_t>(entries.size()));
-        for (const auto& e : entries) pages_detail::write_entry(index_, e);
+        byte_writer group;  // this pack's part of the index file
+        group.digest(f.digest);
+        group.u32(static_cast<std::uint32_t>(entries.size()));
+        for (const auto& e : entries) write_entry(group, e);
+        DBSAFE_TRYV(index_body_.append(std::span(group.buffer())));
         ++packs_written_;
         return success();
     }
@@ -302,7 +325,7 @@ class page_store {
     std::vector<std::byte> compressed_;
     std::uint64_t last_page_ = 0;
     pack_builder pack_;
-    pages_detail::byte_writer index_;
+    scratch_spool<std::byte> index_body_;  // the index file's packs and entries so far
     std::uint32_t packs_written_ = 0;
     std::uint64_t pages_new_ = 0;
     std::uint64_t bytes_added_ = 0;
