@@ -770,6 +770,24 @@ TEST_F(PageStoreFilter, AMaybeTheIndexDoesNotConfirmIsStored) {
     EXPECT_EQ(index_counts(), (std::pair<std::size_t, std::size_t>{300, 300}));
 }
 
+// A store given every digest (no change cache can be used) or no filter stays exact: asked to
+// use a filter it does not have, it would take every page for new.
+TEST_F(PageStoreFilter, AStoreWithTheDigestsOrWithoutAFilterStaysExact) {
+    add_pages(pages_detail::page_store(layout.packs(), {}, layout.index()), 0, 100);
+    pages_detail::page_store with_digests(layout.packs(), {}, layout.index(), filter_of_index(),
+                                          load_stored_digests(layout.index()).value());
+    with_digests.use_filter();
+    EXPECT_FALSE(with_digests.filtered());
+    const auto exact = add_pages(std::move(with_digests), 50, 150);
+    EXPECT_EQ(exact.pages_new(), 50U);
+    EXPECT_EQ(exact.pages_held(), 0U);
+    pages_detail::page_store no_filter(layout.packs(), {}, layout.index());
+    no_filter.use_filter();
+    EXPECT_FALSE(no_filter.filtered());
+    const auto lazily = add_pages(std::move(no_filter), 0, 160);
+    EXPECT_EQ(lazily.pages_new(), 10U);
+}
+
 TEST_F(PageStoreFilter, ManyHeldPagesTheRepositoryHoldsTurnTheStoreExact) {
     add_pages(pages_detail::page_store(layout.packs(), {}, layout.index()), 0, 600);
     // Held pages are settled every 1 MiB (256 pages): the first pass finds them all stored.

@@ -161,10 +161,18 @@ class page_repository {
         DBSAFE_TRY(const repository_config config, ensure_config());
         DBSAFE_TRY(auto lock, repository_lock::acquire(layout_.root(), repository_lock_mode::shared,
                                                        settings_.lock_timeout));
-        // A damaged index file is skipped: the pages only it located are stored again. The
-        // filter of what the index files hold serves an incremental backup (page_store.hpp).
+        // A damaged index file is skipped: the pages only it located are stored again. A
+        // backup with a change cache asks a filter of what the index files hold
+        // (page_store.hpp); where no cache can be used, every digest is loaded now instead (one
+        // pass over the index files either way).
         std::vector<damaged_index_file> damaged;
-        DBSAFE_TRY(auto filter, pages_detail::digest_filter::of_index(layout_.index(), &damaged));
+        pages_detail::digest_filter filter;
+        std::optional<std::vector<page_digest>> known;
+        if (settings_.change_cache && pages_detail::any_cache_file(layout_.caches())) {
+            DBSAFE_TRY(filter, pages_detail::digest_filter::of_index(layout_.index(), &damaged));
+        } else {
+            DBSAFE_TRY(known, load_stored_digests(layout_.index(), &damaged));
+        }
         DBSAFE_TRY(staged_backup staged, dir_.stage(id));
         staged.fsynced = false;  // hashed and stored from the page cache, then removed
         // The change cache (pages/change_cache.hpp) is trusted only while its snapshot exists
@@ -182,7 +190,7 @@ class page_repository {
                                      {.level = settings_.level,
                                       .frame_pages = config.frame_pages,
                                       .pack_bytes = config.pack_bytes},
-                                     layout_.index(), std::move(filter)),
+                                     layout_.index(), std::move(filter), std::move(known)),
             settings_.change_cache ? std::optional(std::move(cache)) : std::nullopt);
         intake->start();
         staged.sink = intake;

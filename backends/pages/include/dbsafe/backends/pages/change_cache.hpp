@@ -90,6 +90,17 @@ inline cache_secret random_cache_secret() {
     return s;
 }
 
+// Whether `cache_dir` holds any cache file: a backup that stages without one can only hash
+// every page (a repository whose backups were never read straight from their database).
+inline bool any_cache_file(const std::filesystem::path& cache_dir) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(cache_dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        if (it->path().extension() == ".cache") return true;
+    }
+    return false;
+}
+
 // The cache file of the source database `source` (as its manifests name it).
 inline std::filesystem::path cache_file(const std::filesystem::path& cache_dir,
                                         std::string_view source) {

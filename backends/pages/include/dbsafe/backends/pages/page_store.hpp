@@ -98,17 +98,24 @@ struct page_store_settings {
 
 class page_store {
   public:
-    // `index_dir`: the repository's index files (empty: a repository with none); `filter`:
-    // what they held when the backup began (digest_filter::of_index), for use_filter().
+    // `index_dir`: the repository's index files (empty: a repository with none). Then either
+    // `filter`, what they held when the backup began (digest_filter::of_index), for
+    // use_filter(); or `known`, every digest they held (load_stored_digests), when the caller
+    // knows the filter will not be asked; or neither: the digests are loaded at the first page.
     page_store(std::filesystem::path packs_dir, page_store_settings settings,
-               std::filesystem::path index_dir, digest_filter filter = {})
+               std::filesystem::path index_dir, digest_filter filter = {},
+               std::optional<std::vector<page_digest>> known = std::nullopt)
         : packs_dir_(std::move(packs_dir)),
           settings_(settings),
           index_dir_(std::move(index_dir)),
-          filter_(std::move(filter)) {}
+          filter_(std::move(filter)),
+          known_(std::move(known)) {}
 
-    // Asks the filter instead of every digest (see above); before the first add().
-    void use_filter() noexcept { filtered_ = true; }
+    // Asks the filter instead of every digest (see above), if there is one and the digests
+    // were not loaded; before the first add().
+    void use_filter() noexcept {
+        if (!known_ && filter_.bytes() > 0) filtered_ = true;
+    }
     [[nodiscard]] bool filtered() const noexcept { return filtered_; }
 
     // Stores page `page_number` (1-based) unless its digest is already stored (or held).
