@@ -294,8 +294,9 @@ TEST(PageSpool, HandsBackWhatWasAppendedInOrderWithReplacedPagesAndLeavesNoName)
     ASSERT_TRUE(s.set(pages.size() - 1, pages.back()));
     EXPECT_FALSE(s.set(pages.size(), digest_of(3))) << "past the end is a bug, not a write";
     EXPECT_EQ(s.all().value(), pages);
-    // Cleared and written again, shorter: only the new digests come back.
-    s.clear();
+    // Started again, shorter: only the new digests come back, still from the one file.
+    ASSERT_TRUE(s.restart(dir.path(), "20261203T000000.000Z-x"));
+    EXPECT_EQ(entries_in(dir.path()), 0U);
     const auto fewer = numbered_digests(100, 5);
     ASSERT_TRUE(s.append(fewer));
     EXPECT_EQ(s.all().value(), fewer);

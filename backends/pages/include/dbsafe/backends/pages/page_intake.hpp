@@ -89,12 +89,7 @@ class page_intake final : public snapshot_sink {
         }
         DBSAFE_TRYV(hashers_[0].ready());
         DBSAFE_TRYV(hashers_[1].ready());
-        if (pages_.created()) {
-            pages_.clear();
-        } else {
-            DBSAFE_TRY(pages_,
-                       page_spool::create(staged_.parent_path(), page_spool::id_of(staged_)));
-        }
+        DBSAFE_TRYV(pages_.restart(staged_.parent_path(), page_spool::id_of(staged_)));
         page_size_ = page_size;
         expected_pages_ = page_count;
         image_.reset();

@@ -68,6 +68,17 @@ class scratch_spool {
         return name;
     }
 
+    // Empties the spool for a new list, creating its file in `dir` for the backup `id` the
+    // first time (a snapshot may start over: a followed file scanned again, an image fed anew).
+    result<void> restart(const std::filesystem::path& dir, const std::string& id) {
+        if (created()) {
+            clear();
+            return success();
+        }
+        DBSAFE_TRY(*this, create(dir, id));
+        return success();
+    }
+
     // False for a default-constructed spool (none created yet).
     [[nodiscard]] bool created() const noexcept { return static_cast<bool>(fd_); }
 

@@ -185,7 +185,7 @@ class page_follower {
             }
             if (!wait_for_more(final)) return success();
         }
-        DBSAFE_TRY(pages_, page_spool::create(staged_.parent_path(), page_spool::id_of(staged_)));
+        DBSAFE_TRYV(pages_.restart(staged_.parent_path(), page_spool::id_of(staged_)));
         page_size_ = ps;
         first_page_.assign(buf.begin(), buf.begin() + ps);
         whole_hash_.update(first_page_);
@@ -233,12 +233,7 @@ class page_follower {
     // Every page of the final file into pages_, hashed and stored again (the follower's view
     // was stale); page 1, whose digest is `first`, is the caller's to store.
     result<void> scan(int fd, std::uint32_t ps, const page_digest& first) {
-        if (pages_.created()) {
-            pages_.clear();
-        } else {
-            DBSAFE_TRY(pages_,
-                       page_spool::create(staged_.parent_path(), page_spool::id_of(staged_)));
-        }
+        DBSAFE_TRYV(pages_.restart(staged_.parent_path(), page_spool::id_of(staged_)));
         std::vector<std::byte> buf(follow_chunk / ps * ps);
         for (std::uint64_t off = 0;;) {
             DBSAFE_TRY(const std::size_t n, file_ops::read_at(fd, buf, off, staged_));
